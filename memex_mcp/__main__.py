@@ -1,0 +1,4 @@
+from memex_mcp.server.cli import main
+
+if __name__ == "__main__":
+    main()

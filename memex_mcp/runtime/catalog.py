@@ -1,0 +1,36 @@
+"""`help()` with no argument: a short catalog of the prelude. `help(obj)` stays Python's."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+CATALOG = """\
+memex scratchpad: your variables persist between calls; only what you print is returned.
+  history                      every execution: history[i].code, .output, history.find(text)
+  _outputs[n]                  full output of execution n (replies are cut to the output budget)
+  submit(value)                record a final answer; it is appended to `submissions`
+  submissions                  the answers recorded so far
+  spawn_agent(task, inputs=None, returns=None, name=None, model=None, max_turns=20)
+                               sub-agents: not available in this version yet
+  gather(*handles, timeout=None)
+                               the results of several agents, in order
+  memex_help()                 this catalog; help(obj) is Python's help
+Tips: keep big results in variables and print summaries (len, .head(), a few values)."""
+
+
+def memex_help() -> None:
+    """Print the catalog of the scratchpad's preloaded names."""
+    print(CATALOG)
+
+
+class Help:
+    """`help()` prints the scratchpad catalog; `help(obj)` is Python's help."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not args and not kwargs:
+            return memex_help()
+        return builtins.help(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return "Type help() for the scratchpad catalog, or help(object) for help about object."

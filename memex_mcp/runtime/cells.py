@@ -1,0 +1,99 @@
+"""Records every cell: its full output into `_outputs` and `history`, and a report for the server.
+
+The server sees the same output on IOPub, but keeps only a budgeted slice of it; the full text
+must live in the kernel, where the model can reach it from code. Capturing it here costs no extra
+round trip.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from IPython.core.interactiveshell import ExecutionResult, ExecutionInfo, InteractiveShell
+
+from memex_mcp.protocol import REPORT_MIME, CellReport
+from memex_mcp.runtime.history import Execution, History
+from memex_mcp.runtime.tracebacks import short_traceback
+
+
+class CellRecorder:
+    """Tees the kernel's output streams and result display while a cell runs."""
+
+    def __init__(self, shell: InteractiveShell) -> None:
+        self.shell = shell
+        self.outputs: dict[int, str] = {}
+        self.history = History()
+        self._parts: list[str] | None = None
+        self._code = ""
+        self._started = 0.0
+        self._publish: Callable[..., Any] = shell.display_pub.publish
+
+    def install(self) -> None:
+        import sys
+
+        for stream in (sys.stdout, sys.stderr):
+            stream.write = self._tee(stream.write)  # type: ignore[method-assign]
+        hook = self.shell.displayhook
+        hook.write_format_data = self._tee_format(hook.write_format_data)  # type: ignore[method-assign]
+        self.shell.display_pub.publish = self._tee_display(self._publish)  # type: ignore[method-assign]
+        self.shell.events.register("pre_run_cell", self.pre_run_cell)
+        self.shell.events.register("post_run_cell", self.post_run_cell)
+
+    def pre_run_cell(self, info: ExecutionInfo) -> None:
+        self._parts = []
+        self._code = info.raw_cell or ""
+        self._started = time.perf_counter()
+
+    def post_run_cell(self, result: ExecutionResult) -> None:
+        parts, self._parts = self._parts or [], None
+        number = result.execution_count or self.shell.execution_count
+        error = result.error_before_exec or result.error_in_exec
+        error_text = short_traceback(error, self._cell_files()) if error is not None else None
+        if error_text:
+            parts.append(error_text + "\n")
+        output = "".join(parts)
+        self.outputs[number] = output
+        elapsed = time.perf_counter() - self._started
+        self.history.append(Execution(number, self._code, output, error is not None, elapsed))
+        report = CellReport(
+            execution_count=number,
+            error=error_text,
+            error_type=type(error).__name__ if error is not None else None,
+            output_chars=len(output),
+        )
+        self._publish(data={REPORT_MIME: report.model_dump(mode="json")}, metadata={})
+
+    def _cell_files(self) -> dict[str, int]:
+        return dict(getattr(self.shell.compile, "_filename_map", {}))
+
+    def _tee(self, write: Callable[[str], Any]) -> Callable[[str], Any]:
+        def tee_write(text: str) -> Any:
+            if self._parts is not None and isinstance(text, str):
+                self._parts.append(text)
+            return write(text)
+
+        return tee_write
+
+    def _tee_format(self, write: Callable[..., Any]) -> Callable[..., Any]:
+        def tee_format(format_dict: dict[str, Any], md_dict: Any = None) -> Any:
+            self._record_text(format_dict)
+            return write(format_dict, md_dict)
+
+        return tee_format
+
+    def _tee_display(self, publish: Callable[..., Any]) -> Callable[..., Any]:
+        def tee_publish(data: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+            self._record_text(data)
+            return publish(data, *args, **kwargs)
+
+        return tee_publish
+
+    def _record_text(self, data: dict[str, Any]) -> None:
+        # A display with an image is shown as the image; its text/plain is a placeholder.
+        if self._parts is None or any(k.startswith("image/") for k in data):
+            return
+        text = data.get("text/plain")
+        if isinstance(text, str):
+            self._parts.append(text + "\n")

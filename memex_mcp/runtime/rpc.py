@@ -1,0 +1,55 @@
+"""`__memex__`: the server calls the runtime through user expressions of a silent execute request.
+
+Silent requests fire no cell hooks and do not count as executions, so they leave `history` alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from memex_mcp.protocol import RpcError, RpcOk, ScopeListing
+from memex_mcp.runtime.scope import list_scope
+from memex_mcp.runtime.submit import SubmitError, Submissions
+
+
+class JsonReply:
+    """Formats as `application/json` in the user-expression reply."""
+
+    def __init__(self, reply: BaseModel) -> None:
+        self._reply = reply
+
+    def _repr_json_(self) -> Any:
+        return self._reply.model_dump(mode="json")
+
+
+class Rpc:
+    def __init__(self, namespace: dict[str, Any], hidden: dict[str, Any], submissions: Submissions) -> None:
+        self._ns = namespace
+        self._hidden = hidden
+        self._submissions = submissions
+        self._methods: dict[str, Callable[..., Any]] = {
+            "scope": self.scope,
+            "submit": self.submit,
+            "configure": self.configure,
+        }
+
+    def __call__(self, method: str, arguments: str) -> JsonReply:
+        try:
+            result = self._methods[method](**json.loads(arguments))
+        except SubmitError as exc:
+            return JsonReply(RpcError(message=str(exc)))
+        return JsonReply(RpcOk(result=result))
+
+    def scope(self, pattern: str | None = None) -> Any:
+        listing: ScopeListing = list_scope(self._ns, self._hidden, pattern)
+        return listing.model_dump(mode="json")
+
+    def submit(self, value: Any = None, variable: str | None = None, schema: Any = None) -> Any:
+        return self._submissions.submit(value, variable, schema)
+
+    def configure(self, answer_schema: Any = None) -> None:
+        self._submissions.answer_schema = answer_schema

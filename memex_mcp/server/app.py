@@ -1,0 +1,153 @@
+"""The MCP surface: four tools, each a thin adapter from arguments to the scratchpad and back."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from memex_mcp import __version__
+from memex_mcp.protocol import ScopeListing
+from memex_mcp.runtime.scope import render as render_scope
+from memex_mcp.server.errors import ToolInputError
+from memex_mcp.server.kernel import KernelDied
+from memex_mcp.server.render import render_execution
+from memex_mcp.server.scratchpad import Scratchpad
+from memex_mcp.server.settings import Settings
+
+INSTRUCTIONS = """\
+A persistent Python kernel is your working memory. Keep large results (query results, documents,
+lists) in variables and print only what you need to read: everything printed enters your context.
+Run help() in execute_code to see the preloaded tools."""
+
+
+@dataclass
+class AppState:
+    scratchpad: Scratchpad
+
+
+def build_server(settings: Settings) -> MCPServer[AppState]:
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        # The kernel starts now, in the background, so the first call does not wait for it.
+        async with Scratchpad(settings, Path(os.getcwd())) as scratchpad:
+            yield AppState(scratchpad)
+
+    server: MCPServer[AppState] = MCPServer(
+        "memex-mcp", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan
+    )
+
+    def scratchpad(ctx: Context) -> Scratchpad:
+        state: AppState = ctx.request_context.lifespan_context
+        return state.scratchpad
+
+    @server.tool(
+        description=(
+            "Run Python code in your persistent kernel; variables, imports and functions persist "
+            "across calls. Returns what the code prints (stdout and stderr in order), then the value "
+            "of the last expression, then a short traceback if it failed. Print only what you need: "
+            f"output beyond {settings.output_limit:,} characters is cut to its head and tail, and the "
+            "full text stays in `_outputs[n]`. Figures come back as images. On timeout (default "
+            f"{settings.timeout:g} s) the code is interrupted and variables are kept. Run help() to "
+            "list the preloaded tools."
+        ),
+        annotations=ToolAnnotations(title="Run Python in the scratchpad", open_world_hint=True),
+    )
+    async def execute_code(
+        code: Annotated[str, Field(description="Python source to run, as in a notebook cell.")],
+        ctx: Context,
+        timeout: Annotated[
+            float | None, Field(description="Seconds before the code is interrupted (default: server's).")
+        ] = None,
+    ) -> CallToolResult:
+        try:
+            result = await scratchpad(ctx).execute(code, timeout)
+        except ToolInputError as exc:
+            raise ToolError(str(exc)) from None
+        return await render_execution(result, settings)
+
+    @server.tool(
+        description=(
+            "List the variables in your kernel: one line each with name, type, size or shape and a "
+            "short preview, plus sub-agents. Cheaper than printing. `pattern` filters names (glob, e.g. "
+            "'df_*')."
+        ),
+        annotations=ToolAnnotations(title="List scratchpad variables", read_only_hint=True, idempotent_hint=True),
+    )
+    async def list_scope(
+        ctx: Context,
+        pattern: Annotated[str | None, Field(description="Glob on variable names, e.g. 'sales*'.")] = None,
+    ) -> Annotated[CallToolResult, ScopeListing]:
+        try:
+            listing = await scratchpad(ctx).list_scope(pattern)
+        except KernelDied as exc:
+            raise ToolError(f"The kernel died ({exc.description}); it is being replaced. Try again.") from None
+        return CallToolResult(
+            content=[TextContent(type="text", text=render_scope(listing))],
+            structured_content=listing.model_dump(mode="json"),
+        )
+
+    @server.tool(
+        description=(
+            "Start a sub-agent that works in your kernel and returns at once with the name of the "
+            "variable holding its handle. It reads your variables (`inputs` names the ones it is told "
+            "about) and finishes with a value validated against `output_schema`; read it later with "
+            "execute_code('agent_1.result()')."
+        ),
+        annotations=ToolAnnotations(title="Start a sub-agent", open_world_hint=True),
+    )
+    async def spawn_agent(
+        task: Annotated[str, Field(description="What the sub-agent must do and return.")],
+        inputs: Annotated[list[str] | None, Field(description="Names of your variables it should use.")] = None,
+        output_schema: Annotated[
+            dict[str, Any] | None, Field(description="JSON Schema its result must match.")
+        ] = None,
+        name: Annotated[str | None, Field(description="Variable name for the handle (default agent_N).")] = None,
+    ) -> CallToolResult:
+        return CallToolResult(
+            content=[TextContent(
+                type="text",
+                text="Sub-agents are not available in this version of memex-mcp yet; do the work with "
+                "execute_code instead.",
+            )],
+            is_error=True,
+        )
+
+    @server.tool(
+        description=(
+            "Hand in your final answer: either a JSON `value`, or the name of a kernel `variable` whose "
+            "value is sent (so large results are never retyped). The answer is checked against `schema` "
+            "(or the server's answer schema); a mismatch is an error that says what to fix."
+        ),
+        annotations=ToolAnnotations(title="Submit the final answer", idempotent_hint=False),
+    )
+    async def submit(
+        ctx: Context,
+        value: Annotated[Any, Field(description="The answer as JSON.")] = None,
+        variable: Annotated[str | None, Field(description="A kernel variable holding the answer.")] = None,
+        schema: Annotated[dict[str, Any] | None, Field(description="JSON Schema to validate against.")] = None,
+    ) -> CallToolResult:
+        if variable is not None and value is not None:
+            raise ToolError("Give either `value` or `variable`, not both.")
+        try:
+            answer = await scratchpad(ctx).submit(value, variable, schema)
+        except ToolInputError as exc:
+            raise ToolError(str(exc)) from None
+        except KernelDied as exc:
+            raise ToolError(f"The kernel died ({exc.description}); it is being replaced. Try again.") from None
+        structured = answer if isinstance(answer, dict) else {"result": answer}
+        return CallToolResult(
+            content=[TextContent(type="text", text=json.dumps(answer, ensure_ascii=False))],
+            structured_content=structured,
+        )
+
+    return server

@@ -1,0 +1,134 @@
+"""`memex-mcp`: the command line. Options and `MEMEX_*` variables become one `Settings`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pydantic import ValidationError
+
+from memex_mcp import __version__
+from memex_mcp.server.settings import Settings, default_state_dir
+
+_LATER = "is accepted; {what} arrives in a later version of memex-mcp"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"MEMEX_{name}", default)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not the usage block: the caller is often a client's log, not a terminal.
+        self.exit(2, f"memex-mcp: error: {message} (see memex-mcp --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="memex-mcp",
+        description="An MCP server that gives each client a persistent Python kernel as working memory. "
+        "With no command it serves MCP over stdio. Every option can also be set as MEMEX_<NAME> "
+        "(upper case, '-' as '_').",
+    )
+    p.add_argument("command", nargs="?", choices=["serve", "demo"], default="serve",
+                   help="serve (default): serve MCP; demo: run a short scripted session and show what "
+                   "the model saw beside what stayed in the kernel")
+    p.add_argument("--version", action="version", version=f"memex-mcp {__version__}")
+    p.add_argument("--transport", choices=["stdio", "http"], default=_env("TRANSPORT", "stdio"),
+                   help="stdio (default) or streamable HTTP at /mcp (http: not available in this version yet)")
+    p.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="HTTP bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=_env("PORT", "8765"), help="HTTP port (default 8765)")
+    data_dirs = _env("DATA_DIR")
+    p.add_argument("--data-dir", action="append", type=Path, dest="data_dirs",
+                   default=[Path(d) for d in data_dirs.split(os.pathsep) if d] if data_dirs else None,
+                   help="directory of data files to preload (repeatable; MEMEX_DATA_DIR takes a "
+                   f"'{os.pathsep}'-separated list). Loading arrives in a later version")
+    p.add_argument("--state-dir", type=Path, default=_env("STATE_DIR", str(default_state_dir())),
+                   help="where sessions persist (default: %(default)s)")
+    p.add_argument("--session", default=_env("SESSION"),
+                   help="name of a persistent scratchpad (persistence arrives in a later version)")
+    p.add_argument("--output-limit", type=int, default=_env("OUTPUT_LIMIT", "8000"), metavar="CHARS",
+                   help="characters of output returned per call; the rest stays in _outputs (default 8000)")
+    p.add_argument("--timeout", type=float, default=_env("TIMEOUT", "120"), metavar="SECONDS",
+                   help="seconds an execution may run before it is interrupted (default 120)")
+    p.add_argument("--max-code-chars", type=int, default=_env("MAX_CODE_CHARS", "1000000"), metavar="CHARS",
+                   help="largest code accepted by execute_code (default 1000000)")
+    p.add_argument("--agent-model", default=_env("AGENT_MODEL", "auto"), metavar="SPEC",
+                   help="model for sub-agents: auto, sampling, openai:<model>, anthropic:<model> "
+                   "(sub-agents arrive in a later version)")
+    p.add_argument("--answer-schema", type=Path, default=_env("ANSWER_SCHEMA"), metavar="FILE",
+                   help="JSON Schema file that submit validates answers against")
+    p.add_argument("--mcp-config", type=Path, default=_env("MCP_CONFIG"), metavar="FILE",
+                   help="mcpServers JSON of downstream servers (arrives in a later version)")
+    return p
+
+
+def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
+    parser = _parser()
+    args = parser.parse_args(argv)
+
+    def fail(message: str) -> NoReturn:
+        parser.error(message)
+
+    if args.transport == "http":
+        fail("--transport http is not available in this version yet; use stdio (the default)")
+    for d in args.data_dirs or ():
+        if not d.is_dir():
+            fail(f"--data-dir {d}: no such directory")
+    if args.mcp_config is not None and not args.mcp_config.is_file():
+        fail(f"--mcp-config {args.mcp_config}: no such file")
+    schema = _load_schema(args.answer_schema, fail) if args.answer_schema is not None else None
+    try:
+        settings = Settings(
+            transport=args.transport, host=args.host, port=args.port,
+            data_dirs=tuple(args.data_dirs or ()), state_dir=args.state_dir, session=args.session,
+            output_limit=args.output_limit, timeout=args.timeout, max_code_chars=args.max_code_chars,
+            agent_model=args.agent_model, answer_schema=schema, mcp_config=args.mcp_config,
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        fail(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}")
+    for given, option, what in (
+        (settings.data_dirs, "--data-dir", "loading data files"),
+        (settings.session, "--session", "persistence across launches"),
+        (settings.mcp_config, "--mcp-config", "calling downstream servers"),
+    ):
+        if given:
+            print(f"memex-mcp: note: {option} {_LATER.format(what=what)}", file=sys.stderr)
+    return args.command, settings
+
+
+def _load_schema(path: Path, fail: Any) -> dict[str, Any]:
+    import jsonschema
+
+    try:
+        schema = json.loads(path.read_text())
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except OSError as exc:
+        fail(f"--answer-schema {path}: {exc.strerror}")
+    except json.JSONDecodeError as exc:
+        fail(f"--answer-schema {path}: not JSON ({exc})")
+    except jsonschema.SchemaError as exc:
+        fail(f"--answer-schema {path}: not a valid JSON Schema ({exc.message})")
+    if not isinstance(schema, dict):
+        fail(f"--answer-schema {path}: a JSON Schema must be an object")
+    return schema
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    command, settings = parse(argv)
+    try:
+        if command == "demo":
+            from memex_mcp.server.demo import run_demo
+
+            sys.exit(run_demo(settings))
+        from memex_mcp.server.app import build_server
+
+        build_server(settings).run("stdio")
+    except KeyboardInterrupt:
+        sys.exit(130)

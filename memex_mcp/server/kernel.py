@@ -1,0 +1,237 @@
+"""One kernel process: start it, run code and collect its output in order, call the runtime.
+
+A `Kernel` is one incarnation. When it dies it stays dead; `Scratchpad` replaces it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+
+from memex_mcp.protocol import REPORT_MIME, RPC_NAME, CellReport, RpcError, RpcOk
+from memex_mcp.server.errors import MemexError
+
+T = TypeVar("T")
+
+_KERNEL_NAME = "memex-python"
+_KERNEL_ARGV = [
+    sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+    "--ext=memex_mcp.runtime",
+    # The runtime keeps its own history with full outputs; IPython's SQLite copy only costs time.
+    "--HistoryManager.enabled=False",
+]
+
+
+class _SpecManager(KernelSpecManager):
+    """Always this interpreter with the runtime loaded, whatever kernelspecs the machine has."""
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        return KernelSpec(argv=_KERNEL_ARGV, display_name="memex", language="python",
+                          env={"PYTHONUNBUFFERED": "1"})
+
+
+class KernelDied(MemexError):
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+@dataclass
+class Image:
+    mime: str
+    data: bytes
+
+
+@dataclass
+class CellOutput:
+    """What one execution produced, in the order the kernel produced it."""
+
+    parts: list[str | Image] = field(default_factory=list)
+    report: CellReport | None = None
+    #: `ename: evalue` from the kernel's own error message, for when no report arrives.
+    raw_error: str | None = None
+    finished: bool = False
+
+    @property
+    def text(self) -> str:
+        return "".join(p for p in self.parts if isinstance(p, str))
+
+    @property
+    def images(self) -> list[Image]:
+        return [p for p in self.parts if isinstance(p, Image)]
+
+
+class Kernel:
+    def __init__(self, manager: AsyncKernelManager) -> None:
+        self._km = manager
+        self._kc = manager.client()
+        self.dead = asyncio.Event()
+        self._exit_code: int | None = None
+
+    @classmethod
+    async def start(cls, workdir: Path) -> Kernel:
+        km = AsyncKernelManager(kernel_name=_KERNEL_NAME, kernel_spec_manager=_SpecManager())
+        if os.name == "posix":
+            # ipc skips TCP; the sockets live in a private temporary directory.
+            km.transport = "ipc"
+            km.ip = str(Path(tempfile.mkdtemp(prefix="memex-")) / "kernel")
+        # The kernel must never write to our stdout: under stdio it carries the MCP stream.
+        await km.start_kernel(cwd=str(workdir), stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        kernel = cls(km)
+        kernel._watch_process()
+        kernel._kc.start_channels()
+        try:
+            await kernel._ready()
+        except BaseException:
+            await kernel.shutdown()
+            raise
+        return kernel
+
+    async def _ready(self) -> None:
+        ready = asyncio.ensure_future(self._kc.wait_for_ready(timeout=120))
+        died = asyncio.ensure_future(self.dead.wait())
+        try:
+            await asyncio.wait({ready, died}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            died.cancel()
+        if not ready.done():
+            ready.cancel()
+            raise KernelDied(f"The kernel exited while starting ({self.exit_description()}).")
+        ready.result()
+
+    def _watch_process(self) -> None:
+        """Set `dead` the moment the process exits: a pidfd wakes the loop, no polling."""
+        process = getattr(self._km.provisioner, "process", None)
+        pidfd_open = getattr(os, "pidfd_open", None)
+        if process is None or pidfd_open is None:
+            asyncio.get_running_loop().create_task(self._poll_process())
+            return
+        fd = pidfd_open(process.pid)
+        loop = asyncio.get_running_loop()
+
+        def on_exit() -> None:
+            loop.remove_reader(fd)
+            os.close(fd)
+            self._exit_code = process.poll()
+            self.dead.set()
+
+        loop.add_reader(fd, on_exit)
+
+    async def _poll_process(self) -> None:
+        # Fallback where pidfds do not exist (macOS): the provisioner's own wait loop.
+        self._exit_code = await self._km.provisioner.wait() if self._km.provisioner else None
+        self.dead.set()
+
+    def exit_description(self) -> str:
+        code = self._exit_code
+        if code is None:
+            return "exit status unknown"
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"killed by {signal.Signals(-code).name}"
+            return f"killed by signal {-code}"
+        return f"exit code {code}"
+
+    async def execute(self, code: str, out: CellOutput) -> None:
+        """Run `code`, filling `out` as messages arrive, until the kernel is idle again.
+
+        Raises KernelDied if the process exits first. Cancel it to stop waiting; `out` keeps
+        what arrived so far.
+        """
+        await self._unless_dead(self._execute(code, out))
+
+    async def _execute(self, code: str, out: CellOutput) -> None:
+        msg_id = self._kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
+        while True:
+            msg = await self._kc.get_iopub_msg(timeout=None)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream":
+                out.parts.append(content["text"])
+            elif kind in ("execute_result", "display_data"):
+                _add_display(out, content["data"])
+            elif kind == "error":
+                out.raw_error = f"{content['ename']}: {content['evalue']}"
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
+        await self._reply(msg_id)
+        out.finished = True
+
+    async def call(self, method: str, **arguments: Any) -> Any:
+        """Call `method` of the runtime's `__memex__` object; its RpcError becomes ValueError."""
+        return await self._unless_dead(self._call(method, arguments))
+
+    async def _call(self, method: str, arguments: dict[str, Any]) -> Any:
+        expression = f"{RPC_NAME}({method!r}, {json.dumps(arguments)!r})"
+        msg_id = self._kc.execute("", silent=True, store_history=False, user_expressions={"r": expression})
+        reply = await self._reply(msg_id)
+        result = reply["content"]["user_expressions"]["r"]
+        if result["status"] != "ok":
+            raise RuntimeError(f"memex runtime call {method} failed: {result.get('ename')}: {result.get('evalue')}")
+        data = result["data"]["application/json"]
+        if data["status"] == "error":
+            raise ValueError(RpcError.model_validate(data).message)
+        return RpcOk.model_validate(data).result
+
+    async def _reply(self, msg_id: str) -> dict[str, Any]:
+        while True:
+            msg = await self._kc.get_shell_msg(timeout=None)
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg
+
+    async def _unless_dead(self, work: Awaitable[T]) -> T:
+        if self.dead.is_set():
+            raise KernelDied(self.exit_description())
+        task = asyncio.ensure_future(work)
+        died = asyncio.ensure_future(self.dead.wait())
+        try:
+            await asyncio.wait({task, died}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            died.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if not task.done() or task.cancelled():
+            raise KernelDied(self.exit_description())
+        return task.result()
+
+    async def interrupt(self) -> None:
+        await self._km.interrupt_kernel()
+
+    async def shutdown(self, now: bool = False) -> None:
+        """Stop the kernel: politely, or at once (`now`) when it is hung or being replaced."""
+        self._kc.stop_channels()
+        with contextlib.suppress(Exception):
+            await self._km.shutdown_kernel(now=now or self.dead.is_set())
+        if self._km.transport == "ipc":
+            with contextlib.suppress(OSError):
+                Path(self._km.ip).parent.rmdir()
+
+
+def _add_display(out: CellOutput, data: dict[str, Any]) -> None:
+    if REPORT_MIME in data:
+        out.report = CellReport.model_validate(data[REPORT_MIME])
+        return
+    for mime in ("image/png", "image/jpeg", "image/gif", "image/webp"):
+        if mime in data:
+            out.parts.append(Image(mime, base64.b64decode(data[mime])))
+            return
+    text = data.get("text/plain")
+    if isinstance(text, str):
+        out.parts.append(text + "\n")

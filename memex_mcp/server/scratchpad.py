@@ -1,0 +1,159 @@
+"""A client's scratchpad: its kernel, the FIFO of its calls, and what happens when the kernel fails."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import anyio
+
+from memex_mcp.protocol import ScopeListing
+from memex_mcp.server.errors import ToolInputError
+from memex_mcp.server.kernel import CellOutput, Kernel, KernelDied
+from memex_mcp.server.settings import Settings
+
+Status = Literal["ok", "error", "timeout", "died"]
+
+_LOST = "its variables are gone, so re-create what you still need"
+
+
+@dataclass
+class Execution:
+    output: CellOutput
+    status: Status = "ok"
+    #: Sentences about the kernel the model must know, shown before the output.
+    notes: list[str] = field(default_factory=list)
+    #: Shown after the output when the execution did not simply finish.
+    ending: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.status != "ok"
+
+
+class Scratchpad:
+    """Owns one kernel at a time. Calls run one at a time, in arrival order."""
+
+    def __init__(self, settings: Settings, workdir: Path) -> None:
+        self._settings = settings
+        self._workdir = workdir
+        # anyio's lock hands itself to waiters first-come, first-served.
+        self._lock = anyio.Lock()
+        self._kernel: asyncio.Task[Kernel] | None = None
+        self._notes: list[str] = []
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Scratchpad:
+        self._kernel = asyncio.ensure_future(self._start_kernel())
+        self._watcher = asyncio.ensure_future(self._watch())
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        if self._kernel is not None:
+            with contextlib.suppress(BaseException):
+                await (await self._kernel).shutdown()
+
+    async def _start_kernel(self) -> Kernel:
+        kernel = await Kernel.start(self._workdir)
+        if self._settings.answer_schema is not None:
+            await kernel.call("configure", answer_schema=self._settings.answer_schema)
+        return kernel
+
+    async def kernel(self) -> Kernel:
+        assert self._kernel is not None, "use the scratchpad as an async context manager"
+        return await self._kernel
+
+    async def _replace(self, old: Kernel) -> None:
+        with contextlib.suppress(Exception):
+            await old.shutdown(now=True)
+        self._kernel = asyncio.ensure_future(self._start_kernel())
+        await self._kernel
+
+    async def _watch(self) -> None:
+        """Replace a kernel that dies between calls at once, so the next call does not wait for it."""
+        while True:
+            kernel = await self.kernel()
+            await kernel.dead.wait()
+            async with self._lock:
+                if self._kernel is not None and self._kernel.done() and self._kernel.result() is kernel:
+                    self._notes.append(
+                        f"The kernel died after the previous call ({kernel.exit_description()}) and was "
+                        f"replaced by a new one; {_LOST}."
+                    )
+                    await self._replace(kernel)
+
+    async def execute(self, code: str, timeout: float | None = None) -> Execution:
+        if len(code) > self._settings.max_code_chars:
+            raise ToolInputError(
+                f"The code is {len(code):,} characters; the limit is {self._settings.max_code_chars:,}. "
+                "Put large data in a file and read it from code, or generate it in code."
+            )
+        limit = timeout if timeout is not None else self._settings.timeout
+        if limit <= 0:
+            raise ToolInputError("timeout must be a positive number of seconds.")
+        async with self._lock:
+            kernel = await self.kernel()
+            result = Execution(CellOutput(), notes=self._notes)
+            self._notes = []
+            run = asyncio.ensure_future(kernel.execute(code, result.output))
+            try:
+                await self._supervise(kernel, run, limit, result)
+            finally:
+                if not run.done():  # the caller went away: stop the cell, as Ctrl-C would
+                    with anyio.CancelScope(shield=True):
+                        await self._stop(kernel, run, result)
+            return result
+
+    async def _supervise(self, kernel: Kernel, run: asyncio.Future[None], limit: float,
+                         result: Execution) -> None:
+        try:
+            await asyncio.wait({run}, timeout=limit)
+            if not run.done():
+                result.status = "timeout"
+                result.ending = f"TimeoutError: the execution exceeded {limit:g} s and was interrupted."
+                await self._stop(kernel, run, result)
+                return
+            run.result()
+            if result.output.report and result.output.report.error or result.output.raw_error:
+                result.status = "error"
+        except KernelDied as died:
+            result.status = "died"
+            result.ending = (
+                f"The kernel died while running this code ({died.description}) and was replaced by "
+                f"a new one; {_LOST}."
+            )
+            await self._replace(kernel)
+
+    async def _stop(self, kernel: Kernel, run: asyncio.Future[None], result: Execution) -> None:
+        """Interrupt; if the code ignores it for the grace period, restart the kernel."""
+        with contextlib.suppress(Exception):
+            await kernel.interrupt()
+        await asyncio.wait({run}, timeout=self._settings.interrupt_grace)
+        if run.done() and not run.cancelled() and run.exception() is None:
+            result.ending = (result.ending or "The execution was interrupted.") + " The kernel kept its state."
+            return
+        run.cancel()
+        result.ending = (result.ending or "The execution was interrupted.") + (
+            f" It did not stop within {self._settings.interrupt_grace:g} s of the interrupt, so the kernel "
+            f"was restarted; {_LOST}."
+        )
+        await self._replace(kernel)
+
+    async def list_scope(self, pattern: str | None) -> ScopeListing:
+        async with self._lock:
+            kernel = await self.kernel()
+            return ScopeListing.model_validate(await kernel.call("scope", pattern=pattern))
+
+    async def submit(self, value: Any, variable: str | None, schema: dict[str, Any] | None) -> Any:
+        async with self._lock:
+            kernel = await self.kernel()
+            try:
+                return await kernel.call("submit", value=value, variable=variable, schema=schema)
+            except ValueError as exc:
+                raise ToolInputError(str(exc)) from None

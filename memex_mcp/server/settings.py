@@ -1,0 +1,38 @@
+"""The one settings object: built once at the edge (command line and `MEMEX_*`), passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def default_state_dir() -> Path:
+    return Path(platformdirs.user_data_dir("memex-mcp", appauthor=False))
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    transport: Literal["stdio", "http"] = "stdio"
+    host: str = "127.0.0.1"
+    port: int = 8765
+    data_dirs: tuple[Path, ...] = ()
+    state_dir: Path = Field(default_factory=default_state_dir)
+    session: str | None = None
+    #: Characters of output returned per call; the rest stays in `_outputs`.
+    output_limit: int = Field(default=8000, ge=200)
+    #: Seconds an execution may run before it is interrupted.
+    timeout: float = Field(default=120.0, gt=0)
+    agent_model: str = "auto"
+    answer_schema: dict[str, Any] | None = None
+    mcp_config: Path | None = None
+    #: Largest `code` accepted by execute_code, in characters.
+    max_code_chars: int = Field(default=1_000_000, ge=1)
+    #: Seconds an interrupted execution gets to stop before the kernel is restarted.
+    interrupt_grace: float = Field(default=5.0, gt=0)
+    #: Images returned per call, and the largest side of each, in pixels.
+    max_images: int = Field(default=4, ge=0)
+    image_max_side: int = Field(default=1024, ge=64)
