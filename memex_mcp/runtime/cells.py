@@ -7,6 +7,7 @@ round trip.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,7 @@ from IPython.core.interactiveshell import ExecutionResult, ExecutionInfo, Intera
 
 from memex_mcp.protocol import REPORT_MIME, CellReport
 from memex_mcp.runtime.history import Execution, History
+from memex_mcp.runtime.streams import StreamTee, sync
 from memex_mcp.runtime.tracebacks import short_traceback
 
 
@@ -28,13 +30,15 @@ class CellRecorder:
         self._parts: list[str] | None = None
         self._code = ""
         self._started = 0.0
+        self._tees: list[StreamTee] = []
         self._publish: Callable[..., Any] = shell.display_pub.publish
 
     def install(self) -> None:
-        import sys
-
-        for stream in (sys.stdout, sys.stderr):
-            stream.write = self._tee(stream.write)  # type: ignore[method-assign]
+        out, err = StreamTee(sys.stdout, self._record), StreamTee(sys.stderr, self._record)
+        out.other, err.other = err, out
+        self._tees = [out, err]
+        for tee in self._tees:
+            tee.install()
         hook = self.shell.displayhook
         hook.write_format_data = self._tee_format(hook.write_format_data)  # type: ignore[method-assign]
         self.shell.display_pub.publish = self._tee_display(self._publish)  # type: ignore[method-assign]
@@ -47,6 +51,7 @@ class CellRecorder:
         self._started = time.perf_counter()
 
     def post_run_cell(self, result: ExecutionResult) -> None:
+        sync(self._tees)
         parts, self._parts = self._parts or [], None
         number = result.execution_count or self.shell.execution_count
         error = result.error_before_exec or result.error_in_exec
@@ -68,13 +73,9 @@ class CellRecorder:
     def _cell_files(self) -> dict[str, int]:
         return dict(getattr(self.shell.compile, "_filename_map", {}))
 
-    def _tee(self, write: Callable[[str], Any]) -> Callable[[str], Any]:
-        def tee_write(text: str) -> Any:
-            if self._parts is not None and isinstance(text, str):
-                self._parts.append(text)
-            return write(text)
-
-        return tee_write
+    def _record(self, text: str) -> None:
+        if self._parts is not None:
+            self._parts.append(text)
 
     def _tee_format(self, write: Callable[..., Any]) -> Callable[..., Any]:
         def tee_format(format_dict: dict[str, Any], md_dict: Any = None) -> Any:

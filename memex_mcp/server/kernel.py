@@ -64,6 +64,8 @@ class CellOutput:
     report: CellReport | None = None
     #: `ename: evalue` from the kernel's own error message, for when no report arrives.
     raw_error: str | None = None
+    #: The kernel reported busy with this request: the code reached it.
+    started: bool = False
     finished: bool = False
 
     @property
@@ -89,8 +91,11 @@ class Kernel:
             # ipc skips TCP; the sockets live in a private temporary directory.
             km.transport = "ipc"
             km.ip = str(Path(tempfile.mkdtemp(prefix="memex-")) / "kernel")
+        # ipykernel stops capturing descriptor output (subprocesses, C code) when it thinks it
+        # runs under pytest; a kernel started by a server under test is still a real kernel.
+        env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
         # The kernel must never write to our stdout: under stdio it carries the MCP stream.
-        await km.start_kernel(cwd=str(workdir), stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        await km.start_kernel(cwd=str(workdir), env=env, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         kernel = cls(km)
         kernel._watch_process()
         kernel._kc.start_channels()
@@ -167,8 +172,10 @@ class Kernel:
                 _add_display(out, content["data"])
             elif kind == "error":
                 out.raw_error = f"{content['ename']}: {content['evalue']}"
-            elif kind == "status" and content["execution_state"] == "idle":
-                break
+            elif kind == "status":
+                if content["execution_state"] == "idle":
+                    break
+                out.started = True
         await self._reply(msg_id)
         out.finished = True
 

@@ -49,12 +49,12 @@ def budget(text: str, limit: int, where: str | None) -> str:
     if len(text) <= limit:
         return text
     place = f"the full output is in {where}" if where else "the full output was not kept"
-    marker = f"\n[… {{cut:,}} characters cut here; {place} …]\n"
-    room = max(limit - len(marker.format(cut=len(text))), 0)
+    marker = "[… {cut:,} characters cut here; " + place + " …]\n"
+    room = max(limit - len(marker.format(cut=len(text))) - 1, 0)
     head_end = _snap(text, room * 3 // 5, backward=True)
     tail_start = _snap(text, len(text) - (room - head_end), backward=False)
-    cut = tail_start - head_end
-    return text[:head_end] + marker.format(cut=cut) + text[tail_start:]
+    head = text[:head_end] if text[:head_end].endswith("\n") or not head_end else text[:head_end] + "\n"
+    return head + marker.format(cut=tail_start - head_end) + text[tail_start:]
 
 
 def _snap(text: str, index: int, backward: bool) -> int:

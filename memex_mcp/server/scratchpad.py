@@ -81,12 +81,20 @@ class Scratchpad:
             kernel = await self.kernel()
             await kernel.dead.wait()
             async with self._lock:
-                if self._kernel is not None and self._kernel.done() and self._kernel.result() is kernel:
-                    self._notes.append(
-                        f"The kernel died after the previous call ({kernel.exit_description()}) and was "
-                        f"replaced by a new one; {_LOST}."
-                    )
-                    await self._replace(kernel)
+                await self._replace_dead(kernel, self._notes)
+
+    async def _replace_dead(self, kernel: Kernel, notes: list[str]) -> None:
+        """Replace `kernel` unless a call already did, and leave a note for the next result."""
+        if self._kernel is not None and self._kernel.done() and self._kernel.result() is kernel:
+            notes.append(self._death_note(kernel))
+            await self._replace(kernel)
+
+    @staticmethod
+    def _death_note(kernel: Kernel) -> str:
+        return (
+            f"The kernel died after the previous call ({kernel.exit_description()}) and was replaced "
+            f"by a new one; {_LOST}."
+        )
 
     async def execute(self, code: str, timeout: float | None = None) -> Execution:
         if len(code) > self._settings.max_code_chars:
@@ -98,12 +106,22 @@ class Scratchpad:
         if limit <= 0:
             raise ToolInputError("timeout must be a positive number of seconds.")
         async with self._lock:
-            kernel = await self.kernel()
             result = Execution(CellOutput(), notes=self._notes)
             self._notes = []
+            kernel = await self.kernel()
+            if kernel.dead.is_set():
+                await self._replace_dead(kernel, result.notes)
+                kernel = await self.kernel()
             run = asyncio.ensure_future(kernel.execute(code, result.output))
             try:
                 await self._supervise(kernel, run, limit, result)
+                if result.status == "died" and not result.output.started:
+                    # It died before it saw this code (killed between calls): run it on the new one.
+                    result.status, result.ending = "ok", None
+                    result.notes.append(self._death_note(kernel))
+                    kernel = await self.kernel()
+                    run = asyncio.ensure_future(kernel.execute(code, result.output))
+                    await self._supervise(kernel, run, limit, result)
             finally:
                 if not run.done():  # the caller went away: stop the cell, as Ctrl-C would
                     with anyio.CancelScope(shield=True):

@@ -1,0 +1,89 @@
+"""Timeouts, interrupts, dying kernels and cancelled calls: the session always keeps working."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+from mcp import Client
+
+from conftest import run, text_of
+from memex_mcp.server import Settings, build_server
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+async def client(anyio_backend: str) -> AsyncIterator[Client]:
+    settings = Settings(timeout=30, interrupt_grace=1)
+    async with Client(build_server(settings), raise_exceptions=True) as c:
+        yield c
+
+
+async def kernel_pid(client: Client) -> int:
+    return int(text_of(await run(client, "import os\nos.getpid()")))
+
+
+async def test_an_endless_loop_times_out_and_the_next_call_still_sees_the_variables(client: Client) -> None:
+    await run(client, "before_loop = 'kept'")
+    with anyio.fail_after(20):
+        result = await run(client, "while True:\n    pass", timeout=1)
+    assert result.is_error
+    assert text_of(result) == "TimeoutError: the execution exceeded 1 s and was interrupted. The kernel kept its state."
+    assert text_of(await run(client, "before_loop")) == "'kept'"
+
+
+async def test_output_printed_before_a_timeout_is_returned(client: Client) -> None:
+    result = await run(client, "import time\nprint('started', flush=True)\ntime.sleep(60)", timeout=1)
+    assert result.is_error
+    assert text_of(result).startswith("started\n")
+    assert "exceeded 1 s" in text_of(result)
+
+
+async def test_code_that_ignores_the_interrupt_gets_the_kernel_restarted(client: Client) -> None:
+    pid = await kernel_pid(client)
+    await run(client, "doomed = 1")
+    code = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    with anyio.fail_after(30):
+        result = await run(client, code, timeout=1)
+    assert result.is_error
+    assert "did not stop within 1 s of the interrupt, so the kernel was restarted" in text_of(result)
+    assert await kernel_pid(client) != pid
+    gone = await run(client, "doomed")
+    assert gone.is_error and "NameError" in text_of(gone)
+
+
+async def test_a_kernel_killed_between_calls_is_replaced_and_the_next_call_says_so(client: Client) -> None:
+    pid = await kernel_pid(client)
+    await run(client, "lost = 1")
+    os.kill(pid, signal.SIGKILL)
+    with anyio.fail_after(30):
+        result = await run(client, "'alive'")
+    text = text_of(result)
+    assert text.startswith("[memex] The kernel died after the previous call (killed by SIGKILL) and was replaced")
+    assert text.endswith("'alive'")
+    assert await kernel_pid(client) != pid
+    assert "NameError" in text_of(await run(client, "lost"))
+
+
+async def test_a_kernel_that_dies_mid_execution_is_reported_in_that_result(client: Client) -> None:
+    with anyio.fail_after(30):
+        result = await run(client, "print('going', flush=True)\nimport os\nos._exit(3)")
+    assert result.is_error
+    assert "The kernel died while running this code (exit code 3) and was replaced by a new one" in text_of(result)
+    assert text_of(await run(client, "6 * 7")) == "42"
+
+
+async def test_a_cancelled_call_interrupts_its_execution_and_the_server_keeps_serving(client: Client) -> None:
+    await run(client, "import time\nticks = 0")
+    with anyio.move_on_after(1):
+        await run(client, "while True:\n    ticks += 1\n    time.sleep(0.01)")
+    with anyio.fail_after(20):
+        first = int(text_of(await run(client, "ticks")))
+        await anyio.sleep(0.3)
+        second = int(text_of(await run(client, "ticks")))
+    assert first > 0
+    assert first == second  # the loop is no longer running

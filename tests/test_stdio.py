@@ -1,0 +1,89 @@
+"""The real program over real stdio: `python -m memex_mcp` as an MCP client launches it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+
+from conftest import run, text_of
+
+pytestmark = pytest.mark.anyio
+
+SERVER = StdioServerParameters(command=sys.executable, args=["-m", "memex_mcp", "--output-limit", "1000"])
+
+
+@pytest.mark.parametrize(("mode", "revision"), [("legacy", "2025-11-25"), ("auto", "2026-07-28")])
+async def test_a_session_over_stdio_in_both_protocol_revisions(mode: str, revision: str) -> None:
+    with anyio.fail_after(60):
+        async with Client(SERVER, mode=mode) as client:
+            assert client.protocol_version == revision
+            await run(client, "import subprocess\nnumbers = [n * n for n in range(10)]")
+            # Descriptor-level writes from the kernel and its children must not reach the MCP stream.
+            noisy = await run(client, "import os\nos.write(1, b'fd one\\n')\nsubprocess.run(['echo', 'child'])\n"
+                                      "print(sum(numbers))")
+            assert not noisy.is_error
+            assert set(text_of(noisy).splitlines()) >= {"fd one", "child", "285"}
+            big = await run(client, "print('z' * 100_000)")
+            assert len(text_of(big)) <= 1000 and "_outputs[" in text_of(big)
+            assert text_of(await run(client, "numbers[-1]")) == "81"
+
+
+def _rpc(proc: subprocess.Popen[bytes], message: dict[str, object]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(message).encode() + b"\n")
+    proc.stdin.flush()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead too
+        return stat.read().split()[2] != "Z"
+
+
+def test_stdout_carries_only_json_rpc_and_the_kernel_stops_with_the_server() -> None:
+    proc = subprocess.Popen([*[SERVER.command], *SERVER.args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    try:
+        _rpc(proc, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}})
+        _rpc(proc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        code = "import os, subprocess\nos.write(1, b'noise\\n')\nsubprocess.run('echo child; echo err >&2', shell=True)\nos.getpid()"
+        _rpc(proc, {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                    "params": {"name": "execute_code", "arguments": {"code": code}}})
+        replies = {}
+        deadline = time.monotonic() + 60
+        while 2 not in replies and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, "the server closed stdout"
+            message = json.loads(line)  # every line on stdout is a JSON-RPC message
+            assert message["jsonrpc"] == "2.0"
+            if "id" in message:
+                replies[message["id"]] = message
+        assert replies[1]["result"]["protocolVersion"] == "2025-11-25"
+        text = replies[2]["result"]["content"][0]["text"]
+        assert "noise" in text and "child" in text and "err" in text
+        kernel_pid = int(text.splitlines()[-1])
+        assert _alive(kernel_pid)
+        assert proc.stdin is not None
+        proc.stdin.close()  # the client goes away: the server must exit and take its kernel along
+        assert proc.wait(timeout=30) == 0
+        deadline = time.monotonic() + 10
+        while _alive(kernel_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(kernel_pid)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
