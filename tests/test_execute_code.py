@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from mcp import Client
-
 from conftest import run, text_of
+from mcp import Client
 
 pytestmark = pytest.mark.anyio
 
@@ -123,7 +122,8 @@ async def test_concurrent_calls_run_one_at_a_time_and_each_gets_its_own_output(c
     results: dict[int, str] = {}
 
     async def call(i: int) -> None:
-        code = f"import time\nfor k in range(3):\n    print('call {i} line', k)\n    time.sleep(0.01)\norder.append({i})"
+        code = (f"import time\nfor k in range(3):\n    print('call {i} line', k)\n    time.sleep(0.01)\n"
+                f"order.append({i})")
         results[i] = text_of(await run(client, code))
 
     with anyio.fail_after(60):

@@ -11,9 +11,8 @@ import time
 
 import anyio
 import pytest
-from mcp import Client, StdioServerParameters
-
 from conftest import run, text_of
+from mcp import Client, StdioServerParameters
 
 pytestmark = pytest.mark.anyio
 
@@ -59,7 +58,8 @@ def test_stdout_carries_only_json_rpc_and_the_kernel_stops_with_the_server() -> 
         _rpc(proc, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}})
         _rpc(proc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
-        code = "import os, subprocess\nos.write(1, b'noise\\n')\nsubprocess.run('echo child; echo err >&2', shell=True)\nos.getpid()"
+        code = ("import os, subprocess\nos.write(1, b'noise\\n')\n"
+                "subprocess.run('echo child; echo err >&2', shell=True)\nos.getpid()")
         _rpc(proc, {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
                     "params": {"name": "execute_code", "arguments": {"code": code}}})
         replies = {}

@@ -40,4 +40,4 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
         "gather": agents.gather,
     }
     prelude[RPC_NAME] = Rpc(ns, shell.user_ns_hidden, submissions)
-    shell.push(prelude, interactive=False)
+    shell.push(prelude, interactive=False)  # type: ignore[no-untyped-call]

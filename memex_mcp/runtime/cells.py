@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from IPython.core.interactiveshell import ExecutionResult, ExecutionInfo, InteractiveShell
+from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
 
 from memex_mcp.protocol import REPORT_MIME, CellReport
 from memex_mcp.runtime.history import Execution, History

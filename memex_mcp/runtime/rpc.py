@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from memex_mcp.protocol import RpcError, RpcOk, ScopeListing
 from memex_mcp.runtime.scope import list_scope
-from memex_mcp.runtime.submit import SubmitError, Submissions
+from memex_mcp.runtime.submit import Submissions, SubmitError
 
 
 class JsonReply:

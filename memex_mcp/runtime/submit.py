@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 from pydantic_core import to_jsonable_python
 
 
@@ -20,7 +20,8 @@ class Submissions:
 
     @property
     def items(self) -> list[Any]:
-        return self._ns.setdefault("submissions", [])
+        items: list[Any] = self._ns.setdefault("submissions", [])
+        return items
 
     def submit(self, value: Any = None, variable: str | None = None, schema: Mapping[str, Any] | None = None) -> Any:
         """Validate and record an answer; returns its JSON form."""

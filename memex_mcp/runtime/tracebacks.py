@@ -13,7 +13,7 @@ def short_traceback(error: BaseException, cell_files: Mapping[str, int]) -> str:
     Library frames are dropped: the model can only fix its own code, and IPython's verbose
     tracebacks cost thousands of characters.
     """
-    if isinstance(error, SyntaxError) and error.filename in cell_files:
+    if isinstance(error, SyntaxError) and error.filename and error.filename in cell_files:
         return _syntax_error(error, cell_files[error.filename])
     frames = []
     for frame in traceback.extract_tb(error.__traceback__):

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -47,7 +47,7 @@ def build_server(settings: Settings) -> MCPServer[AppState]:
     )
 
     def scratchpad(ctx: Context) -> Scratchpad:
-        state: AppState = ctx.request_context.lifespan_context
+        state = cast(AppState, ctx.request_context.lifespan_context)
         return state.scratchpad
 
     @server.tool(
@@ -73,6 +73,8 @@ def build_server(settings: Settings) -> MCPServer[AppState]:
             result = await scratchpad(ctx).execute(code, timeout)
         except ToolInputError as exc:
             raise ToolError(str(exc)) from None
+        except KernelDied as exc:
+            raise ToolError(f"The kernel could not be started: {exc.description}. Try again.") from None
         return await render_execution(result, settings)
 
     @server.tool(

@@ -104,7 +104,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
 
 
 def _load_schema(path: Path, fail: Any) -> dict[str, Any]:
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped]
 
     try:
         schema = json.loads(path.read_text())
@@ -117,7 +117,7 @@ def _load_schema(path: Path, fail: Any) -> dict[str, Any]:
         fail(f"--answer-schema {path}: not a valid JSON Schema ({exc.message})")
     if not isinstance(schema, dict):
         fail(f"--answer-schema {path}: a JSON Schema must be an object")
-    return schema
+    return dict(schema)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

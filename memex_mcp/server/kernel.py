@@ -115,7 +115,7 @@ class Kernel:
             died.cancel()
         if not ready.done():
             ready.cancel()
-            raise KernelDied(f"The kernel exited while starting ({self.exit_description()}).")
+            raise KernelDied(f"it exited while starting ({self.exit_description()})")
         ready.result()
 
     def _watch_process(self) -> None:

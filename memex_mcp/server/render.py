@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import anyio
-from mcp.types import CallToolResult, ImageContent, TextContent
+from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent
 
 from memex_mcp.server import images
 from memex_mcp.server.images import MAX_IMAGE_BYTES
@@ -28,19 +28,15 @@ async def render_execution(result: Execution, settings: Settings) -> CallToolRes
     ending = f"\n{result.ending}" if result.ending else ""
     room = max(settings.output_limit - len(notes) - len(ending), 200)
     text = notes + budget(body, room, where).rstrip("\n") + ending
-    content: list[TextContent | ImageContent] = [TextContent(type="text", text=clean(text.strip("\n")))]
-    shown = out.images[: settings.max_images]
-    for image in shown:
+    pictures: list[ContentBlock] = []
+    for image in out.images[: settings.max_images]:
         fitted = await anyio.to_thread.run_sync(images.fit, image, settings.image_max_side)
-        if len(fitted.data) > MAX_IMAGE_BYTES:
-            continue
-        content.append(ImageContent(type="image", data=base64.b64encode(fitted.data).decode(), mime_type=fitted.mime))
-    hidden = len(out.images) - (len(content) - 1)
-    if hidden:
-        content[0] = TextContent(
-            type="text",
-            text=f"{content[0].text}\n[{hidden} more image(s) not returned; display fewer at a time.]",
-        )
+        if len(fitted.data) <= MAX_IMAGE_BYTES:
+            data = base64.b64encode(fitted.data).decode()
+            pictures.append(ImageContent(type="image", data=data, mime_type=fitted.mime))
+    if hidden := len(out.images) - len(pictures):
+        text += f"\n[{hidden} more image(s) not returned; display fewer at a time.]"
+    content: list[ContentBlock] = [TextContent(type="text", text=clean(text.strip("\n"))), *pictures]
     return CallToolResult(content=content, is_error=result.is_error)
 
 

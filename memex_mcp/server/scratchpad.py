@@ -66,7 +66,10 @@ class Scratchpad:
         return kernel
 
     async def kernel(self) -> Kernel:
+        """The current kernel, once it is ready. A kernel that failed to start is tried again."""
         assert self._kernel is not None, "use the scratchpad as an async context manager"
+        if self._kernel.done() and self._kernel.exception() is not None:
+            self._kernel = asyncio.ensure_future(self._start_kernel())
         return await self._kernel
 
     async def _replace(self, old: Kernel) -> None:
@@ -78,7 +81,10 @@ class Scratchpad:
     async def _watch(self) -> None:
         """Replace a kernel that dies between calls at once, so the next call does not wait for it."""
         while True:
-            kernel = await self.kernel()
+            try:
+                kernel = await self.kernel()
+            except Exception:
+                return  # it cannot start; each call retries and reports why
             await kernel.dead.wait()
             async with self._lock:
                 await self._replace_dead(kernel, self._notes)
@@ -138,7 +144,7 @@ class Scratchpad:
                 await self._stop(kernel, run, result)
                 return
             run.result()
-            if result.output.report and result.output.report.error or result.output.raw_error:
+            if (result.output.report and result.output.report.error) or result.output.raw_error:
                 result.status = "error"
         except KernelDied as died:
             result.status = "died"
