@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
+from conftest import run, text_of
 from mcp import Client
 
-from conftest import run, text_of
 from memex_mcp.server import Settings, build_server
 
 pytestmark = pytest.mark.anyio

@@ -6,11 +6,10 @@ import base64
 import io
 
 import pytest
+from conftest import run, text_of
 from mcp import Client
 from mcp.types import ImageContent
 from PIL import Image
-
-from conftest import run, text_of
 
 pytestmark = pytest.mark.anyio
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from mcp import Client
-
 from conftest import run, text_of
+from mcp import Client
 
 pytestmark = pytest.mark.anyio
 
