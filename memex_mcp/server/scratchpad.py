@@ -114,25 +114,27 @@ class Scratchpad:
         async with self._lock:
             result = Execution(CellOutput(), notes=self._notes)
             self._notes = []
-            kernel = await self.kernel()
-            if kernel.dead.is_set():
-                await self._replace_dead(kernel, result.notes)
+            for _ in range(2):
                 kernel = await self.kernel()
-            run = asyncio.ensure_future(kernel.execute(code, result.output))
-            try:
-                await self._supervise(kernel, run, limit, result)
-                if result.status == "died" and not result.output.started:
-                    # It died before it saw this code (killed between calls): run it on the new one.
-                    result.status, result.ending = "ok", None
-                    result.notes.append(self._death_note(kernel))
+                if kernel.dead.is_set():
+                    await self._replace_dead(kernel, result.notes)
                     kernel = await self.kernel()
-                    run = asyncio.ensure_future(kernel.execute(code, result.output))
-                    await self._supervise(kernel, run, limit, result)
-            finally:
-                if not run.done():  # the caller went away: stop the cell, as Ctrl-C would
-                    with anyio.CancelScope(shield=True):
-                        await self._stop(kernel, run, result)
+                await self._run(kernel, code, limit, result)
+                if result.status != "died" or result.output.started:
+                    break
+                # It died before it saw this code (killed between calls): run it on the new one.
+                result.status, result.ending = "ok", None
+                result.notes.append(self._death_note(kernel))
             return result
+
+    async def _run(self, kernel: Kernel, code: str, limit: float, result: Execution) -> None:
+        run = asyncio.ensure_future(kernel.execute(code, result.output))
+        try:
+            await self._supervise(kernel, run, limit, result)
+        finally:
+            if not run.done():  # the caller went away: stop the cell, as Ctrl-C would
+                with anyio.CancelScope(shield=True):
+                    await self._stop(kernel, run, result)
 
     async def _supervise(self, kernel: Kernel, run: asyncio.Future[None], limit: float,
                          result: Execution) -> None:
