@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-#: The MIME type of the report the runtime publishes at the end of every cell.
-REPORT_MIME = "application/vnd.memex.report+json"
+#: The key of the cell report in the metadata of every (non-silent) execute_reply.
+REPORT_KEY = "memex_report"
 #: The kernel variable through which the server calls the runtime.
 RPC_NAME = "__memex__"
 
@@ -20,7 +20,7 @@ class _Model(BaseModel):
 
 
 class CellReport(_Model):
-    """Published by the runtime after each (non-silent) cell, before the kernel goes idle."""
+    """Sent by the runtime with the reply to each (non-silent) cell."""
 
     execution_count: int
     #: A short traceback of the user's own frames ending in `Type: message`, when the cell failed.

@@ -14,7 +14,7 @@ from typing import Any
 
 from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
 
-from memex_mcp.protocol import REPORT_MIME, CellReport
+from memex_mcp.protocol import REPORT_KEY, CellReport
 from memex_mcp.runtime.history import Execution, History
 from memex_mcp.runtime.streams import StreamTee, sync
 from memex_mcp.runtime.tracebacks import short_traceback
@@ -31,7 +31,7 @@ class CellRecorder:
         self._code = ""
         self._started = 0.0
         self._tees: list[StreamTee] = []
-        self._publish: Callable[..., Any] = shell.display_pub.publish
+        self._report: CellReport | None = None
 
     def install(self) -> None:
         out, err = StreamTee(sys.stdout, self._record), StreamTee(sys.stderr, self._record)
@@ -41,7 +41,9 @@ class CellRecorder:
             tee.install()
         hook = self.shell.displayhook
         hook.write_format_data = self._tee_format(hook.write_format_data)  # type: ignore[method-assign]
-        self.shell.display_pub.publish = self._tee_display(self._publish)  # type: ignore[method-assign]
+        self.shell.display_pub.publish = self._tee_display(self.shell.display_pub.publish)  # type: ignore[method-assign]
+        kernel = self.shell.kernel  # type: ignore[attr-defined]
+        kernel.finish_metadata = self._with_report(kernel.finish_metadata)
         self.shell.events.register("pre_run_cell", self.pre_run_cell)
         self.shell.events.register("post_run_cell", self.post_run_cell)
 
@@ -62,13 +64,23 @@ class CellRecorder:
         self.outputs[number] = output
         elapsed = time.perf_counter() - self._started
         self.history.append(Execution(number, self._code, output, error is not None, elapsed))
-        report = CellReport(
+        self._report = CellReport(
             execution_count=number,
             error=error_text,
             error_type=type(error).__name__ if error is not None else None,
             output_chars=len(output),
         )
-        self._publish(data={REPORT_MIME: report.model_dump(mode="json")}, metadata={})
+
+    def _with_report(self, finish: Callable[..., Any]) -> Callable[..., Any]:
+        # The reply the server waits for anyway carries the report: no extra message, no extra flush.
+        def finish_metadata(parent: Any, metadata: dict[str, Any], reply_content: Any) -> Any:
+            metadata = finish(parent, metadata, reply_content)
+            if self._report is not None:
+                metadata[REPORT_KEY] = self._report.model_dump(mode="json")
+                self._report = None
+            return metadata
+
+        return finish_metadata
 
     def _cell_files(self) -> dict[str, int]:
         return dict(getattr(self.shell.compile, "_filename_map", {}))
@@ -79,6 +91,7 @@ class CellRecorder:
 
     def _tee_format(self, write: Callable[..., Any]) -> Callable[..., Any]:
         def tee_format(format_dict: dict[str, Any], md_dict: Any = None) -> Any:
+            sync(self._tees)  # what subprocesses printed comes before the cell's value
             self._record_text(format_dict)
             return write(format_dict, md_dict)
 

@@ -34,6 +34,8 @@ class StreamTee:
         if self._synced is not None and isinstance(text, str) and _SYNC in text:
             text = text.replace(_SYNC, "", 1)
             self._synced.set()
+            if not text:
+                return 0
         if self.other is not None and self.other._last:
             self.other._last = False
             self.other._stream.flush()

@@ -14,6 +14,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any, TypeVar
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
-from memex_mcp.protocol import REPORT_MIME, RPC_NAME, CellReport, RpcError, RpcOk
+from memex_mcp.protocol import REPORT_KEY, RPC_NAME, CellReport, RpcError, RpcOk
 from memex_mcp.server.errors import MemexError
 
 T = TypeVar("T")
@@ -83,6 +85,7 @@ class Kernel:
         self._kc = manager.client()
         self.dead = asyncio.Event()
         self._exit_code: int | None = None
+        self._stderr_tail: deque[str] = deque(maxlen=20)
 
     @classmethod
     async def start(cls, workdir: Path) -> Kernel:
@@ -94,10 +97,14 @@ class Kernel:
         # ipykernel stops capturing descriptor output (subprocesses, C code) when it thinks it
         # runs under pytest; a kernel started by a server under test is still a real kernel.
         env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
-        # The kernel must never write to our stdout: under stdio it carries the MCP stream.
-        await km.start_kernel(cwd=str(workdir), env=env, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        # The kernel must never write to our stdout: under stdio it carries the MCP stream. Its
+        # stderr echoes what cells write to descriptor 2; only the tail is kept, to explain a
+        # kernel that fails to start.
+        await km.start_kernel(cwd=str(workdir), env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         kernel = cls(km)
         kernel._watch_process()
+        kernel._drain_stderr()
         kernel._kc.start_channels()
         try:
             await kernel._ready()
@@ -115,8 +122,21 @@ class Kernel:
             died.cancel()
         if not ready.done():
             ready.cancel()
-            raise KernelDied(f"it exited while starting ({self.exit_description()})")
+            said = "; ".join(line.strip() for line in self._stderr_tail if line.strip())
+            raise KernelDied(f"it exited while starting ({self.exit_description()})"
+                             + (f"; it said: {said[-1000:]}" if said else ""))
         ready.result()
+
+    def _drain_stderr(self) -> None:
+        pipe = getattr(getattr(self._km.provisioner, "process", None), "stderr", None)
+        if pipe is None:
+            return
+
+        def drain() -> None:
+            for line in pipe:
+                self._stderr_tail.append(line.decode(errors="replace"))
+
+        threading.Thread(target=drain, name="memex-kernel-stderr", daemon=True).start()
 
     def _watch_process(self) -> None:
         """Set `dead` the moment the process exits: a pidfd wakes the loop, no polling."""
@@ -176,7 +196,9 @@ class Kernel:
                 if content["execution_state"] == "idle":
                     break
                 out.started = True
-        await self._reply(msg_id)
+        reply = await self._reply(msg_id)
+        report = reply["metadata"].get(REPORT_KEY)
+        out.report = CellReport.model_validate(report) if report is not None else None
         out.finished = True
 
     async def call(self, method: str, **arguments: Any) -> Any:
@@ -232,9 +254,6 @@ class Kernel:
 
 
 def _add_display(out: CellOutput, data: dict[str, Any]) -> None:
-    if REPORT_MIME in data:
-        out.report = CellReport.model_validate(data[REPORT_MIME])
-        return
     for mime in ("image/png", "image/jpeg", "image/gif", "image/webp"):
         if mime in data:
             out.parts.append(Image(mime, base64.b64decode(data[mime])))
