@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]
 from pydantic_core import to_jsonable_python
 
 
@@ -55,6 +54,8 @@ def to_json(value: Any) -> Any:
 
 
 def validate(answer: Any, schema: Mapping[str, Any]) -> None:
+    import jsonschema  # type: ignore[import-untyped]  # imported on first use: it slows kernel start
+
     try:
         validator_cls = jsonschema.validators.validator_for(schema)
         validator_cls.check_schema(schema)

@@ -19,7 +19,7 @@ from memex_mcp import __version__
 from memex_mcp.protocol import ScopeListing
 from memex_mcp.runtime.scope import render as render_scope
 from memex_mcp.server.errors import ToolInputError
-from memex_mcp.server.kernel import KernelDied
+from memex_mcp.server.kernel import Kernel, KernelDied
 from memex_mcp.server.render import render_execution
 from memex_mcp.server.scratchpad import Scratchpad
 from memex_mcp.server.settings import Settings
@@ -35,11 +35,14 @@ class AppState:
     scratchpad: Scratchpad
 
 
-def build_server(settings: Settings) -> MCPServer[AppState]:
+def build_server(settings: Settings, launched: Kernel | None = None) -> MCPServer[AppState]:
+    """The MCP server. `launched`: a kernel already starting, for the first client to adopt."""
+    pending = [launched] if launched else []
+
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         # The kernel starts now, in the background, so the first call does not wait for it.
-        async with Scratchpad(settings, Path(os.getcwd())) as scratchpad:
+        async with Scratchpad(settings, Path(os.getcwd()), pending.pop() if pending else None) as scratchpad:
             yield AppState(scratchpad)
 
     server: MCPServer[AppState] = MCPServer(

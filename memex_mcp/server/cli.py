@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -127,8 +128,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             from memex_mcp.server.demo import run_demo
 
             sys.exit(run_demo(settings))
-        from memex_mcp.server.app import build_server
-
-        build_server(settings).run("stdio")
+        asyncio.run(_serve(settings))
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+async def _serve(settings: Settings) -> None:
+    from memex_mcp.server.kernel import Kernel
+
+    # The kernel boots in its own process while this one imports the MCP SDK: the two take
+    # about the same time, so the first call waits for neither twice.
+    kernel = await Kernel.launch(Path.cwd())
+    from memex_mcp.server.app import build_server
+
+    await build_server(settings, launched=kernel).run_stdio_async()

@@ -89,6 +89,14 @@ class Kernel:
 
     @classmethod
     async def start(cls, workdir: Path) -> Kernel:
+        """Launch a kernel and wait until it answers."""
+        kernel = await cls.launch(workdir)
+        await kernel.ready()
+        return kernel
+
+    @classmethod
+    async def launch(cls, workdir: Path) -> Kernel:
+        """Start the process and return at once; `ready()` waits for it to answer."""
         km = AsyncKernelManager(kernel_name=_KERNEL_NAME, kernel_spec_manager=_SpecManager())
         if os.name == "posix":
             # ipc skips TCP; the sockets live in a private temporary directory.
@@ -106,12 +114,15 @@ class Kernel:
         kernel._watch_process()
         kernel._drain_stderr()
         kernel._kc.start_channels()
-        try:
-            await kernel._ready()
-        except BaseException:
-            await kernel.shutdown()
-            raise
         return kernel
+
+    async def ready(self) -> None:
+        """Wait until the kernel answers; a kernel that exits first is shut down and reported."""
+        try:
+            await self._ready()
+        except BaseException:
+            await self.shutdown()
+            raise
 
     async def _ready(self) -> None:
         ready = asyncio.ensure_future(self._kc.wait_for_ready(timeout=120))

@@ -38,8 +38,10 @@ class Execution:
 class Scratchpad:
     """Owns one kernel at a time. Calls run one at a time, in arrival order."""
 
-    def __init__(self, settings: Settings, workdir: Path) -> None:
+    def __init__(self, settings: Settings, workdir: Path, launched: Kernel | None = None) -> None:
+        """`launched`: a kernel already starting (the command line starts one before the SDK loads)."""
         self._settings = settings
+        self._launched = launched
         self._workdir = workdir
         # anyio's lock hands itself to waiters first-come, first-served.
         self._lock = anyio.Lock()
@@ -48,7 +50,8 @@ class Scratchpad:
         self._watcher: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Scratchpad:
-        self._kernel = asyncio.ensure_future(self._start_kernel())
+        self._kernel = asyncio.ensure_future(self._start_kernel(self._launched))
+        self._launched = None
         self._watcher = asyncio.ensure_future(self._watch())
         return self
 
@@ -59,8 +62,9 @@ class Scratchpad:
             with contextlib.suppress(BaseException):
                 await (await self._kernel).shutdown()
 
-    async def _start_kernel(self) -> Kernel:
-        kernel = await Kernel.start(self._workdir)
+    async def _start_kernel(self, launched: Kernel | None = None) -> Kernel:
+        kernel = launched or await Kernel.launch(self._workdir)
+        await kernel.ready()
         if self._settings.answer_schema is not None:
             await kernel.call("configure", answer_schema=self._settings.answer_schema)
         return kernel
