@@ -87,3 +87,29 @@ def test_stdout_carries_only_json_rpc_and_the_kernel_stops_with_the_server() -> 
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+
+
+def test_sigterm_stops_the_server_and_its_kernel() -> None:
+    proc = subprocess.Popen([SERVER.command, *SERVER.args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    try:
+        _rpc(proc, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}})
+        _rpc(proc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        _rpc(proc, {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                    "params": {"name": "execute_code", "arguments": {"code": "import os\nos.getpid()"}}})
+        reply: dict[str, object] = {}
+        while reply.get("id") != 2:
+            reply = json.loads(proc.stdout.readline())
+        kernel_pid = int(reply["result"]["content"][0]["text"])  # type: ignore[index]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        deadline = time.monotonic() + 10
+        while _alive(kernel_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(kernel_pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -136,9 +138,25 @@ def main(argv: Sequence[str] | None = None) -> None:
 async def _serve(settings: Settings) -> None:
     from memex_mcp.server.kernel import Kernel
 
+    def terminate() -> None:
+        asyncio.ensure_future(_terminate())
+
+    # Clients stop servers with SIGTERM. The SDK's stdin reader sits in a thread that no
+    # cancellation reaches, so stop the kernels ourselves and leave.
+    with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows' loop
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
+
     # The kernel boots in its own process while this one imports the MCP SDK: the two take
     # about the same time, so the first call waits for neither twice.
     kernel = await Kernel.launch(Path.cwd())
     from memex_mcp.server.app import build_server
 
     await build_server(settings, launched=kernel).run_stdio_async()
+
+
+async def _terminate() -> None:
+    from memex_mcp.server.kernel import shutdown_all
+
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(shutdown_all(), timeout=10)
+    os._exit(0)

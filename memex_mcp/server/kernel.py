@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import weakref
 from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -79,6 +80,14 @@ class CellOutput:
         return [p for p in self.parts if isinstance(p, Image)]
 
 
+#: Kernels of this process that have not been shut down, for a shutdown on SIGTERM.
+_LIVE: weakref.WeakSet[Kernel] = weakref.WeakSet()
+
+
+async def shutdown_all() -> None:
+    await asyncio.gather(*(kernel.shutdown(now=True) for kernel in list(_LIVE)), return_exceptions=True)
+
+
 class Kernel:
     def __init__(self, manager: AsyncKernelManager) -> None:
         self._km = manager
@@ -111,6 +120,7 @@ class Kernel:
         await km.start_kernel(cwd=str(workdir), env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         kernel = cls(km)
+        _LIVE.add(kernel)
         kernel._watch_process()
         kernel._drain_stderr()
         kernel._kc.start_channels()
@@ -256,6 +266,7 @@ class Kernel:
 
     async def shutdown(self, now: bool = False) -> None:
         """Stop the kernel: politely, or at once (`now`) when it is hung or being replaced."""
+        _LIVE.discard(self)
         self._kc.stop_channels()
         with contextlib.suppress(Exception):
             await self._km.shutdown_kernel(now=now or self.dead.is_set())
