@@ -138,8 +138,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 async def _serve(settings: Settings) -> None:
     from memex_mcp.server.kernel import Kernel
 
+    stopping: list[asyncio.Task[None]] = []
+
     def terminate() -> None:
-        asyncio.ensure_future(_terminate())
+        stopping.append(asyncio.ensure_future(_terminate()))
 
     # Clients stop servers with SIGTERM. The SDK's stdin reader sits in a thread that no
     # cancellation reaches, so stop the kernels ourselves and leave.
