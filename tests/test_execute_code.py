@@ -152,3 +152,17 @@ async def test_help_prints_the_prelude_catalog(client: Client) -> None:
     assert "len(obj, /)" in text_of(await run(client, "help(len)")) or "Return the number" in text_of(
         await run(client, "help(len)")
     )
+
+
+async def test_a_long_execution_reports_progress_as_output_arrives(client: Client) -> None:
+    updates: list[tuple[float, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        updates.append((progress, message))
+
+    code = "import time\nfor i in range(5):\n    print('step', i, flush=True)\n    time.sleep(0.6)"
+    result = await client.call_tool("execute_code", {"code": code}, progress_callback=on_progress)
+    assert text_of(result) == "\n".join(f"step {i}" for i in range(5))
+    assert len(updates) >= 2
+    assert [p for p, _ in updates] == sorted(p for p, _ in updates)
+    assert updates[0][1] is not None and "last line: step" in updates[0][1]

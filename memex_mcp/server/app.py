@@ -19,7 +19,7 @@ from memex_mcp import __version__
 from memex_mcp.protocol import ScopeListing
 from memex_mcp.runtime.scope import render as render_scope
 from memex_mcp.server.errors import ToolInputError
-from memex_mcp.server.kernel import Kernel, KernelDied
+from memex_mcp.server.kernel import CellOutput, Kernel, KernelDied
 from memex_mcp.server.render import render_execution
 from memex_mcp.server.scratchpad import Scratchpad
 from memex_mcp.server.settings import Settings
@@ -72,8 +72,13 @@ def build_server(settings: Settings, launched: Kernel | None = None) -> MCPServe
             float | None, Field(description="Seconds before the code is interrupted (default: server's).")
         ] = None,
     ) -> CallToolResult:
+        async def progress(out: CellOutput) -> None:
+            text = out.text
+            last = text.rstrip("\n").rsplit("\n", 1)[-1][:200]
+            await ctx.report_progress(len(text), None, f"{len(text):,} characters of output so far; last line: {last}")
+
         try:
-            result = await scratchpad(ctx).execute(code, timeout)
+            result = await scratchpad(ctx).execute(code, timeout, progress)
         except ToolInputError as exc:
             raise ToolError(str(exc)) from None
         except KernelDied as exc:

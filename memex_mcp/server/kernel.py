@@ -15,9 +15,10 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import weakref
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -70,6 +71,14 @@ class CellOutput:
     #: The kernel reported busy with this request: the code reached it.
     started: bool = False
     finished: bool = False
+    #: Called as output arrives, at most once a second: long executions report progress.
+    on_progress: Callable[[CellOutput], Awaitable[None]] | None = None
+    _progressed_at: float = 0.0
+
+    async def progressed(self) -> None:
+        if self.on_progress is not None and (now := time.monotonic()) - self._progressed_at >= 1.0:
+            self._progressed_at = now
+            await self.on_progress(self)
 
     @property
     def text(self) -> str:
@@ -209,6 +218,7 @@ class Kernel:
             kind, content = msg["msg_type"], msg["content"]
             if kind == "stream":
                 out.parts.append(content["text"])
+                await out.progressed()
             elif kind in ("execute_result", "display_data"):
                 _add_display(out, content["data"])
             elif kind == "error":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -106,7 +107,8 @@ class Scratchpad:
             f"by a new one; {_LOST}."
         )
 
-    async def execute(self, code: str, timeout: float | None = None) -> Execution:
+    async def execute(self, code: str, timeout: float | None = None,
+                      on_progress: Callable[[CellOutput], Awaitable[None]] | None = None) -> Execution:
         if len(code) > self._settings.max_code_chars:
             raise ToolInputError(
                 f"The code is {len(code):,} characters; the limit is {self._settings.max_code_chars:,}. "
@@ -116,7 +118,7 @@ class Scratchpad:
         if limit <= 0:
             raise ToolInputError("timeout must be a positive number of seconds.")
         async with self._lock:
-            result = Execution(CellOutput(), notes=self._notes)
+            result = Execution(CellOutput(on_progress=on_progress), notes=self._notes)
             self._notes = []
             for _ in range(2):
                 kernel = await self.kernel()
