@@ -73,7 +73,8 @@ def test_stdout_carries_only_json_rpc_and_the_kernel_stops_with_the_server() -> 
                 replies[message["id"]] = message
         assert replies[1]["result"]["protocolVersion"] == "2025-11-25"
         text = replies[2]["result"]["content"][0]["text"]
-        assert "noise" in text and "child" in text and "err" in text
+        assert "noise" in text and "child" in text and "err" in text, text
+        assert text.splitlines()[-1].isdigit(), text
         kernel_pid = int(text.splitlines()[-1])
         assert _alive(kernel_pid)
         assert proc.stdin is not None

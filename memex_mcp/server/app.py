@@ -73,9 +73,10 @@ def build_server(settings: Settings, launched: Kernel | None = None) -> MCPServe
         ] = None,
     ) -> CallToolResult:
         async def progress(out: CellOutput) -> None:
-            text = out.text
-            last = text.rstrip("\n").rsplit("\n", 1)[-1][:200]
-            await ctx.report_progress(len(text), None, f"{len(text):,} characters of output so far; last line: {last}")
+            chars = out.text.total
+            recent = out.text.tail or out.text.head
+            last = recent.rstrip("\n").rsplit("\n", 1)[-1][-200:]
+            await ctx.report_progress(chars, None, f"{chars:,} characters of output so far; last line: {last}")
 
         try:
             result = await scratchpad(ctx).execute(code, timeout, progress)

@@ -27,6 +27,7 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
 from memex_mcp.protocol import REPORT_KEY, RPC_NAME, CellReport, RpcError, RpcOk
+from memex_mcp.server.clip import ClippedText
 from memex_mcp.server.errors import MemexError
 
 T = TypeVar("T")
@@ -62,9 +63,14 @@ class Image:
 
 @dataclass
 class CellOutput:
-    """What one execution produced, in the order the kernel produced it."""
+    """What one execution produced, in the order the kernel produced it, in bounded memory."""
 
-    parts: list[str | Image] = field(default_factory=list)
+    #: Characters kept at each end of the text, and images kept.
+    keep: int = 100_000
+    keep_images: int = 8
+    text: ClippedText = field(init=False)
+    images: list[Image] = field(default_factory=list)
+    images_dropped: int = 0
     report: CellReport | None = None
     #: `ename: evalue` from the kernel's own error message, for when no report arrives.
     raw_error: str | None = None
@@ -75,18 +81,19 @@ class CellOutput:
     on_progress: Callable[[CellOutput], Awaitable[None]] | None = None
     _progressed_at: float = 0.0
 
+    def __post_init__(self) -> None:
+        self.text = ClippedText(self.keep)
+
+    def add_image(self, image: Image) -> None:
+        if len(self.images) < self.keep_images:
+            self.images.append(image)
+        else:
+            self.images_dropped += 1
+
     async def progressed(self) -> None:
         if self.on_progress is not None and (now := time.monotonic()) - self._progressed_at >= 1.0:
             self._progressed_at = now
             await self.on_progress(self)
-
-    @property
-    def text(self) -> str:
-        return "".join(p for p in self.parts if isinstance(p, str))
-
-    @property
-    def images(self) -> list[Image]:
-        return [p for p in self.parts if isinstance(p, Image)]
 
 
 #: Kernels of this process that have not been shut down, for a shutdown on SIGTERM.
@@ -217,7 +224,7 @@ class Kernel:
                 continue
             kind, content = msg["msg_type"], msg["content"]
             if kind == "stream":
-                out.parts.append(content["text"])
+                out.text.append(content["text"])
                 await out.progressed()
             elif kind in ("execute_result", "display_data"):
                 _add_display(out, content["data"])
@@ -288,8 +295,8 @@ class Kernel:
 def _add_display(out: CellOutput, data: dict[str, Any]) -> None:
     for mime in ("image/png", "image/jpeg", "image/gif", "image/webp"):
         if mime in data:
-            out.parts.append(Image(mime, base64.b64decode(data[mime])))
+            out.add_image(Image(mime, base64.b64decode(data[mime])))
             return
     text = data.get("text/plain")
     if isinstance(text, str):
-        out.parts.append(text + "\n")
+        out.text.append(text + "\n")

@@ -118,7 +118,9 @@ class Scratchpad:
         if limit <= 0:
             raise ToolInputError("timeout must be a positive number of seconds.")
         async with self._lock:
-            result = Execution(CellOutput(on_progress=on_progress), notes=self._notes)
+            output = CellOutput(keep=self._settings.output_limit, keep_images=self._settings.max_images,
+                                on_progress=on_progress)
+            result = Execution(output, notes=self._notes)
             self._notes = []
             for _ in range(2):
                 kernel = await self.kernel()
