@@ -24,6 +24,7 @@ class StreamTee:
         self._write = stream.write
         self._sink = sink
         self._synced: threading.Event | None = None
+        self._pending = 0
         self.other: StreamTee | None = None
         self._last = False
 
@@ -31,9 +32,13 @@ class StreamTee:
         self._stream.write = self.write
 
     def write(self, text: str) -> Any:
-        if self._synced is not None and isinstance(text, str) and _SYNC in text:
-            text = text.replace(_SYNC, "", 1)
-            self._synced.set()
+        if self._pending and isinstance(text, str) and _SYNC in text:
+            # A marker that came back late (after a timed-out wait) is still ours to remove.
+            found = min(text.count(_SYNC), self._pending)
+            text = text.replace(_SYNC, "", found)
+            self._pending -= found
+            if self._synced is not None:
+                self._synced.set()
             if not text:
                 return 0
         if self.other is not None and self.other._last:
@@ -50,6 +55,7 @@ class StreamTee:
         if fd is None or not getattr(self._stream, "_should_watch", False):
             return None
         self._synced = threading.Event()
+        self._pending += 1
         os.write(fd, _SYNC.encode())
         return self._synced
 
