@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import anyio
 import pytest
@@ -50,6 +51,20 @@ def _alive(pid: int) -> bool:
         return stat.read().split()[2] != "Z"
 
 
+def _connection_file(pid: int) -> Path:
+    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+        args = cmdline.read().decode().split("\0")
+    return Path(args[args.index("-f") + 1])
+
+
+def _assert_gone(kernel_pid: int, connection_file: Path) -> None:
+    deadline = time.monotonic() + 10
+    while _alive(kernel_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(kernel_pid)
+    assert not connection_file.exists()
+
+
 def test_stdout_carries_only_json_rpc_and_the_kernel_stops_with_the_server() -> None:
     proc = subprocess.Popen([*[SERVER.command], *SERVER.args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL)
@@ -76,14 +91,11 @@ def test_stdout_carries_only_json_rpc_and_the_kernel_stops_with_the_server() -> 
         assert "noise" in text and "child" in text and "err" in text, text
         assert text.splitlines()[-1].isdigit(), text
         kernel_pid = int(text.splitlines()[-1])
-        assert _alive(kernel_pid)
+        connection_file = _connection_file(kernel_pid)
         assert proc.stdin is not None
         proc.stdin.close()  # the client goes away: the server must exit and take its kernel along
         assert proc.wait(timeout=30) == 0
-        deadline = time.monotonic() + 10
-        while _alive(kernel_pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(kernel_pid)
+        _assert_gone(kernel_pid, connection_file)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
@@ -91,6 +103,7 @@ def test_stdout_carries_only_json_rpc_and_the_kernel_stops_with_the_server() -> 
 
 
 def test_sigterm_stops_the_server_and_its_kernel() -> None:
+    started = time.time()
     proc = subprocess.Popen([SERVER.command, *SERVER.args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
@@ -104,12 +117,12 @@ def test_sigterm_stops_the_server_and_its_kernel() -> None:
         while reply.get("id") != 2:
             reply = json.loads(proc.stdout.readline())
         kernel_pid = int(reply["result"]["content"][0]["text"])  # type: ignore[index]
+        connection_file = _connection_file(kernel_pid)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-        deadline = time.monotonic() + 10
-        while _alive(kernel_pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(kernel_pid)
+        _assert_gone(kernel_pid, connection_file)
+        # and no replacement kernel was started on the way out
+        assert not [f for f in connection_file.parent.glob("tmp*.json") if f.stat().st_mtime > started]
     finally:
         if proc.poll() is None:
             proc.kill()

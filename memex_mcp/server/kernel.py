@@ -100,7 +100,13 @@ class CellOutput:
 _LIVE: weakref.WeakSet[Kernel] = weakref.WeakSet()
 
 
+_closing = False
+
+
 async def shutdown_all() -> None:
+    """Stop every kernel of this process, and start no more."""
+    global _closing
+    _closing = True
     await asyncio.gather(*(kernel.shutdown(now=True) for kernel in list(_LIVE)), return_exceptions=True)
 
 
@@ -122,6 +128,8 @@ class Kernel:
     @classmethod
     async def launch(cls, workdir: Path) -> Kernel:
         """Start the process and return at once; `ready()` waits for it to answer."""
+        if _closing:
+            raise KernelDied("the server is shutting down")
         km = AsyncKernelManager(kernel_name=_KERNEL_NAME, kernel_spec_manager=_SpecManager())
         if os.name == "posix":
             # ipc skips TCP; the sockets live in a private temporary directory.
