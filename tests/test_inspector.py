@@ -1,0 +1,36 @@
+"""The MCP Inspector CLI (a client nobody here wrote) against `python -m memex_mcp`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".tools" / "node_modules" / ".bin"
+INSTALL = "npm install --prefix .tools node@22 @modelcontextprotocol/inspector@2"
+
+
+def inspector(*args: str) -> subprocess.CompletedProcess[str]:
+    command = os.environ.get("MEMEX_INSPECTOR_BIN", str(BIN / "mcp-inspector"))
+    assert Path(command).exists(), f"the MCP Inspector is not installed; run `{INSTALL}` in {ROOT}"
+    # Node 22 from the same folder must come first: the inspector does not run on older Node.
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "MCP_INSPECTOR_SECRET_STORE": "memory"}
+    return subprocess.run([command, "--cli", sys.executable, "-m", "memex_mcp", *args],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+
+
+def test_the_inspector_lists_the_tools_and_runs_code() -> None:
+    listed = inspector("--method", "tools/list")
+    assert listed.returncode == 0, listed.stderr
+    tools = {tool["name"]: tool for tool in json.loads(listed.stdout)["tools"]}
+    assert set(tools) == {"execute_code", "list_scope", "spawn_agent", "submit"}
+    assert tools["list_scope"]["annotations"]["readOnlyHint"] is True
+
+    called = inspector("--method", "tools/call", "--tool-name", "execute_code", "--tool-arg", "code=print(6*7)")
+    assert called.returncode == 0, called.stderr
+    result = json.loads(called.stdout)
+    assert result["isError"] is False
+    assert result["content"] == [{"type": "text", "text": "42"}]
