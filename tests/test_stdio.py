@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -36,10 +37,48 @@ async def test_a_session_over_stdio_in_both_protocol_revisions(mode: str, revisi
             assert text_of(await run(client, "numbers[-1]")) == "81"
 
 
-def _rpc(proc: subprocess.Popen[bytes], message: dict[str, object]) -> None:
-    assert proc.stdin is not None
-    proc.stdin.write(json.dumps(message).encode() + b"\n")
-    proc.stdin.flush()
+class RawSession:
+    """The server as a bare subprocess, spoken to in JSON lines: stdout is checked line by line."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([SERVER.command, *SERVER.args], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.replies: dict[int, dict[str, Any]] = {}
+        self._next_id = 1
+
+    def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        request_id, self._next_id = self._next_id, self._next_id + 1
+        self._send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 60
+        while request_id not in self.replies and time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            assert line, "the server closed stdout"
+            message = json.loads(line)  # every line on stdout is a JSON-RPC message
+            assert message["jsonrpc"] == "2.0"
+            if "id" in message:
+                self.replies[message["id"]] = message
+        return self.replies[request_id]
+
+    def initialize(self) -> dict[str, Any]:
+        reply = self.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                                            "clientInfo": {"name": "raw", "version": "0"}})
+        self._send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return reply
+
+    def run(self, code: str) -> str:
+        reply = self.request("tools/call", {"name": "execute_code", "arguments": {"code": code}})
+        return str(reply["result"]["content"][0]["text"])
+
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(message).encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def _alive(pid: int) -> bool:
@@ -66,64 +105,34 @@ def _assert_gone(kernel_pid: int, connection_file: Path) -> None:
 
 
 def test_stdout_carries_only_json_rpc_and_the_kernel_stops_with_the_server() -> None:
-    proc = subprocess.Popen([*[SERVER.command], *SERVER.args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
+    session = RawSession()
     try:
-        _rpc(proc, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}})
-        _rpc(proc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
-        code = ("import os, subprocess\nos.write(1, b'noise\\n')\n"
-                "subprocess.run('echo child; echo err >&2', shell=True)\nos.getpid()")
-        _rpc(proc, {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-                    "params": {"name": "execute_code", "arguments": {"code": code}}})
-        replies = {}
-        deadline = time.monotonic() + 60
-        while 2 not in replies and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            assert line, "the server closed stdout"
-            message = json.loads(line)  # every line on stdout is a JSON-RPC message
-            assert message["jsonrpc"] == "2.0"
-            if "id" in message:
-                replies[message["id"]] = message
-        assert replies[1]["result"]["protocolVersion"] == "2025-11-25"
-        text = replies[2]["result"]["content"][0]["text"]
+        assert session.initialize()["result"]["protocolVersion"] == "2025-11-25"
+        text = session.run("import os, subprocess\nos.write(1, b'noise\\n')\n"
+                           "subprocess.run('echo child; echo err >&2', shell=True)\nos.getpid()")
         assert "noise" in text and "child" in text and "err" in text, text
         assert text.splitlines()[-1].isdigit(), text
         kernel_pid = int(text.splitlines()[-1])
         connection_file = _connection_file(kernel_pid)
-        assert proc.stdin is not None
-        proc.stdin.close()  # the client goes away: the server must exit and take its kernel along
-        assert proc.wait(timeout=30) == 0
+        assert session.proc.stdin is not None
+        session.proc.stdin.close()  # the client goes away: the server must exit and take its kernel along
+        assert session.proc.wait(timeout=30) == 0
         _assert_gone(kernel_pid, connection_file)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+        session.kill()
 
 
 def test_sigterm_stops_the_server_and_its_kernel() -> None:
     started = time.time()
-    proc = subprocess.Popen([SERVER.command, *SERVER.args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
+    session = RawSession()
     try:
-        _rpc(proc, {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}})
-        _rpc(proc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
-        _rpc(proc, {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-                    "params": {"name": "execute_code", "arguments": {"code": "import os\nos.getpid()"}}})
-        reply: dict[str, object] = {}
-        while reply.get("id") != 2:
-            reply = json.loads(proc.stdout.readline())
-        kernel_pid = int(reply["result"]["content"][0]["text"])  # type: ignore[index]
+        session.initialize()
+        kernel_pid = int(session.run("import os\nos.getpid()"))
         connection_file = _connection_file(kernel_pid)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        session.proc.send_signal(signal.SIGTERM)
+        assert session.proc.wait(timeout=30) == 0
         _assert_gone(kernel_pid, connection_file)
         # and no replacement kernel was started on the way out
         assert not [f for f in connection_file.parent.glob("tmp*.json") if f.stat().st_mtime > started]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        session.kill()
