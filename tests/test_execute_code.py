@@ -166,3 +166,12 @@ async def test_a_long_execution_reports_progress_as_output_arrives(client: Clien
     assert len(updates) >= 2
     assert [p for p, _ in updates] == sorted(p for p, _ in updates)
     assert updates[0][1] is not None and "last line: step" in updates[0][1]
+
+
+async def test_output_of_subprocesses_comes_before_the_value_every_time(client: Client) -> None:
+    await run(client, "import subprocess")
+    for i in range(20):
+        result = await run(client, f"subprocess.run('echo out{i}; echo err{i} >&2', shell=True)\n{i}")
+        lines = text_of(result).splitlines()
+        assert sorted(lines[:2]) == [f"err{i}", f"out{i}"]
+        assert lines[2:] == [str(i)]

@@ -32,20 +32,25 @@ class StreamTee:
         self._stream.write = self.write
 
     def write(self, text: str) -> Any:
+        synced = False
         if self._pending and isinstance(text, str) and _SYNC in text:
             # A marker that came back late (after a timed-out wait) is still ours to remove.
             found = min(text.count(_SYNC), self._pending)
             text = text.replace(_SYNC, "", found)
             self._pending -= found
-            if self._synced is not None:
-                self._synced.set()
-            if not text:
-                return 0
+            synced = True
+        written = self._forward(text) if text else 0
+        # Only now: the waiting cell flushes the stream next, and the text must be in it.
+        if synced and self._synced is not None:
+            self._synced.set()
+        return written
+
+    def _forward(self, text: str) -> Any:
         if self.other is not None and self.other._last:
             self.other._last = False
             self.other._stream.flush()
         self._last = True
-        if isinstance(text, str) and text:
+        if isinstance(text, str):
             self._sink(text)
         return self._write(text)
 
