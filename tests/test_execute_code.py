@@ -175,3 +175,9 @@ async def test_output_of_subprocesses_comes_before_the_value_every_time(client: 
         lines = text_of(result).splitlines()
         assert sorted(lines[:2]) == [f"err{i}", f"out{i}"]
         assert lines[2:] == [str(i)]
+
+
+async def test_a_progress_bar_redrawn_with_carriage_returns_shows_only_its_last_state(client: Client) -> None:
+    code = "import sys\nfor i in range(1, 101):\n    sys.stdout.write(f'\\rprogress {i}%')\nprint()\nprint('done')"
+    assert text_of(await run(client, code)) == "progress 100%\ndone"
+    assert text_of(await run(client, "!echo from a shell")) == "from a shell"

@@ -25,7 +25,7 @@ async def render_execution(result: Execution, settings: Settings) -> CallToolRes
     notes = "".join(f"[memex] {note}\n" for note in result.notes)
     ending = f"\n{result.ending}" if result.ending else ""
     room = max(settings.output_limit - len(notes) - len(ending), 200)
-    text = notes + budget(body, room, where).rstrip("\n") + ending
+    text = notes + settle_lines(budget(body, room, where)).rstrip("\n") + ending
     pictures: list[ContentBlock] = []
     for image in out.images:
         fitted = await anyio.to_thread.run_sync(images.fit, image, settings.image_max_side)
@@ -41,3 +41,11 @@ async def render_execution(result: Execution, settings: Settings) -> CallToolRes
 def clean(text: str) -> str:
     """Text that survives JSON: lone surrogates (from undecodable bytes) become U+FFFD."""
     return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def settle_lines(text: str) -> str:
+    """Show each line as a terminal would: a progress bar redrawn with `\\r` keeps only its last state."""
+    if "\r" not in text:
+        return text
+    lines = text.replace("\r\n", "\n").split("\n")
+    return "\n".join(next((p for p in reversed(line.split("\r")) if p), "") for line in lines)
