@@ -19,7 +19,8 @@ from memex_mcp import __version__
 from memex_mcp.protocol import ScopeListing
 from memex_mcp.runtime.scope import render as render_scope
 from memex_mcp.server.errors import ToolInputError
-from memex_mcp.server.kernel import CellOutput, Kernel, KernelDied
+from memex_mcp.server.kernel import Kernel, KernelDied
+from memex_mcp.server.output import CellOutput
 from memex_mcp.server.render import render_execution
 from memex_mcp.server.scratchpad import Scratchpad
 from memex_mcp.server.settings import Settings

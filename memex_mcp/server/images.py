@@ -6,7 +6,7 @@ import io
 
 from PIL import Image as PILImage
 
-from memex_mcp.server.kernel import Image
+from memex_mcp.server.output import Image
 
 #: Encoded bytes one image may take; base64 adds a third on the wire.
 MAX_IMAGE_BYTES = 600_000

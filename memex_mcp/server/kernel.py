@@ -6,7 +6,6 @@ A `Kernel` is one incarnation. When it dies it stays dead; `Scratchpad` replaces
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import os
@@ -15,11 +14,9 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,8 +24,8 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
 from memex_mcp.protocol import REPORT_KEY, RPC_NAME, CellReport, RpcError, RpcOk
-from memex_mcp.server.clip import ClippedText
 from memex_mcp.server.errors import MemexError
+from memex_mcp.server.output import CellOutput, add_display
 
 T = TypeVar("T")
 
@@ -53,47 +50,6 @@ class KernelDied(MemexError):
     def __init__(self, description: str) -> None:
         super().__init__(description)
         self.description = description
-
-
-@dataclass
-class Image:
-    mime: str
-    data: bytes
-
-
-@dataclass
-class CellOutput:
-    """What one execution produced, in the order the kernel produced it, in bounded memory."""
-
-    #: Characters kept at each end of the text, and images kept.
-    keep: int = 100_000
-    keep_images: int = 8
-    text: ClippedText = field(init=False)
-    images: list[Image] = field(default_factory=list)
-    images_dropped: int = 0
-    report: CellReport | None = None
-    #: `ename: evalue` from the kernel's own error message, for when no report arrives.
-    raw_error: str | None = None
-    #: The kernel reported busy with this request: the code reached it.
-    started: bool = False
-    finished: bool = False
-    #: Called as output arrives, at most once a second: long executions report progress.
-    on_progress: Callable[[CellOutput], Awaitable[None]] | None = None
-    _progressed_at: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.text = ClippedText(self.keep)
-
-    def add_image(self, image: Image) -> None:
-        if len(self.images) < self.keep_images:
-            self.images.append(image)
-        else:
-            self.images_dropped += 1
-
-    async def progressed(self) -> None:
-        if self.on_progress is not None and (now := time.monotonic()) - self._progressed_at >= 1.0:
-            self._progressed_at = now
-            await self.on_progress(self)
 
 
 #: Kernels of this process that have not been shut down, for a shutdown on SIGTERM.
@@ -235,7 +191,7 @@ class Kernel:
                 out.text.append(content["text"])
                 await out.progressed()
             elif kind in ("execute_result", "display_data"):
-                _add_display(out, content["data"])
+                add_display(out, content["data"])
             elif kind == "error":
                 out.raw_error = f"{content['ename']}: {content['evalue']}"
             elif kind == "status":
@@ -245,7 +201,6 @@ class Kernel:
         reply = await self._reply(msg_id)
         report = reply["metadata"].get(REPORT_KEY)
         out.report = CellReport.model_validate(report) if report is not None else None
-        out.finished = True
 
     async def call(self, method: str, **arguments: Any) -> Any:
         """Call `method` of the runtime's `__memex__` object; its RpcError becomes ValueError."""
@@ -298,13 +253,3 @@ class Kernel:
         if self._km.transport == "ipc":
             with contextlib.suppress(OSError):
                 Path(self._km.ip).parent.rmdir()
-
-
-def _add_display(out: CellOutput, data: dict[str, Any]) -> None:
-    for mime in ("image/png", "image/jpeg", "image/gif", "image/webp"):
-        if mime in data:
-            out.add_image(Image(mime, base64.b64decode(data[mime])))
-            return
-    text = data.get("text/plain")
-    if isinstance(text, str):
-        out.text.append(text + "\n")

@@ -14,7 +14,8 @@ import anyio
 
 from memex_mcp.protocol import ScopeListing
 from memex_mcp.server.errors import ToolInputError
-from memex_mcp.server.kernel import CellOutput, Kernel, KernelDied
+from memex_mcp.server.kernel import Kernel, KernelDied
+from memex_mcp.server.output import CellOutput
 from memex_mcp.server.settings import Settings
 
 Status = Literal["ok", "error", "timeout", "died"]
