@@ -1,43 +1,5 @@
-"""Kernel-side runtime, loaded into every kernel as an IPython extension.
+"""Kernel-side runtime: `launch` starts the kernel, `extension` loads the prelude into it.
 
-Never imports `mcp` or `jupyter_client`: it runs inside the kernel process.
+Never imports `mcp` or `jupyter_client`: it runs inside the kernel process. Kept empty so that
+`python -m memex_mcp.runtime.launch` imports nothing before it has set up `sys.path`.
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-from IPython.core.interactiveshell import InteractiveShell
-
-from memex_mcp.protocol import RPC_NAME
-from memex_mcp.runtime import agents
-from memex_mcp.runtime.catalog import Help, memex_help
-from memex_mcp.runtime.cells import CellRecorder
-from memex_mcp.runtime.rpc import Rpc
-from memex_mcp.runtime.submit import Submissions
-
-__all__ = ["load_ipython_extension"]
-
-
-def load_ipython_extension(shell: InteractiveShell) -> None:
-    ns = shell.user_ns
-    recorder = CellRecorder(shell)
-    recorder.install()
-    submissions = Submissions(ns)
-
-    def submit(value: Any = None) -> Any:
-        """Record a final answer (validated against the server's answer schema, if any)."""
-        return submissions.submit(value)
-
-    prelude: dict[str, Any] = {
-        "help": Help(),
-        "memex_help": memex_help,
-        "history": recorder.history,
-        "_outputs": recorder.outputs,
-        "submit": submit,
-        "submissions": submissions.items,
-        "spawn_agent": agents.spawn_agent,
-        "gather": agents.gather,
-    }
-    prelude[RPC_NAME] = Rpc(ns, shell.user_ns_hidden, submissions)
-    shell.push(prelude, interactive=False)  # type: ignore[no-untyped-call]

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -30,9 +31,11 @@ from memex_mcp.server.output import CellOutput, add_display
 T = TypeVar("T")
 
 _KERNEL_NAME = "memex-python"
+#: How long a kernel_info's IOPub status may take once its reply is in: far more than it needs.
+_IOPUB_JOIN = 0.5
 _KERNEL_ARGV = [
-    sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-    "--ext=memex_mcp.runtime",
+    sys.executable, "-m", "memex_mcp.runtime.launch", "-f", "{connection_file}",
+    "--ext=memex_mcp.runtime.extension",
     # The runtime keeps its own history with full outputs; IPython's SQLite copy only costs time.
     "--HistoryManager.enabled=False",
 ]
@@ -115,18 +118,29 @@ class Kernel:
             raise
 
     async def _ready(self) -> None:
-        ready = asyncio.ensure_future(self._kc.wait_for_ready(timeout=120))
-        died = asyncio.ensure_future(self.dead.wait())
         try:
-            await asyncio.wait({ready, died}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            died.cancel()
-        if not ready.done():
-            ready.cancel()
+            await self._unless_dead(self._handshake())
+        except KernelDied:
             said = "; ".join(line.strip() for line in self._stderr_tail if line.strip())
             raise KernelDied(f"it exited while starting ({self.exit_description()})"
-                             + (f"; it said: {said[-1000:]}" if said else ""))
-        ready.result()
+                             + (f"; it said: {said[-1000:]}" if said else "")) from None
+
+    async def _handshake(self) -> None:
+        """A kernel_info reply, and an IOPub message about it: both channels are connected.
+
+        jupyter_client's wait_for_ready ends by draining IOPub until it has been quiet for
+        0.2 s, which is 0.2 s on every start; this waits for exactly the message it needs.
+        """
+        while True:
+            msg_id = self._kc.kernel_info()
+            await self._reply(msg_id)
+            try:
+                while True:
+                    msg = await self._kc.get_iopub_msg(timeout=_IOPUB_JOIN)
+                    if msg["parent_header"].get("msg_id") == msg_id:
+                        return
+            except queue.Empty:
+                continue  # IOPub joined too late to see it (ZeroMQ's slow joiner): ask again
 
     def _drain_stderr(self) -> None:
         pipe = getattr(getattr(self._km.provisioner, "process", None), "stderr", None)
