@@ -49,7 +49,7 @@ async def main(calls: int, runs: int, only: str | None) -> None:
                      f"{memex - raw - bare:.2f} ms.", "",
                      "Where the time goes: the kernel's own round trip (ipykernel 7's shell thread, IPython's "
                      "run_cell) is the largest part and MCP over stdio the second. memex adds, per cell, the "
-                     "runtime's end-of-cell sync of the descriptor pipes (so subprocess and C output land in the "
+                     "runtime's end-of-cell drain of the descriptor pipes (so subprocess and C output land in the "
                      "right cell, in order) and its report riding on the execute reply. Anchors from other "
                      "servers: a Jupyter-based MCP server 48 ms, another 1,008 ms (a polling sleep), a pipe-based "
                      f"IPython server 1.4 ms. The 3 ms target is below the raw ipykernel round trip measured "

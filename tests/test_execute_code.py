@@ -181,3 +181,15 @@ async def test_a_progress_bar_redrawn_with_carriage_returns_shows_only_its_last_
     code = "import sys\nfor i in range(1, 101):\n    sys.stdout.write(f'\\rprogress {i}%')\nprint()\nprint('done')"
     assert text_of(await run(client, code)) == "progress 100%\ndone"
     assert text_of(await run(client, "!echo from a shell")) == "from a shell"
+
+
+async def test_descriptor_output_larger_than_a_pipe_and_split_characters_arrive_whole(client: Client) -> None:
+    code = (
+        "import os, subprocess\nsubprocess.run(['seq', '1', '200000'])\n"
+        "e = 'é'.encode()\nos.write(1, e[:1])\n_ = os.write(1, e[1:] + b'\\n')"
+    )
+    result = await run(client, code)
+    text = text_of(result)
+    assert text.startswith("1\n2\n3\n")
+    assert text.splitlines()[-3:] == ["199999", "200000", "é"]
+    assert text_of(await run(client, "history[-1].output.count('\\n'), history[-1].output[-2:]")) == "(200001, 'é\\n')"

@@ -15,8 +15,9 @@ from typing import Any
 from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
 
 from memex_mcp.protocol import REPORT_KEY, CellReport
+from memex_mcp.runtime.descriptors import DescriptorCapture
 from memex_mcp.runtime.history import Execution, History
-from memex_mcp.runtime.streams import StreamTee, sync
+from memex_mcp.runtime.streams import StreamTee
 from memex_mcp.runtime.tracebacks import short_traceback
 
 
@@ -31,6 +32,7 @@ class CellRecorder:
         self._code = ""
         self._started = 0.0
         self._tees: list[StreamTee] = []
+        self._descriptors: list[DescriptorCapture] = []
         self._report: CellReport | None = None
 
     def install(self) -> None:
@@ -39,6 +41,7 @@ class CellRecorder:
         self._tees = [out, err]
         for tee in self._tees:
             tee.install()
+        self._descriptors = [DescriptorCapture(1, out.write), DescriptorCapture(2, err.write)]
         hook = self.shell.displayhook
         hook.write_format_data = self._tee_format(hook.write_format_data)  # type: ignore[method-assign]
         self.shell.display_pub.publish = self._tee_display(self.shell.display_pub.publish)  # type: ignore[method-assign]
@@ -53,7 +56,7 @@ class CellRecorder:
         self._started = time.perf_counter()
 
     def post_run_cell(self, result: ExecutionResult) -> None:
-        sync(self._tees)
+        self._drain()
         parts, self._parts = self._parts or [], None
         number = result.execution_count or self.shell.execution_count
         error = result.error_before_exec or result.error_in_exec
@@ -82,6 +85,10 @@ class CellRecorder:
 
         return finish_metadata
 
+    def _drain(self) -> None:
+        for capture in self._descriptors:
+            capture.drain()
+
     def _cell_files(self) -> dict[str, int]:
         return dict(getattr(self.shell.compile, "_filename_map", {}))
 
@@ -91,7 +98,7 @@ class CellRecorder:
 
     def _tee_format(self, write: Callable[..., Any]) -> Callable[..., Any]:
         def tee_format(format_dict: dict[str, Any], md_dict: Any = None) -> Any:
-            sync(self._tees)  # what subprocesses printed comes before the cell's value
+            self._drain()  # what subprocesses printed comes before the cell's value
             self._record_text(format_dict)
             return write(format_dict, md_dict)
 

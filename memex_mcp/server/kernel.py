@@ -36,6 +36,8 @@ _IOPUB_JOIN = 0.5
 _KERNEL_ARGV = [
     sys.executable, "-m", "memex_mcp.runtime.launch", "-f", "{connection_file}",
     "--ext=memex_mcp.runtime.extension",
+    # The runtime captures descriptor output itself, in step with each cell.
+    "--IPKernelApp.capture_fd_output=False",
     # The runtime keeps its own history with full outputs; IPython's SQLite copy only costs time.
     "--HistoryManager.enabled=False",
 ]
@@ -94,13 +96,10 @@ class Kernel:
             # ipc skips TCP; the sockets live in a private temporary directory.
             km.transport = "ipc"
             km.ip = str(Path(tempfile.mkdtemp(prefix="memex-")) / "kernel")
-        # ipykernel stops capturing descriptor output (subprocesses, C code) when it thinks it
-        # runs under pytest; a kernel started by a server under test is still a real kernel.
-        env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
         # The kernel must never write to our stdout: under stdio it carries the MCP stream. Its
         # stderr echoes what cells write to descriptor 2; only the tail is kept, to explain a
         # kernel that fails to start.
-        await km.start_kernel(cwd=str(workdir), env=env, stdin=subprocess.DEVNULL,
+        await km.start_kernel(cwd=str(workdir), stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         kernel = cls(km)
         _LIVE.add(kernel)
