@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -34,6 +34,18 @@ Run help() in execute_code to see the preloaded tools."""
 @dataclass
 class AppState:
     scratchpad: Scratchpad
+
+
+@contextmanager
+def tool_errors() -> Iterator[None]:
+    """Errors the model can act on become tool errors with their message (others stay hidden)."""
+    try:
+        yield
+    except ToolInputError as exc:
+        raise ToolError(str(exc)) from None
+    except KernelDied as exc:
+        raise ToolError(f"The kernel is not available ({exc.description}); the next call starts a new one. "
+                        "Try again.") from None
 
 
 def build_server(settings: Settings, launched: Kernel | None = None) -> MCPServer[AppState]:
@@ -79,12 +91,8 @@ def build_server(settings: Settings, launched: Kernel | None = None) -> MCPServe
             last = recent.rstrip("\n").rsplit("\n", 1)[-1][-200:]
             await ctx.report_progress(chars, None, f"{chars:,} characters of output so far; last line: {last}")
 
-        try:
+        with tool_errors():
             result = await scratchpad(ctx).execute(code, timeout, progress)
-        except ToolInputError as exc:
-            raise ToolError(str(exc)) from None
-        except KernelDied as exc:
-            raise ToolError(f"The kernel could not be started: {exc.description}. Try again.") from None
         return await render_execution(result, settings)
 
     @server.tool(
@@ -99,10 +107,8 @@ def build_server(settings: Settings, launched: Kernel | None = None) -> MCPServe
         ctx: Context,
         pattern: Annotated[str | None, Field(description="Glob on variable names, e.g. 'sales*'.")] = None,
     ) -> Annotated[CallToolResult, ScopeListing]:
-        try:
+        with tool_errors():
             listing = await scratchpad(ctx).list_scope(pattern)
-        except KernelDied as exc:
-            raise ToolError(f"The kernel died ({exc.description}); it is being replaced. Try again.") from None
         return CallToolResult(
             content=[TextContent(type="text", text=render_scope(listing))],
             structured_content=listing.model_dump(mode="json"),
@@ -150,12 +156,8 @@ def build_server(settings: Settings, launched: Kernel | None = None) -> MCPServe
     ) -> CallToolResult:
         if variable is not None and value is not None:
             raise ToolError("Give either `value` or `variable`, not both.")
-        try:
+        with tool_errors():
             answer = await scratchpad(ctx).submit(value, variable, schema)
-        except ToolInputError as exc:
-            raise ToolError(str(exc)) from None
-        except KernelDied as exc:
-            raise ToolError(f"The kernel died ({exc.description}); it is being replaced. Try again.") from None
         structured = answer if isinstance(answer, dict) else {"result": answer}
         return CallToolResult(
             content=[TextContent(type="text", text=json.dumps(answer, ensure_ascii=False))],
