@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import anyio
 import pytest
@@ -87,3 +88,25 @@ async def test_a_cancelled_call_interrupts_its_execution_and_the_server_keeps_se
         second = int(text_of(await run(client, "ticks")))
     assert first > 0
     assert first == second  # the loop is no longer running
+
+
+async def test_a_kernel_that_cannot_start_is_explained_and_tried_again(
+    anyio_backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "ipykernel"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("raise ImportError('boom: this ipykernel is broken')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    async with Client(build_server(Settings(timeout=30)), raise_exceptions=True) as own:
+        with anyio.fail_after(60):
+            failed = await run(own, "1 + 1")
+        assert failed.is_error
+        assert "exited while starting (exit code 1)" in text_of(failed)
+        assert "boom: this ipykernel is broken" in text_of(failed)
+        monkeypatch.delenv("PYTHONPATH")
+        with anyio.fail_after(60):
+            assert text_of(await run(own, "1 + 1")) == "2"
+        pid = int(text_of(await run(own, "import os\nos.getpid()")))
+        os.kill(pid, signal.SIGKILL)
+        with anyio.fail_after(60):
+            assert "died after the previous call" in text_of(await run(own, "'watched again'"))

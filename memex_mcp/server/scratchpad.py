@@ -76,6 +76,8 @@ class Scratchpad:
         assert self._kernel is not None, "use the scratchpad as an async context manager"
         if self._kernel.done() and self._kernel.exception() is not None:
             self._kernel = asyncio.ensure_future(self._start_kernel())
+            if self._watcher is not None and self._watcher.done():
+                self._watcher = asyncio.ensure_future(self._watch())
         return await self._kernel
 
     async def _replace(self, old: Kernel) -> None:
@@ -90,7 +92,7 @@ class Scratchpad:
             try:
                 kernel = await self.kernel()
             except Exception:
-                return  # it cannot start; each call retries and reports why
+                return  # it cannot start; the next call retries, and watches again
             await kernel.dead.wait()
             async with self._lock:
                 await self._replace_dead(kernel, self._notes)
