@@ -29,7 +29,7 @@ async def test_a_matplotlib_figure_comes_back_as_an_image(client: Client) -> Non
     assert picture.width > 100 and picture.height > 100
 
 
-async def test_a_huge_image_is_downscaled_under_one_megabyte(client: Client) -> None:
+async def test_a_huge_image_is_downscaled_into_the_replys_image_budget(client: Client) -> None:
     # Noise does not compress: 4000×3000 RGB noise is 36 MB raw and about as much as PNG.
     code = (
         "import io, os\nfrom PIL import Image as P\nfrom IPython.display import Image, display\n"
@@ -39,8 +39,8 @@ async def test_a_huge_image_is_downscaled_under_one_megabyte(client: Client) -> 
     result = await run(client, code)
     assert text_of(result) == "True"
     (image,) = [c for c in result.content if isinstance(c, ImageContent)]
+    assert len(image.data) <= 80_000  # the reply's image budget, in base64 characters
     data = base64.b64decode(image.data)
-    assert len(data) < 1_000_000
     picture = Image.open(io.BytesIO(data))
     assert max(picture.size) <= 1024
     assert picture.width / picture.height == pytest.approx(4 / 3, rel=0.02)
@@ -55,4 +55,20 @@ async def test_images_beyond_the_per_call_limit_are_reported_not_sent(client: Cl
     result = await run(client, code)
     images = [c for c in result.content if isinstance(c, ImageContent)]
     assert len(images) == 4
+    assert sum(len(i.data) for i in images) <= 80_000
     assert "[2 more image(s) not returned; display fewer at a time.]" in text_of(result)
+
+
+async def test_several_large_figures_share_the_budget(client: Client) -> None:
+    code = (
+        "import io, os\nfrom PIL import Image as P\nfrom IPython.display import Image, display\n"
+        "for i in range(3):\n    buf = io.BytesIO()\n"
+        "    P.frombytes('RGB', (800, 600), os.urandom(800 * 600 * 3)).save(buf, 'PNG')\n"
+        "    display(Image(data=buf.getvalue()))"
+    )
+    images = [c for c in (await run(client, code)).content if isinstance(c, ImageContent)]
+    assert len(images) == 3
+    assert sum(len(i.data) for i in images) <= 80_000
+    for image in images:
+        picture = Image.open(io.BytesIO(base64.b64decode(image.data)))
+        assert picture.width / picture.height == pytest.approx(4 / 3, rel=0.03)

@@ -9,7 +9,6 @@ from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent
 
 from memex_mcp.server import images
 from memex_mcp.server.clip import budget
-from memex_mcp.server.images import MAX_IMAGE_BYTES
 from memex_mcp.server.scratchpad import Execution
 from memex_mcp.server.settings import Settings
 
@@ -27,9 +26,11 @@ async def render_execution(result: Execution, settings: Settings) -> CallToolRes
     room = max(settings.output_limit - len(notes) - len(ending), 200)
     text = notes + settle_lines(budget(body, room, where)).rstrip("\n") + ending
     pictures: list[ContentBlock] = []
+    # The budget is in base64 characters, shared equally by the images of the reply.
+    share = settings.image_budget * 3 // 4 // max(len(out.images), 1)
     for image in out.images:
-        fitted = await anyio.to_thread.run_sync(images.fit, image, settings.image_max_side)
-        if len(fitted.data) <= MAX_IMAGE_BYTES:
+        fitted = await anyio.to_thread.run_sync(images.fit, image, settings.image_max_side, share)
+        if fitted is not None:
             data = base64.b64encode(fitted.data).decode()
             pictures.append(ImageContent(type="image", data=data, mime_type=fitted.mime))
     if hidden := out.images_dropped + len(out.images) - len(pictures):

@@ -36,3 +36,6 @@ class Settings(BaseModel):
     #: Images returned per call, and the largest side of each, in pixels.
     max_images: int = Field(default=4, ge=0)
     image_max_side: int = Field(default=1024, ge=64)
+    #: Base64 characters all images of one reply may take together (~20k tokens where a client
+    #: counts them as text).
+    image_budget: int = Field(default=80_000, ge=4_000)
