@@ -43,12 +43,6 @@ class ScopeListing(_Model):
     agents: list[ScopeEntry] = []
 
 
-class SubmitRequest(_Model):
-    value: Any = None
-    variable: str | None = None
-    json_schema: dict[str, Any] | None = None
-
-
 class RpcOk(_Model):
     status: Literal["ok"] = "ok"
     result: Any = None
@@ -59,5 +53,3 @@ class RpcError(_Model):
     #: A message written for the model: what went wrong and what to do.
     message: str
 
-
-RpcReply = RpcOk | RpcError

@@ -1,20 +1,16 @@
 """One hierarchy for every error the server raises on purpose.
 
     MemexError                  anything memex-mcp reports; the message says what to do
-    ├── ConfigError             bad options or files at start-up (exit code 2)
-    └── ToolInputError          a tool call the model can fix (returned as a tool error)
+    ├── ToolInputError          a tool call the model can fix (returned as a tool error)
+    └── KernelDied              the kernel exited (memex_mcp.server.kernel); the next call gets a new one
 
-Messages are written for whoever must act on them: the user for ConfigError, the model otherwise.
+Bad options at start-up are not raised: the command line reports them in one line, exit code 2.
 """
 
 from __future__ import annotations
 
 
 class MemexError(Exception):
-    pass
-
-
-class ConfigError(MemexError):
     pass
 
 
