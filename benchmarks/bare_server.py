@@ -1,4 +1,7 @@
-"""A one-tool MCP server: the baseline for what the MCP SDK and stdio cost by themselves."""
+"""A one-tool MCP server: the baseline for what the MCP SDK and stdio cost by themselves.
+
+Same SDK, same transport and the same argument as memex's execute_code; the tool does nothing.
+"""
 
 from mcp.server.mcpserver import MCPServer
 
@@ -6,7 +9,7 @@ server = MCPServer("bare")
 
 
 @server.tool()
-async def echo(code: str) -> str:
+async def execute_code(code: str) -> str:
     """Return the code."""
     return code
 

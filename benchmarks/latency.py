@@ -1,81 +1,67 @@
-"""Warm round trip of execute_code("print(1)") over stdio, beside its two baselines in the same run.
+"""Warm round trip of execute_code("print(1)"), layer by layer, all series in one run.
 
-- bare: a one-tool MCP server over stdio (what MCP itself costs);
-- raw kernel: jupyter_client against a plain ipykernel, no MCP (what the kernel costs).
+Each series peels one layer off the full path (MCP client → stdio → server → jupyter_client →
+kernel), so differences between series say where the time goes. The machine is shared and
+noisy, so the series are interleaved: every round runs a block of each, in a rotating order,
+and a burst of noise lands on all of them instead of on whichever ran at that moment.
 """
 
 from __future__ import annotations
 
-import statistics
-import subprocess
-import sys
-import time
-from collections.abc import Awaitable, Callable
-from pathlib import Path
+import math
+from contextlib import AsyncExitStack
+from typing import Any
 
-from jupyter_client.manager import AsyncKernelManager
-from mcp import Client, StdioServerParameters
+from benchmarks import series as s
+from benchmarks.kernels import PLAIN_ARGV, memex_argv
 
-Call = Callable[[], Awaitable[object]]
-
-
-def summary(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "p50_ms": 1000 * ordered[len(ordered) // 2],
-        "p95_ms": 1000 * ordered[int(len(ordered) * 0.95)],
-        "mean_ms": 1000 * statistics.fmean(ordered),
-    }
+NO_SLEEP = "--IPythonKernel._execute_sleep=0"
+FLUSH = "--ext=benchmarks.whatif.flush"
+ECHO = "--ext=benchmarks.whatif.echo"
+WARMUP = 20
 
 
-async def timed(call: Call, n: int, warmup: int = 20) -> dict[str, float]:
-    for _ in range(warmup):
-        await call()
-    samples = []
-    for _ in range(n):
-        start = time.perf_counter()
-        await call()
-        samples.append(time.perf_counter() - start)
-    return summary(samples)
+async def _product(stack: AsyncExitStack) -> list[s.Series]:
+    return [
+        await s.stdio(stack, "memex", "memex-mcp over stdio (the product)", ["-m", "memex_mcp"]),
+        await s.stdio(stack, "bare", "bare one-tool MCP server over stdio", ["-m", "benchmarks.bare_server"]),
+        await s.scratchpad_layer(stack),
+        await s.kernel_layer(stack),
+        await s.raw(stack, "raw_memex", "raw jupyter_client → memex's kernel, ipc", memex_argv()),
+        await s.raw(stack, "raw_noext", "raw jupyter_client → memex's kernel without its runtime, ipc",
+                    memex_argv(runtime=False)),
+        await s.raw(stack, "raw_ipc", "raw jupyter_client → plain ipykernel, ipc", PLAIN_ARGV),
+        await s.raw(stack, "raw_tcp", "raw jupyter_client → plain ipykernel, tcp", PLAIN_ARGV, "tcp"),
+    ]
 
 
-async def over_stdio(args: list[str], tool: str, n: int) -> dict[str, float]:
-    async with Client(StdioServerParameters(command=sys.executable, args=args)) as client:
-        return await timed(lambda: client.call_tool(tool, {"code": "print(1)"}), n)
+async def _whatifs(stack: AsyncExitStack) -> list[s.Series]:
+    """Proposed changes, each added to the one before (see benchmarks/whatif)."""
+    return [
+        await s.raw(stack, "if_sleep", "what-if: memex's kernel, raw, no 0.5 ms post-execute sleep",
+                    memex_argv(NO_SLEEP)),
+        await s.raw(stack, "if_flush", "what-if: … and no IOPub round trip for empty flushes",
+                    memex_argv(NO_SLEEP, FLUSH)),
+        await s.raw(stack, "if_echo", "what-if: … and no execute_input echo",
+                    memex_argv(NO_SLEEP, FLUSH, ECHO)),
+        await s.raw(stack, "if_lean", "what-if: … and a lean reader (one recv per message, no dateutil)",
+                    memex_argv(NO_SLEEP, FLUSH, ECHO), lean=True),
+        await s.stdio(stack, "if_memex", "what-if: memex-mcp over stdio with the three kernel-side changes",
+                      ["-m", "benchmarks.whatif.server", NO_SLEEP, FLUSH, ECHO]),
+        await s.stdio(stack, "if_memex_lean", "what-if: … and the lean reader in memex's server",
+                      ["-m", "benchmarks.whatif.server", "--lean-reader", NO_SLEEP, FLUSH, ECHO]),
+    ]
 
 
-async def raw_kernel(n: int, transport: str) -> dict[str, float]:
-    km = AsyncKernelManager()
-    if transport == "ipc":
-        km.transport = "ipc"
-        km.ip = f"/tmp/memex-bench-{time.time_ns()}"
-    await km.start_kernel(extra_arguments=["--HistoryManager.enabled=False"], stderr=subprocess.DEVNULL)
-    kc = km.client()
-    kc.start_channels()
-    await kc.wait_for_ready(timeout=60)
-
-    async def once() -> None:
-        msg_id = kc.execute("print(1)")
-        while True:
-            msg = await kc.get_iopub_msg()
-            if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
-                    and msg["content"]["execution_state"] == "idle"):
-                break
-        while (await kc.get_shell_msg())["parent_header"].get("msg_id") != msg_id:
-            pass
-
-    try:
-        return await timed(once, n)
-    finally:
-        kc.stop_channels()
-        await km.shutdown_kernel(now=True)
-
-
-async def run(n: int) -> dict[str, dict[str, float]]:
-    bare = str(Path(__file__).with_name("bare_server.py"))
-    return {
-        "memex-mcp over stdio": await over_stdio(["-m", "memex_mcp"], "execute_code", n),
-        "bare one-tool MCP server over stdio": await over_stdio([bare], "echo", n),
-        "raw jupyter_client, tcp": await raw_kernel(n, "tcp"),
-        "raw jupyter_client, ipc": await raw_kernel(n, "ipc"),
-    }
+async def run(calls: int, rounds: int = 10, warmup: int = WARMUP, whatif: bool = True) -> dict[str, dict[str, Any]]:
+    """p50/p95/mean (ms), the kernel's own busy → idle p50 and CPU ms per call of each series."""
+    async with AsyncExitStack() as stack:
+        series = await _product(stack) + (await _whatifs(stack) if whatif else [])
+        for one in series:
+            await one.block(warmup, record=False)
+        per_round = math.ceil(calls / rounds)
+        for r in range(rounds):
+            shift = r % len(series)
+            for one in series[shift:] + series[:shift]:
+                await one.block(per_round)
+        return {one.key: one.result() for one in series}

@@ -1,67 +1,122 @@
-"""Start-up: process start → first execute_code result, and initialize → first result; idle memory."""
+"""Start-up: process spawn → first execute_code result, and what it is made of.
+
+The server starts its kernel before it imports the MCP SDK, so the two overlap; the series
+below (each interleaved with the others, run by run) show which one the first result waits for.
+A kernel alone is also what a restart costs (after a crash or an interrupt that did not stop).
+"""
 
 from __future__ import annotations
 
+import collections
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
+from typing import Any
 
-from mcp import Client, StdioServerParameters
+from benchmarks.common import ROOT, stdio_server
+from benchmarks.kernels import PLAIN_ARGV, raw_kernel
 
-SERVER = StdioServerParameters(command=sys.executable, args=["-m", "memex_mcp"])
+IMPORTS = {
+    "python -c pass (interpreter alone)": "pass",
+    "import memex_mcp.server.app (server, with the MCP SDK)": "import memex_mcp.server.app",
+    "import mcp.server.mcpserver (the SDK alone)": "import mcp.server.mcpserver",
+    "import memex_mcp.server.cli, .kernel (what precedes the kernel's launch)":
+        "import memex_mcp.server.cli, memex_mcp.server.kernel",
+    "import ipykernel.kernelapp (the kernel's side)": "import ipykernel.kernelapp",
+}
+#: Kernel starts per run: they are cheap, and bimodal (see `_kernel_alone`), so take more.
+KERNEL_STARTS = 3
+#: The IOPub wait tried as a what-if for memex's handshake (memex waits 0.5 s, then asks again).
+SHORT_JOIN = 0.05
+
+SPAWN_FIRST = "memex-mcp: spawn → first result"
+SPAWN_INIT = "memex-mcp: spawn → initialized"
+INIT_FIRST = "memex-mcp: initialized → first result"
+KERNEL_SPAWN = "memex-mcp: spawn → its kernel's process started (10 ms ticks)"
+BARE_INIT = "bare one-tool MCP server: spawn → initialized"
+MEMEX_KERNEL = "memex's kernel alone (Kernel.start): start → first result"
+SHORT_KERNEL = f"what-if: the same with a {SHORT_JOIN * 1000:.0f} ms IOPub wait in the handshake"
+PLAIN_KERNEL = "plain ipykernel alone, same handshake: start → first result"
 
 
-async def first_result(runs: int) -> dict[str, float]:
-    to_first, init_to_first = [], []
-    for _ in range(runs):
-        start = time.perf_counter()
-        async with Client(SERVER) as client:
-            initialized = time.perf_counter()
-            await client.call_tool("execute_code", {"code": "print(1)"})
+async def _first_result(args: list[str], tool_call: bool) -> dict[str, float]:
+    """Seconds from spawn to initialized, to the first result, and to the kernel's process start."""
+    start = time.perf_counter()
+    async with stdio_server(args) as served:
+        initialized = time.perf_counter()
+        times = {SPAWN_INIT if tool_call else BARE_INIT: initialized - start}
+        if tool_call:
+            result = await served.client.call_tool("execute_code", {"code": "print(1)"})
+            assert not result.is_error, result
             done = time.perf_counter()
-        to_first.append(done - start)
-        init_to_first.append(done - initialized)
-    return {
-        "process start → first result (ms, median)": 1000 * statistics.median(to_first),
-        "initialize → first result (ms, median)": 1000 * statistics.median(init_to_first),
-    }
+            times |= {SPAWN_FIRST: done - start, INIT_FIRST: done - initialized}
+            kernel = served.find_kernel()
+            if kernel is not None:  # process start times have the kernel's clock-tick resolution
+                times[KERNEL_SPAWN] = kernel.create_time() - served.server.create_time()
+    return times
 
 
-def import_time(module: str, runs: int = 5) -> float:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", f"import {module}"], check=True)
-        samples.append(time.perf_counter() - start)
-    return 1000 * statistics.median(samples)
+async def _kernel_alone(kind: str) -> float:
+    """Seconds from starting a kernel to the result of its first print(1), no MCP.
+
+    Both handshakes wait for an IOPub message about a kernel_info reply; when IOPub connected
+    too late to see it (ZeroMQ's slow joiner) they wait out the timeout and ask again.
+    """
+    start = time.perf_counter()
+    if kind == PLAIN_KERNEL:
+        async with raw_kernel(PLAIN_ARGV, "ipc") as raw:
+            await raw.run()
+            return time.perf_counter() - start
+    from memex_mcp.server import kernel as memex_kernel
+    from memex_mcp.server.output import CellOutput
+
+    join = memex_kernel._IOPUB_JOIN
+    if kind == SHORT_KERNEL:
+        memex_kernel._IOPUB_JOIN = SHORT_JOIN
+    try:
+        kernel = await memex_kernel.Kernel.start(ROOT)
+    finally:
+        memex_kernel._IOPUB_JOIN = join
+    try:
+        await kernel.execute("print(1)", CellOutput())
+        return time.perf_counter() - start
+    finally:
+        await kernel.shutdown(now=True)
 
 
-def _rss_kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field):
-            return int(line.split()[1])
-    return 0
+def _wall(code: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    return time.perf_counter() - start
 
 
-async def idle_memory() -> dict[str, float]:
-    async with Client(SERVER) as client:
-        for _ in range(5):
-            await client.call_tool("execute_code", {"code": "x = 1"})
-        pid_text = await client.call_tool("execute_code", {"code": "import os\nos.getpid(), os.getppid()"})
-        kernel, server = (int(n) for n in pid_text.content[0].text.strip("()").split(","))  # type: ignore[union-attr]
-        return {
-            "server RSS (MB)": _rss_kb(server, "VmRSS") / 1024,
-            "kernel RSS (MB)": _rss_kb(kernel, "VmRSS") / 1024,
-            "server + kernel peak RSS (MB)": (_rss_kb(server, "VmHWM") + _rss_kb(kernel, "VmHWM")) / 1024,
-        }
+def import_profile(module: str = "memex_mcp.server.app", top: int = 6) -> list[tuple[str, float]]:
+    """`-X importtime`'s own time per top-level package, largest first (ms)."""
+    err = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stderr
+    by_package: collections.Counter[str] = collections.Counter()
+    for line in err.splitlines():
+        fields = line.removeprefix("import time:").split("|")
+        if len(fields) == 3 and fields[0].strip().isdigit():
+            by_package[fields[2].strip().split(".")[0]] += int(fields[0])
+    return [(name, us / 1000) for name, us in by_package.most_common(top)]
 
 
-async def run(runs: int) -> dict[str, float]:
-    results = await first_result(runs)
-    results["bare Python start (ms)"] = import_time("sys")
-    results["import of the server with the MCP SDK (ms)"] = import_time("memex_mcp.server.app")
-    results["import of jupyter_client + ipykernel (ms)"] = import_time("ipykernel.kernelapp")
-    results.update(await idle_memory())
-    return results
+async def run(runs: int) -> dict[str, Any]:
+    """Median, min and max (ms) of each series; the import profile of the server."""
+    samples: dict[str, list[float]] = collections.defaultdict(list)
+    for _ in range(runs):  # one of each per run: noise spreads over all of them
+        for args, tool_call in ((["-m", "memex_mcp"], True), (["-m", "benchmarks.bare_server"], False)):
+            for key, value in (await _first_result(args, tool_call)).items():
+                samples[key].append(value)
+        for _ in range(KERNEL_STARTS):
+            for kind in (MEMEX_KERNEL, SHORT_KERNEL, PLAIN_KERNEL):
+                samples[kind].append(await _kernel_alone(kind))
+        for label, code in IMPORTS.items():
+            samples[label].append(_wall(code))
+    order = [SPAWN_FIRST, SPAWN_INIT, INIT_FIRST, KERNEL_SPAWN, BARE_INIT, MEMEX_KERNEL, SHORT_KERNEL,
+             PLAIN_KERNEL, *IMPORTS]
+    rows = {label: {"median": 1000 * statistics.median(samples[label]), "min": 1000 * min(samples[label]),
+                    "max": 1000 * max(samples[label]), "n": len(samples[label])} for label in order}
+    return {"rows": rows, "import_profile": import_profile(), "runs": runs}
