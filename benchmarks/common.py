@@ -7,6 +7,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -16,7 +17,20 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]  # IPython depends on it
 from mcp import Client, StdioServerParameters
 
+from memex_mcp.protocol import RuntimeConfig
+from memex_mcp.server.session import SessionDir
+from memex_mcp.server.settings import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def settings(**options: object) -> Settings:
+    """Settings whose state dir is a throwaway one, so benchmarks leave the user's alone."""
+    return Settings(state_dir=Path(tempfile.mkdtemp(prefix="memex-bench-")), **options)  # type: ignore[arg-type]
+
+
+def runtime_config() -> RuntimeConfig:
+    return SessionDir(settings()).config
 
 
 def summary(samples: list[float]) -> dict[str, float]:
@@ -73,7 +87,9 @@ async def stdio_server(args: list[str]) -> AsyncIterator[Stdio]:
     """`python <args>` as an MCP server over stdio, the way an MCP client starts it."""
     me = psutil.Process()
     before = {p.pid for p in me.children()}
-    params = StdioServerParameters(command=sys.executable, args=args, cwd=str(ROOT))
+    state = tempfile.mkdtemp(prefix="memex-bench-")
+    params = StdioServerParameters(command=sys.executable, args=args, cwd=str(ROOT),
+                                   env={**os.environ, "MEMEX_STATE_DIR": state})
     async with Client(params) as client:
         spawned = [p for p in me.children() if p.pid not in before]
         yield Stdio(client, spawned[0])

@@ -10,7 +10,8 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]  # IPython depends on it
 
-from benchmarks.common import ROOT, cpu_seconds, stdio_server, summary
+from benchmarks.common import ROOT, cpu_seconds, runtime_config, stdio_server, summary
+from benchmarks.common import settings as bench_settings
 from benchmarks.kernels import raw_kernel
 
 CODE = "print(1)"
@@ -83,7 +84,7 @@ async def kernel_layer(stack: AsyncExitStack) -> Series:
     from memex_mcp.server.output import CellOutput
 
     before = {p.pid for p in psutil.Process().children()}
-    kernel = await Kernel.start(ROOT)
+    kernel = await Kernel.start(ROOT, runtime_config())
     stack.push_async_callback(kernel.shutdown)
 
     async def call() -> None:
@@ -96,9 +97,8 @@ async def scratchpad_layer(stack: AsyncExitStack) -> Series:
     """Everything memex does per call except MCP: the FIFO lock, timeout supervision, render."""
     from memex_mcp.server.render import render_execution
     from memex_mcp.server.scratchpad import Scratchpad
-    from memex_mcp.server.settings import Settings
 
-    settings = Settings()
+    settings = bench_settings()
     before = {p.pid for p in psutil.Process().children()}
     scratchpad = await stack.enter_async_context(Scratchpad(settings, ROOT))
     await scratchpad.kernel()

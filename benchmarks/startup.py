@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-from benchmarks.common import ROOT, stdio_server
+from benchmarks.common import ROOT, runtime_config, stdio_server
 from benchmarks.kernels import PLAIN_ARGV, raw_kernel
 
 IMPORTS = {
@@ -75,7 +75,7 @@ async def _kernel_alone(kind: str) -> float:
     if kind == SHORT_KERNEL:
         memex_kernel._IOPUB_JOIN = SHORT_JOIN
     try:
-        kernel = await memex_kernel.Kernel.start(ROOT)
+        kernel = await memex_kernel.Kernel.start(ROOT, runtime_config())
     finally:
         memex_kernel._IOPUB_JOIN = join
     try:

@@ -13,10 +13,35 @@ from pydantic import BaseModel, ConfigDict
 REPORT_KEY = "memex_report"
 #: The kernel variable through which the server calls the runtime.
 RPC_NAME = "__memex__"
+#: The environment variable that hands the kernel its `RuntimeConfig` (as JSON) at start.
+CONFIG_ENV = "MEMEX_RUNTIME_CONFIG"
+#: The MIME type of progress the runtime publishes while a cell waits (indexing, sub-agents).
+PROGRESS_MIME = "application/vnd.memex.progress+json"
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RuntimeConfig(_Model):
+    """What the kernel needs from the server's settings, fixed for the kernel's lifetime."""
+
+    #: This session's own directory: its database file, checkpoints. Exists before the kernel starts.
+    session_dir: str
+    #: Caches shared by all sessions of one state dir (the document index).
+    cache_dir: str
+    data_dirs: list[str] = []
+    session: str | None = None
+    output_limit: int = 8000
+    agent_model: str = "auto"
+
+
+class Progress(_Model):
+    """Published by the runtime as display data of type PROGRESS_MIME; the server reports it."""
+
+    progress: float
+    total: float | None = None
+    message: str = ""
 
 
 class CellReport(_Model):

@@ -1,12 +1,29 @@
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
 from memex_mcp.server import Settings, build_server
+
+#: Every server of the test run, in process or launched, keeps its state here, not in the user's.
+STATE_DIR = Path(tempfile.mkdtemp(prefix="memex-tests-"))
+os.environ["MEMEX_STATE_DIR"] = str(STATE_DIR)
+
+
+def pytest_unconfigure() -> None:
+    shutil.rmtree(STATE_DIR, ignore_errors=True)
+
+
+def settings(**options: Any) -> Settings:
+    return Settings(state_dir=STATE_DIR, **options)
 
 
 @pytest.fixture(scope="module")
@@ -17,8 +34,8 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="module")
 async def client(anyio_backend: str) -> AsyncIterator[Client]:
     """One server and kernel per test module: starting a kernel costs about half a second."""
-    settings = Settings(timeout=30, interrupt_grace=2, output_limit=2000)
-    async with Client(build_server(settings), raise_exceptions=True) as c:
+    async with Client(build_server(settings(timeout=30, interrupt_grace=2, output_limit=2000)),
+                      raise_exceptions=True) as c:
         yield c
 
 

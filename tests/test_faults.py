@@ -9,18 +9,17 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import run, text_of
+from conftest import run, settings, text_of
 from mcp import Client
 
-from memex_mcp.server import Settings, build_server
+from memex_mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module")
 async def client(anyio_backend: str) -> AsyncIterator[Client]:
-    settings = Settings(timeout=30, interrupt_grace=1)
-    async with Client(build_server(settings), raise_exceptions=True) as c:
+    async with Client(build_server(settings(timeout=30, interrupt_grace=1)), raise_exceptions=True) as c:
         yield c
 
 
@@ -97,7 +96,7 @@ async def test_a_kernel_that_cannot_start_is_explained_and_tried_again(
     broken.mkdir()
     (broken / "__init__.py").write_text("raise ImportError('boom: this ipykernel is broken')\n")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    async with Client(build_server(Settings(timeout=30)), raise_exceptions=True) as own:
+    async with Client(build_server(settings(timeout=30)), raise_exceptions=True) as own:
         with anyio.fail_after(60):
             failed = await run(own, "1 + 1")
         assert failed.is_error

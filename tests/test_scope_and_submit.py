@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run, text_of
+from conftest import run, settings, text_of
 from mcp import Client
 
 pytestmark = pytest.mark.anyio
@@ -97,10 +97,10 @@ async def test_spawn_agent_is_listed_with_its_schema_and_says_it_is_not_availabl
 
 
 async def test_the_servers_answer_schema_applies_to_every_submission(anyio_backend: str) -> None:
-    from memex_mcp.server import Settings, build_server
+    from memex_mcp.server import build_server
 
     schema = {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}
-    async with Client(build_server(Settings(answer_schema=schema)), raise_exceptions=True) as own:
+    async with Client(build_server(settings(answer_schema=schema)), raise_exceptions=True) as own:
         bad = await own.call_tool("submit", {"value": {"town": "Oslo"}})
         assert bad.is_error and "'city' is a required property" in text_of(bad)
         in_code = await run(own, "submit({'town': 'Oslo'})")

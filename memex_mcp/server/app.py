@@ -16,13 +16,13 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from memex_mcp import __version__
-from memex_mcp.protocol import ScopeListing
+from memex_mcp.protocol import Progress, ScopeListing
 from memex_mcp.runtime.scope import render as render_scope
 from memex_mcp.server.errors import ToolInputError
 from memex_mcp.server.kernel import Kernel, KernelDied
-from memex_mcp.server.output import CellOutput
 from memex_mcp.server.render import render_execution
 from memex_mcp.server.scratchpad import Scratchpad
+from memex_mcp.server.session import SessionDir
 from memex_mcp.server.settings import Settings
 
 INSTRUCTIONS = """\
@@ -48,14 +48,16 @@ def tool_errors() -> Iterator[None]:
                         "Try again.") from None
 
 
-def build_server(settings: Settings, launched: Kernel | None = None) -> MCPServer[AppState]:
-    """The MCP server. `launched`: a kernel already starting, for the first client to adopt."""
-    pending = [launched] if launched else []
+def build_server(settings: Settings, launched: Kernel | None = None,
+                 session: SessionDir | None = None) -> MCPServer[AppState]:
+    """The MCP server. `launched`: a kernel already starting in `session`, for the first client to adopt."""
+    pending = [(launched, session)] if launched else []
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         # The kernel starts now, in the background, so the first call does not wait for it.
-        async with Scratchpad(settings, Path(os.getcwd()), pending.pop() if pending else None) as scratchpad:
+        kernel, session_dir = pending.pop() if pending else (None, None)
+        async with Scratchpad(settings, Path(os.getcwd()), kernel, session_dir) as scratchpad:
             yield AppState(scratchpad)
 
     server: MCPServer[AppState] = MCPServer(
@@ -85,11 +87,8 @@ def build_server(settings: Settings, launched: Kernel | None = None) -> MCPServe
             float | None, Field(description="Seconds before the code is interrupted (default: server's).")
         ] = None,
     ) -> CallToolResult:
-        async def progress(out: CellOutput) -> None:
-            chars = out.text.total
-            recent = out.text.tail or out.text.head
-            last = recent.rstrip("\n").rsplit("\n", 1)[-1][-200:]
-            await ctx.report_progress(chars, None, f"{chars:,} characters of output so far; last line: {last}")
+        async def progress(p: Progress) -> None:
+            await ctx.report_progress(p.progress, p.total, p.message)
 
         with tool_errors():
             result = await scratchpad(ctx).execute(code, timeout, progress)

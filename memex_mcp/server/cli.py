@@ -137,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 async def _serve(settings: Settings) -> None:
     from memex_mcp.server.kernel import Kernel
+    from memex_mcp.server.session import SessionDir
 
     stopping: list[asyncio.Task[None]] = []
 
@@ -150,10 +151,11 @@ async def _serve(settings: Settings) -> None:
 
     # The kernel boots in its own process while this one imports the MCP SDK: the two take
     # about the same time, so the first call waits for neither twice.
-    kernel = await Kernel.launch(Path.cwd())
+    session = SessionDir(settings)
+    kernel = await Kernel.launch(Path.cwd(), session.config)
     from memex_mcp.server.app import build_server
 
-    await build_server(settings, launched=kernel).run_stdio_async()
+    await build_server(settings, launched=kernel, session=session).run_stdio_async()
 
 
 async def _terminate() -> None:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
-from memex_mcp.protocol import REPORT_KEY, RPC_NAME, CellReport, RpcError, RpcOk
+from memex_mcp.protocol import CONFIG_ENV, REPORT_KEY, RPC_NAME, CellReport, RpcError, RpcOk, RuntimeConfig
 from memex_mcp.server.errors import MemexError
 from memex_mcp.server.output import CellOutput, add_display
 
@@ -72,22 +72,23 @@ async def shutdown_all() -> None:
 
 
 class Kernel:
-    def __init__(self, manager: AsyncKernelManager) -> None:
+    def __init__(self, manager: AsyncKernelManager, config: RuntimeConfig) -> None:
         self._km = manager
+        self.config = config
         self._kc = manager.client()
         self.dead = asyncio.Event()
         self._exit_code: int | None = None
         self._stderr_tail: deque[str] = deque(maxlen=20)
 
     @classmethod
-    async def start(cls, workdir: Path) -> Kernel:
+    async def start(cls, workdir: Path, config: RuntimeConfig) -> Kernel:
         """Launch a kernel and wait until it answers."""
-        kernel = await cls.launch(workdir)
+        kernel = await cls.launch(workdir, config)
         await kernel.ready()
         return kernel
 
     @classmethod
-    async def launch(cls, workdir: Path) -> Kernel:
+    async def launch(cls, workdir: Path, config: RuntimeConfig) -> Kernel:
         """Start the process and return at once; `ready()` waits for it to answer."""
         if _closing:
             raise KernelDied("the server is shutting down")
@@ -99,9 +100,10 @@ class Kernel:
         # The kernel must never write to our stdout: under stdio it carries the MCP stream. Its
         # stderr echoes what cells write to descriptor 2; only the tail is kept, to explain a
         # kernel that fails to start.
-        await km.start_kernel(cwd=str(workdir), stdin=subprocess.DEVNULL,
+        env = {**os.environ, CONFIG_ENV: config.model_dump_json()}
+        await km.start_kernel(cwd=str(workdir), env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        kernel = cls(km)
+        kernel = cls(km, config)
         _LIVE.add(kernel)
         kernel._watch_process()
         kernel._drain_stderr()
@@ -205,6 +207,7 @@ class Kernel:
                 await out.progressed()
             elif kind in ("execute_result", "display_data"):
                 add_display(out, content["data"])
+                await out.progressed()
             elif kind == "error":
                 out.raw_error = f"{content['ename']}: {content['evalue']}"
             elif kind == "status":

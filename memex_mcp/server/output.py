@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from memex_mcp.protocol import CellReport
+from memex_mcp.protocol import PROGRESS_MIME, CellReport, Progress
 from memex_mcp.server.clip import ClippedText
 
 
@@ -33,9 +33,13 @@ class CellOutput:
     raw_error: str | None = None
     #: The kernel reported busy with this request: the code reached it.
     started: bool = False
-    #: Called as output arrives, at most once a second: long executions report progress.
-    on_progress: Callable[[CellOutput], Awaitable[None]] | None = None
+    #: Called as output or runtime progress arrives, at most once a second.
+    on_progress: Callable[[Progress], Awaitable[None]] | None = None
+    #: The last progress the runtime reported in this execution, if any.
+    runtime_progress: Progress | None = None
     _progressed_at: float = 0.0
+    _sent: float = 0.0
+    _offset: float = 0.0
 
     def __post_init__(self) -> None:
         self.text = ClippedText(self.keep)
@@ -49,10 +53,32 @@ class CellOutput:
     async def progressed(self) -> None:
         if self.on_progress is not None and (now := time.monotonic()) - self._progressed_at >= 1.0:
             self._progressed_at = now
-            await self.on_progress(self)
+            await self.on_progress(self._progress())
+
+    def _progress(self) -> Progress:
+        """What to report now. MCP wants the value to grow with every notification, so a runtime
+        phase that starts again from zero (a second wait in one cell) continues from the last value."""
+        reported = self.runtime_progress
+        if reported is None:
+            recent = self.text.tail or self.text.head
+            last = recent.rstrip("\n").rsplit("\n", 1)[-1][-200:]
+            value, total = float(self.text.total), None
+            message = f"{self.text.total:,} characters of output so far; last line: {last}"
+        else:
+            if reported.progress + self._offset < self._sent:
+                self._offset = self._sent
+            value = reported.progress + self._offset
+            total = reported.total + self._offset if reported.total is not None else None
+            message = reported.message
+        value = max(value, self._sent + 1e-6) if self._sent else value
+        self._sent = value
+        return Progress(progress=value, total=total, message=message)
 
 
 def add_display(out: CellOutput, data: dict[str, Any]) -> None:
+    if PROGRESS_MIME in data:
+        out.runtime_progress = Progress.model_validate(data[PROGRESS_MIME])
+        return
     for mime in ("image/png", "image/jpeg", "image/gif", "image/webp"):
         if mime in data:
             out.add_image(Image(mime, base64.b64decode(data[mime])))

@@ -12,10 +12,11 @@ from typing import Any, Literal
 
 import anyio
 
-from memex_mcp.protocol import ScopeListing
+from memex_mcp.protocol import Progress, ScopeListing
 from memex_mcp.server.errors import ToolInputError
 from memex_mcp.server.kernel import Kernel, KernelDied
 from memex_mcp.server.output import CellOutput
+from memex_mcp.server.session import SessionDir
 from memex_mcp.server.settings import Settings
 
 Status = Literal["ok", "error", "timeout", "died"]
@@ -40,10 +41,14 @@ class Execution:
 class Scratchpad:
     """Owns one kernel at a time. Calls run one at a time, in arrival order."""
 
-    def __init__(self, settings: Settings, workdir: Path, launched: Kernel | None = None) -> None:
-        """`launched`: a kernel already starting (the command line starts one before the SDK loads)."""
+    def __init__(self, settings: Settings, workdir: Path, launched: Kernel | None = None,
+                 session: SessionDir | None = None) -> None:
+        """`launched`: a kernel already starting (the command line starts one before the SDK loads),
+        and `session`, the directory it was launched with."""
+        assert (launched is None) == (session is None), "a launched kernel comes with its session"
         self._settings = settings
         self._launched = launched
+        self.session = session or SessionDir(settings)
         self._workdir = workdir
         # anyio's lock hands itself to waiters first-come, first-served.
         self._lock = anyio.Lock()
@@ -63,9 +68,10 @@ class Scratchpad:
         if self._kernel is not None:
             with contextlib.suppress(BaseException):
                 await (await self._kernel).shutdown()
+        self.session.close()
 
     async def _start_kernel(self, launched: Kernel | None = None) -> Kernel:
-        kernel = launched or await Kernel.launch(self._workdir)
+        kernel = launched or await Kernel.launch(self._workdir, self.session.config)
         await kernel.ready()
         if self._settings.answer_schema is not None:
             await kernel.call("configure", answer_schema=self._settings.answer_schema)
@@ -111,7 +117,7 @@ class Scratchpad:
         )
 
     async def execute(self, code: str, timeout: float | None = None,
-                      on_progress: Callable[[CellOutput], Awaitable[None]] | None = None) -> Execution:
+                      on_progress: Callable[[Progress], Awaitable[None]] | None = None) -> Execution:
         if len(code) > self._settings.max_code_chars:
             raise ToolInputError(
                 f"The code is {len(code):,} characters; the limit is {self._settings.max_code_chars:,}. "

@@ -21,7 +21,7 @@ class Settings(BaseModel):
     port: int = 8765
     data_dirs: tuple[Path, ...] = ()
     state_dir: Path = Field(default_factory=default_state_dir)
-    session: str | None = None
+    session: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
     #: Characters of output returned per call; the rest stays in `_outputs`.
     output_limit: int = Field(default=8000, ge=200)
     #: Seconds an execution may run before it is interrupted.

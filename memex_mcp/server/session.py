@@ -1,0 +1,61 @@
+"""Where a scratchpad keeps its state on disk.
+
+    <state dir>/sessions/<name>/                 a named session (`--session NAME`): kept
+    <state dir>/sessions/.ephemeral-<pid>-<id>/  an unnamed one: removed when it closes
+    <state dir>/cache/                           shared by all sessions (the document index)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from memex_mcp.protocol import RuntimeConfig
+from memex_mcp.server.settings import Settings
+
+_EPHEMERAL = ".ephemeral-"
+
+
+class SessionDir:
+    def __init__(self, settings: Settings) -> None:
+        sessions = settings.state_dir / "sessions"
+        sessions.mkdir(parents=True, exist_ok=True)
+        _remove_orphans(sessions)
+        self.named = settings.session is not None
+        name = settings.session or f"{_EPHEMERAL}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.path = sessions / name
+        self.path.mkdir(exist_ok=True)
+        self.cache = settings.state_dir / "cache"
+        self.cache.mkdir(exist_ok=True)
+        self.config = RuntimeConfig(
+            session_dir=str(self.path),
+            cache_dir=str(self.cache),
+            data_dirs=[str(d.resolve()) for d in settings.data_dirs],
+            session=settings.session,
+            output_limit=settings.output_limit,
+            agent_model=settings.agent_model,
+        )
+
+    def close(self) -> None:
+        if not self.named:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _remove_orphans(sessions: Path) -> None:
+    """Ephemeral directories whose server died without cleaning up (SIGKILL, power loss)."""
+    for path in sessions.glob(f"{_EPHEMERAL}*"):
+        pid = path.name[len(_EPHEMERAL):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
