@@ -1,0 +1,1 @@
+"""Model providers for sub-agents, behind one narrow interface (`base.Model`)."""
