@@ -34,6 +34,11 @@ class RuntimeConfig(_Model):
     session: str | None = None
     output_limit: int = 8000
     agent_model: str = "auto"
+    #: Variables whose estimated size is above this are not pickled into checkpoints (DataFrames and
+    #: Arrow tables are written as Parquet instead). 0 switches checkpoints off.
+    checkpoint_max_bytes: int = 512 * 2**20
+    #: The kernel's address-space limit (RLIMIT_AS) in bytes; None: no limit.
+    memory_limit: int | None = None
 
 
 class Progress(_Model):
@@ -78,3 +83,23 @@ class RpcError(_Model):
     #: A message written for the model: what went wrong and what to do.
     message: str
 
+
+
+class Unrestored(_Model):
+    name: str
+    type: str
+    #: Why: not picklable, too big, a corrupt checkpoint file, or it failed to load.
+    reason: str
+
+
+class RestoreReport(_Model):
+    """What `__memex__("restore")` brought back into a new kernel from the session's checkpoint."""
+
+    #: A checkpoint existed (False: a new session; nothing else is set).
+    found: bool = False
+    restored: list[str] = []
+    unrestored: list[Unrestored] = []
+    #: The execution after which the checkpoint was taken.
+    execution_count: int = 0
+    #: Executions of `history` brought back.
+    history: int = 0

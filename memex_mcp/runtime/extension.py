@@ -8,8 +8,11 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from memex_mcp.protocol import RPC_NAME
 from memex_mcp.runtime import agents
+from memex_mcp.runtime import config as runtime_config
 from memex_mcp.runtime.catalog import Help, memex_help
 from memex_mcp.runtime.cells import CellRecorder
+from memex_mcp.runtime.checkpoint import Checkpointer
+from memex_mcp.runtime.limits import apply_memory_limit
 from memex_mcp.runtime.rpc import Rpc
 from memex_mcp.runtime.submit import Submissions
 
@@ -17,6 +20,8 @@ __all__ = ["load_ipython_extension"]
 
 
 def load_ipython_extension(shell: InteractiveShell) -> None:
+    config = runtime_config.load()
+    apply_memory_limit(config.memory_limit)
     ns = shell.user_ns
     recorder = CellRecorder(shell)
     recorder.install()
@@ -36,5 +41,9 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
         "spawn_agent": agents.spawn_agent,
         "gather": agents.gather,
     }
-    prelude[RPC_NAME] = Rpc(ns, shell.user_ns_hidden, submissions)
+    rpc = prelude[RPC_NAME] = Rpc(ns, shell.user_ns_hidden, submissions)
     shell.push(prelude, interactive=False)  # type: ignore[no-untyped-call]
+    # After the recorder's hook, so that the checkpoint sees this cell in `history`.
+    checkpointer = Checkpointer(shell, config, recorder.history, recorder.outputs, lambda: submissions.items)
+    checkpointer.install()
+    rpc.register("restore", lambda: checkpointer.restore().model_dump(mode="json"))

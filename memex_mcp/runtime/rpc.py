@@ -37,6 +37,10 @@ class Rpc:
             "configure": self.configure,
         }
 
+    def register(self, method: str, function: Callable[..., Any]) -> None:
+        """Make `function` callable by the server as `method` (its result must be JSON-able)."""
+        self._methods[method] = function
+
     def __call__(self, method: str, arguments: str) -> JsonReply:
         try:
             result = self._methods[method](**json.loads(arguments))

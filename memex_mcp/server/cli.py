@@ -54,13 +54,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir", type=Path, default=_env("STATE_DIR", str(default_state_dir())),
                    help="where sessions persist (default: %(default)s)")
     p.add_argument("--session", default=_env("SESSION"),
-                   help="name of a persistent scratchpad (persistence arrives in a later version)")
+                   help="name of a persistent scratchpad: the next launch with the same name gets its "
+                   "variables, tables and history back (default: an ephemeral one, removed at exit)")
     p.add_argument("--output-limit", type=int, default=_env("OUTPUT_LIMIT", "8000"), metavar="CHARS",
                    help="characters of output returned per call; the rest stays in _outputs (default 8000)")
     p.add_argument("--timeout", type=float, default=_env("TIMEOUT", "120"), metavar="SECONDS",
                    help="seconds an execution may run before it is interrupted (default 120)")
     p.add_argument("--max-code-chars", type=int, default=_env("MAX_CODE_CHARS", "1000000"), metavar="CHARS",
                    help="largest code accepted by execute_code (default 1000000)")
+    p.add_argument("--memory-limit", type=_size, default=_env("MEMORY_LIMIT"), metavar="SIZE",
+                   help="address-space limit of the kernel, e.g. 4G or 512M: an allocation beyond it raises "
+                   "MemoryError (default: no limit)")
+    p.add_argument("--checkpoint-max-bytes", type=_size, default=_env("CHECKPOINT_MAX_BYTES", "512M"),
+                   metavar="SIZE", help="variables larger than this are left out of checkpoints; DataFrames and "
+                   "Arrow tables are saved as Parquet instead; 0 switches checkpoints off (default 512M)")
     p.add_argument("--agent-model", default=_env("AGENT_MODEL", "auto"), metavar="SPEC",
                    help="model for sub-agents: auto, sampling, openai:<model>, anthropic:<model> "
                    "(sub-agents arrive in a later version)")
@@ -92,18 +99,32 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
             data_dirs=tuple(args.data_dirs or ()), state_dir=args.state_dir, session=args.session,
             output_limit=args.output_limit, timeout=args.timeout, max_code_chars=args.max_code_chars,
             agent_model=args.agent_model, answer_schema=schema, mcp_config=args.mcp_config,
+            memory_limit=args.memory_limit, checkpoint_max_bytes=args.checkpoint_max_bytes,
         )
     except ValidationError as exc:
         err = exc.errors()[0]
         fail(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}")
     for given, option, what in (
         (settings.data_dirs, "--data-dir", "loading data files"),
-        (settings.session, "--session", "persistence across launches"),
         (settings.mcp_config, "--mcp-config", "calling downstream servers"),
     ):
         if given:
             print(f"memex-mcp: note: {option} {_LATER.format(what=what)}", file=sys.stderr)
     return args.command, settings
+
+
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def _size(text: str) -> int:
+    """'4G', '512M', '1.5g', '1000000' → bytes (binary units)."""
+    number, unit = text.strip().upper().removesuffix("B"), ""
+    if number and number[-1] in _UNITS:
+        number, unit = number[:-1], number[-1]
+    try:
+        return int(float(number) * _UNITS[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 4G, 512M, 1000000)") from None
 
 
 def _load_schema(path: Path, fail: Any) -> dict[str, Any]:

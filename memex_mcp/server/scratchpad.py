@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 import anyio
 
-from memex_mcp.protocol import Progress, ScopeListing
+from memex_mcp.protocol import Progress, RestoreReport, ScopeListing
+from memex_mcp.server import recovery
 from memex_mcp.server.errors import ToolInputError
 from memex_mcp.server.kernel import Kernel, KernelDied
 from memex_mcp.server.output import CellOutput
@@ -20,8 +21,6 @@ from memex_mcp.server.session import SessionDir
 from memex_mcp.server.settings import Settings
 
 Status = Literal["ok", "error", "timeout", "died"]
-
-_LOST = "its variables are gone, so re-create what you still need"
 
 
 @dataclass
@@ -55,6 +54,9 @@ class Scratchpad:
         self._kernel: asyncio.Task[Kernel] | None = None
         self._notes: list[str] = []
         self._watcher: asyncio.Task[None] | None = None
+        #: What the last kernel start restored from the session's checkpoint.
+        self._restored = RestoreReport()
+        self._first_start = True
 
     async def __aenter__(self) -> Scratchpad:
         self._kernel = asyncio.ensure_future(self._start_kernel(self._launched))
@@ -75,6 +77,10 @@ class Scratchpad:
         await kernel.ready()
         if self._settings.answer_schema is not None:
             await kernel.call("configure", answer_schema=self._settings.answer_schema)
+        self._restored = await recovery.restore(kernel)
+        first, self._first_start = self._first_start, False
+        if first and self._settings.session is not None and self._restored.found:
+            self._notes.append(recovery.describe_session(self._settings.session, self._restored))
         return kernel
 
     async def kernel(self) -> Kernel:
@@ -86,11 +92,13 @@ class Scratchpad:
                 self._watcher = asyncio.ensure_future(self._watch())
         return await self._kernel
 
-    async def _replace(self, old: Kernel) -> None:
+    async def _replace(self, old: Kernel) -> str:
+        """Start a new kernel with the scope of the last checkpoint; returns what came back."""
         with contextlib.suppress(Exception):
             await old.shutdown(now=True)
         self._kernel = asyncio.ensure_future(self._start_kernel())
         await self._kernel
+        return recovery.describe(self._restored)
 
     async def _watch(self) -> None:
         """Replace a kernel that dies between calls at once, so the next call does not wait for it."""
@@ -106,14 +114,14 @@ class Scratchpad:
     async def _replace_dead(self, kernel: Kernel, notes: list[str]) -> None:
         """Replace `kernel` unless a call already did, and leave a note for the next result."""
         if self._kernel is not None and self._kernel.done() and self._kernel.result() is kernel:
-            notes.append(self._death_note(kernel))
-            await self._replace(kernel)
+            restored = await self._replace(kernel)
+            notes.append(self._death_note(kernel, restored))
 
     @staticmethod
-    def _death_note(kernel: Kernel) -> str:
+    def _death_note(kernel: Kernel, restored: str) -> str:
         return (
             f"The kernel died after the previous call ({kernel.exit_description()}) and was replaced "
-            f"by a new one; {_LOST}."
+            f"by a new one; {restored}."
         )
 
     async def execute(self, code: str, timeout: float | None = None,
@@ -129,19 +137,21 @@ class Scratchpad:
         async with self._lock:
             output = CellOutput(keep=self._settings.output_limit, keep_images=self._settings.max_images,
                                 on_progress=on_progress)
-            result = Execution(output, notes=self._notes)
-            self._notes = []
+            result = Execution(output)
             for _ in range(2):
                 kernel = await self.kernel()
                 if kernel.dead.is_set():
-                    await self._replace_dead(kernel, result.notes)
+                    await self._replace_dead(kernel, self._notes)
                     kernel = await self.kernel()
+                # Taken only now: starting the kernel may have left a note (a restored session).
+                result.notes += self._notes
+                self._notes = []
                 await self._run(kernel, code, limit, result)
                 if result.status != "died" or result.output.started:
                     break
                 # It died before it saw this code (killed between calls): run it on the new one.
                 result.status, result.ending = "ok", None
-                result.notes.append(self._death_note(kernel))
+                result.notes.append(self._death_note(kernel, recovery.describe(self._restored)))
             return result
 
     async def _run(self, kernel: Kernel, code: str, limit: float, result: Execution) -> None:
@@ -167,11 +177,11 @@ class Scratchpad:
                 result.status = "error"
         except KernelDied as died:
             result.status = "died"
+            restored = await self._replace(kernel)
             result.ending = (
                 f"The kernel died while running this code ({died.description}) and was replaced by "
-                f"a new one; {_LOST}."
+                f"a new one; {restored}."
             )
-            await self._replace(kernel)
 
     async def _stop(self, kernel: Kernel, run: asyncio.Future[None], result: Execution) -> None:
         """Interrupt; if the code ignores it for the grace period, restart the kernel."""
@@ -182,11 +192,11 @@ class Scratchpad:
             result.ending = (result.ending or "The execution was interrupted.") + " The kernel kept its state."
             return
         run.cancel()
+        restored = await self._replace(kernel)
         result.ending = (result.ending or "The execution was interrupted.") + (
             f" It did not stop within {self._settings.interrupt_grace:g} s of the interrupt, so the kernel "
-            f"was restarted; {_LOST}."
+            f"was restarted; {restored}."
         )
-        await self._replace(kernel)
 
     async def list_scope(self, pattern: str | None) -> ScopeListing:
         async with self._lock:

@@ -36,6 +36,8 @@ class SessionDir:
             session=settings.session,
             output_limit=settings.output_limit,
             agent_model=settings.agent_model,
+            checkpoint_max_bytes=settings.checkpoint_max_bytes,
+            memory_limit=settings.memory_limit,
         )
 
     def close(self) -> None:

@@ -39,3 +39,8 @@ class Settings(BaseModel):
     #: Base64 characters all images of one reply may take together (~20k tokens where a client
     #: counts them as text).
     image_budget: int = Field(default=80_000, ge=4_000)
+    #: The kernel's address-space limit in bytes (RLIMIT_AS); None: no limit.
+    memory_limit: int | None = Field(default=None, ge=256 * 2**20)
+    #: Variables above this size are left out of checkpoints (DataFrames and Arrow tables are
+    #: written as Parquet instead); 0 switches checkpoints off.
+    checkpoint_max_bytes: int = Field(default=512 * 2**20, ge=0)

@@ -1,0 +1,485 @@
+"""Incremental checkpoints of the user scope after each execution (SPEC section 9).
+
+What changed since the last checkpoint is found cheaply:
+- a name that is new, or bound to another object (identity), changed;
+- a name the cell's code mentions may have been mutated, so it is pickled again;
+- a value whose last pickle was small (≤ 256 KB) is pickled again after every cell and compared by
+  CRC, which catches any mutation of it.
+What this misses: an in-place mutation of a *large* value by code that does not name it (through
+an alias, a function defined in an earlier cell, or a sub-agent's thread). Such a value is saved
+again the next time a cell mentions it.
+
+Small changes are pickled and written before the reply (well under a millisecond for a small
+scope), so a kernel killed right after a reply loses nothing. Values estimated above 4 MB are
+written after the reply is sent, on the kernel's main thread and under its shell lock, so the next
+request waits for them and no later cell can mutate a value while it is being written.
+
+Values reference each other, prelude objects (`db`, `history`) and other variables by name
+(pickle persistent ids): `f` that reads `df` does not carry a copy of `df`, and after a restore
+`b['k'] is a` still holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import io
+import pickle
+import re
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cloudpickle  # type: ignore[import-untyped]
+from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
+
+from memex_mcp.protocol import RestoreReport, RuntimeConfig, Unrestored
+from memex_mcp.runtime.checkpoint_store import CorruptFile, Entry, Manifest, Skipped, Store
+from memex_mcp.runtime.history import Execution, History
+from memex_mcp.runtime.scope import size_bytes
+
+_INLINE = 4 * 2**20
+_RECHECK = 256 * 2**10
+_IDENT = re.compile(r"[^\W\d]\w*")
+_ATOMS = (str, bytes, int, float, complex, bool, type(None))
+_PICKLE_SUFFIX = ".pkl"
+_PARQUET_SUFFIX = ".parquet"
+
+
+@dataclass
+class _Known:
+    """What the checkpoint holds for a name: which object, and the CRC of its pickle (0: none)."""
+
+    obj_id: int
+    crc: int
+    size: int
+    saved: bool
+
+
+class _Pickler(cloudpickle.CloudPickler):  # type: ignore[misc]
+    def __init__(self, file: Any, refs: dict[int, tuple[str, str]], top: Any) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._refs = refs
+        self._top = top
+
+    def persistent_id(self, obj: Any) -> tuple[str, str] | None:
+        if obj is self._top:
+            return None
+        return self._refs.get(id(obj))
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: Any, resolve: Callable[[str, str], Any]) -> None:
+        super().__init__(file)
+        self._resolve = resolve
+
+    def persistent_load(self, pid: Any) -> Any:
+        kind, name = pid
+        return self._resolve(kind, name)
+
+
+class Checkpointer:
+    def __init__(self, shell: InteractiveShell, config: RuntimeConfig, history: History,
+                 outputs: dict[int, str], submissions: Callable[[], list[Any]]) -> None:
+        self._shell = shell
+        self._ns = shell.user_ns
+        self._hidden = shell.user_ns_hidden
+        self._max = config.checkpoint_max_bytes
+        self._history = history
+        self._outputs = outputs
+        self._submissions = submissions
+        self._store = Store(Path(config.session_dir) / "checkpoint")
+        self._manifest = Manifest()
+        self._known: dict[str, _Known] = {}
+        self._pending: set[str] = set()
+        self._scheduled = False
+        self._saved_submissions = 0
+        #: Why the last checkpoint failed, if it did (kept for debugging; cells never see it).
+        self.last_error: str | None = None
+        # An existing checkpoint is not overwritten until `restore()` has read it.
+        self._armed = config.checkpoint_max_bytes > 0 and self._store.read_json("manifest.json") is None
+
+    def install(self) -> None:
+        self._shell.events.register("post_run_cell", self.after_cell)
+
+    # -- saving ---------------------------------------------------------------------------------
+
+    def after_cell(self, result: ExecutionResult) -> None:
+        if not self._armed:
+            return
+        try:
+            self._after_cell(result)
+        except Exception as exc:  # a checkpoint must never fail the user's cell (a full disk, say)
+            self.last_error = _say(exc)
+
+    def _after_cell(self, result: ExecutionResult) -> None:
+        with _quiet():
+            if len(self._history):
+                e = self._history[-1]
+                self._store.append_history({"number": e.number, "code": e.code, "output": e.output,
+                                            "failed": e.failed, "seconds": e.seconds})
+            self._save_submissions()
+            self._manifest.execution = result.execution_count or self._manifest.execution
+            code = self._history[-1].code if len(self._history) else ""
+            self._save(set(_IDENT.findall(code)))
+
+    def _save(self, mentioned: set[str]) -> None:
+        current = self._user_variables()
+        refs = self._refs(current)
+        obsolete: list[str] = []
+        for name in [n for n in self._known if n not in current]:
+            self._forget(name, obsolete)
+        for name, value in current.items():
+            known = self._known.get(name)
+            if not (known is None or known.obj_id != id(value) or name in mentioned
+                    or (known.saved and known.size <= _RECHECK)):
+                continue
+            estimate = size_bytes(value)
+            if estimate is not None and estimate > _INLINE and not isinstance(value, types.ModuleType):
+                self._pending.add(name)
+                continue
+            self._save_one(name, value, refs, obsolete)
+        self._store.commit(self._manifest, obsolete)
+        if self._pending:
+            self._schedule()
+
+    def _save_one(self, name: str, value: Any, refs: dict[int, tuple[str, str]], obsolete: list[str]) -> None:
+        kind = _type_name(value)
+        if isinstance(value, types.ModuleType):
+            self._set(name, value, Entry(kind, "module", module=value.__name__), obsolete)
+            return
+        if reason := _not_restorable(value):
+            self._skip(name, value, Skipped(kind, reason), obsolete)
+            return
+        estimate = size_bytes(value)
+        if estimate is not None and estimate > self._max:
+            self._save_big(name, value, estimate, obsolete)
+            return
+        try:
+            buffer = io.BytesIO()
+            _Pickler(buffer, refs, value).dump(value)
+        except Exception as exc:
+            self._skip(name, value, Skipped(kind, f"not picklable ({_say(exc)})"), obsolete)
+            return
+        data = buffer.getbuffer()
+        if data.nbytes > self._max:
+            self._skip(name, value, Skipped(kind, _too_big(data.nbytes, self._max)), obsolete)
+            return
+        known = self._known.get(name)
+        if known is not None and known.saved and known.crc == _crc(data) and name in self._manifest.variables:
+            known.obj_id = id(value)
+            return
+        filename, crc, size = self._store.write(self._manifest, name, _PICKLE_SUFFIX, lambda f: f.write(data))
+        self._set(name, value, Entry(kind, "pickle", filename, crc, size), obsolete)
+
+    def _save_big(self, name: str, value: Any, estimate: int, obsolete: list[str]) -> None:
+        """Above the size limit only DataFrames and Arrow tables are kept, as Parquet."""
+        kind = _type_name(value)
+        writer = _parquet_writer(value)
+        if writer is None:
+            self._skip(name, value, Skipped(kind, _too_big(estimate, self._max)), obsolete)
+            return
+        fmt, write = writer
+        try:
+            filename, crc, size = self._store.write_file(self._manifest, name, _PARQUET_SUFFIX, write)
+        except Exception as exc:
+            self._skip(name, value, Skipped(kind, f"{_too_big(estimate, self._max)}; Parquet failed: {_say(exc)}"),
+                       obsolete)
+            return
+        self._set(name, value, Entry(kind, fmt, filename, crc, size), obsolete)
+
+    def _set(self, name: str, value: Any, entry: Entry, obsolete: list[str]) -> None:
+        old = self._manifest.variables.get(name)
+        if old is not None and old.file:
+            obsolete.append(old.file)
+        self._manifest.variables[name] = entry
+        self._manifest.skipped.pop(name, None)
+        self._known[name] = _Known(id(value), entry.crc, entry.size, True)
+
+    def _skip(self, name: str, value: Any, skipped: Skipped, obsolete: list[str]) -> None:
+        self._forget(name, obsolete)
+        self._manifest.skipped[name] = skipped
+        self._known[name] = _Known(id(value), 0, 0, False)
+
+    def _forget(self, name: str, obsolete: list[str]) -> None:
+        old = self._manifest.variables.pop(name, None)
+        if old is not None and old.file:
+            obsolete.append(old.file)
+        self._manifest.skipped.pop(name, None)
+        self._known.pop(name, None)
+
+    def _schedule(self) -> None:
+        """Write the pending big values once the reply is out, before the next request runs."""
+        if self._scheduled:
+            return
+        lock = getattr(getattr(self._shell, "kernel", None), "_main_asyncio_lock", None)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or not isinstance(lock, asyncio.Lock):
+            self.flush()
+            return
+        self._scheduled = True
+
+        async def later() -> None:
+            try:
+                async with lock:
+                    self.flush()
+            except Exception as exc:
+                self.last_error = _say(exc)
+            finally:
+                self._scheduled = False
+
+        loop.create_task(later())
+
+    def flush(self) -> None:
+        """Write the values whose writing was put off until after the reply."""
+        if not self._pending:
+            return
+        with _quiet():
+            current = self._user_variables()
+            refs = self._refs(current)
+            obsolete: list[str] = []
+            pending, self._pending = self._pending, set()
+            try:
+                for name in sorted(pending):
+                    if name in current:
+                        self._save_streamed(name, current[name], refs, obsolete)
+            except BaseException:  # an interrupt: what was not written stays pending
+                self._pending |= {n for n in pending if n not in self._manifest.variables}
+            self._store.commit(self._manifest, obsolete)
+
+    def _save_streamed(self, name: str, value: Any, refs: dict[int, tuple[str, str]], obsolete: list[str]) -> None:
+        kind = _type_name(value)
+        estimate = size_bytes(value) or 0
+        if (reason := _not_restorable(value)) is not None:
+            self._skip(name, value, Skipped(kind, reason), obsolete)
+        elif estimate > self._max:
+            self._save_big(name, value, estimate, obsolete)
+        else:
+            try:
+                filename, crc, size = self._store.write(
+                    self._manifest, name, _PICKLE_SUFFIX, lambda f: _Pickler(f, refs, value).dump(value))
+            except Exception as exc:
+                self._skip(name, value, Skipped(kind, f"not picklable ({_say(exc)})"), obsolete)
+                return
+            if size > self._max:
+                obsolete.append(filename)
+                self._skip(name, value, Skipped(kind, _too_big(size, self._max)), obsolete)
+                return
+            self._set(name, value, Entry(kind, "pickle", filename, crc, size), obsolete)
+
+    def _save_submissions(self) -> None:
+        items = self._submissions()
+        if len(items) != self._saved_submissions:
+            with contextlib.suppress(TypeError, ValueError):
+                self._store.write_json("submissions.json", items)
+                self._saved_submissions = len(items)
+
+    def _user_variables(self) -> dict[str, Any]:
+        hidden, missing = self._hidden, object()
+        return {name: value for name, value in list(self._ns.items())
+                if not name.startswith("_") and hidden.get(name, missing) is not value}
+
+    def _refs(self, current: dict[str, Any]) -> dict[int, tuple[str, str]]:
+        """Objects pickled by name: prelude objects, then the scope's own (non-atomic) values."""
+        refs = {id(v): ("prelude", k) for k, v in self._hidden.items()
+                if not k.startswith("_") and not isinstance(v, _ATOMS)}
+        refs.update((id(v), ("var", k)) for k, v in current.items()
+                    if not isinstance(v, _ATOMS) and not isinstance(v, types.ModuleType))
+        return refs
+
+    # -- restoring ------------------------------------------------------------------------------
+
+    def restore(self) -> RestoreReport:
+        """Load the last checkpoint into the scope; from now on checkpoints are written."""
+        self._armed = self._max > 0
+        try:
+            manifest = self._store.manifest()
+        except CorruptFile as exc:
+            return RestoreReport(found=True, unrestored=[Unrestored(name="*", type="checkpoint", reason=str(exc))])
+        if manifest is None:
+            return RestoreReport()
+        self._store.clean(manifest)
+        history = self._restore_history()
+        loader = _Loader(self._store, manifest, self._ns, self._hidden)
+        restored, unrestored = loader.load_all()
+        for name, value in restored.items():
+            self._ns[name] = value
+            entry = manifest.variables[name]
+            self._known[name] = _Known(id(value), entry.crc, entry.size, True)
+        for name, skipped in manifest.skipped.items():
+            unrestored[name] = Unrestored(name=name, type=skipped.type, reason=skipped.reason)
+        for name in unrestored:
+            manifest.variables.pop(name, None)
+        manifest.skipped = {k: v for k, v in manifest.skipped.items() if k in self._ns}
+        self._manifest = manifest
+        submissions = self._store.read_json("submissions.json")
+        if isinstance(submissions, list):
+            self._submissions()[:] = submissions
+            self._saved_submissions = len(submissions)
+        return RestoreReport(found=True, restored=sorted(restored), unrestored=sorted(
+            unrestored.values(), key=lambda u: u.name), execution_count=manifest.execution, history=history)
+
+    def _restore_history(self) -> int:
+        last = 0
+        for record in self._store.history():
+            with contextlib.suppress(KeyError, TypeError):
+                e = Execution(record["number"], record["code"], record["output"], record["failed"], record["seconds"])
+                self._history.append(e)
+                self._outputs[e.number] = e.output
+                last = max(last, e.number)
+        if last:
+            # Numbers go on where the session stopped, so `_outputs[n]` keys never collide.
+            self._shell.execution_count = last + 1
+            kernel = getattr(self._shell, "kernel", None)
+            if kernel is not None:
+                kernel.execution_count = last
+        return len(self._history)
+
+
+class _Loader:
+    """Loads each variable once, and the variables it refers to by name first."""
+
+    def __init__(self, store: Store, manifest: Manifest, ns: dict[str, Any], hidden: dict[str, Any]) -> None:
+        self._store = store
+        self._manifest = manifest
+        self._ns = ns
+        self._hidden = hidden
+        self._loaded: dict[str, Any] = {}
+        self._failed: dict[str, Unrestored] = {}
+        self._loading: set[str] = set()
+
+    def load_all(self) -> tuple[dict[str, Any], dict[str, Unrestored]]:
+        for name in self._manifest.variables:
+            with contextlib.suppress(_NotLoaded):
+                self._load(name)
+        return self._loaded, self._failed
+
+    def _load(self, name: str) -> Any:
+        if name in self._loaded:
+            return self._loaded[name]
+        if name in self._failed or name in self._loading:
+            raise _NotLoaded(name)
+        entry = self._manifest.variables[name]
+        self._loading.add(name)
+        try:
+            value = self._read(entry)
+        except _NotLoaded as missing:
+            self._fail(name, entry, f"it refers to {missing.args[0]}, which was not restored")
+        except CorruptFile as exc:
+            self._fail(name, entry, str(exc))
+        except Exception as exc:
+            self._fail(name, entry, f"could not be loaded ({_say(exc)})")
+        finally:
+            self._loading.discard(name)
+        self._loaded[name] = _rebind(value, self._ns)
+        return self._loaded[name]
+
+    def _fail(self, name: str, entry: Entry, reason: str) -> None:
+        self._failed[name] = Unrestored(name=name, type=entry.type, reason=reason)
+        raise _NotLoaded(name)
+
+    def _read(self, entry: Entry) -> Any:
+        if entry.format == "module":
+            return importlib.import_module(entry.module)
+        path = self._store.verified(entry)
+        # pandas and pyarrow are imported by name: only a kernel that had them wrote these files.
+        if entry.format == "parquet-pandas":
+            return importlib.import_module("pandas").read_parquet(path)
+        if entry.format == "parquet-arrow":
+            return importlib.import_module("pyarrow.parquet").read_table(path)
+        with _quiet(), open(path, "rb") as file:
+            return _Unpickler(file, self._resolve).load()
+
+    def _resolve(self, kind: str, name: str) -> Any:
+        if kind == "prelude":
+            if name not in self._hidden:
+                raise _NotLoaded(f"the preloaded {name}")
+            return self._hidden[name]
+        if name not in self._manifest.variables:
+            raise _NotLoaded(name)
+        return self._load(name)
+
+
+class _NotLoaded(Exception):
+    pass
+
+
+def _rebind(value: Any, ns: dict[str, Any]) -> Any:
+    """Functions and classes from cells read the live scope again, not the globals they were pickled with."""
+    if isinstance(value, types.FunctionType) and value.__module__ == "__main__" and value.__globals__ is not ns:
+        return _rebind_function(value, ns)
+    if isinstance(value, type) and value.__module__ == "__main__":
+        for attr, member in list(vars(value).items()):
+            if isinstance(member, types.FunctionType) and member.__globals__ is not ns:
+                with contextlib.suppress(AttributeError, TypeError):
+                    setattr(value, attr, _rebind_function(member, ns))
+            elif isinstance(member, staticmethod | classmethod) and isinstance(member.__func__, types.FunctionType):
+                with contextlib.suppress(AttributeError, TypeError):
+                    setattr(value, attr, type(member)(_rebind_function(member.__func__, ns)))
+    return value
+
+
+def _rebind_function(f: types.FunctionType, ns: dict[str, Any]) -> types.FunctionType:
+    new = types.FunctionType(f.__code__, ns, f.__name__, f.__defaults__, f.__closure__)
+    new.__dict__.update(f.__dict__)
+    new.__kwdefaults__ = f.__kwdefaults__
+    new.__qualname__ = f.__qualname__
+    new.__doc__ = f.__doc__
+    new.__annotations__ = f.__annotations__
+    new.__module__ = f.__module__
+    return new
+
+
+def _not_restorable(value: Any) -> str | None:
+    """Objects that pickling cannot bring back in a useful state, with what to do instead."""
+    module = type(value).__module__.split(".")[0]
+    if module == "duckdb":
+        return "a DuckDB object: tables persist in the session database; re-run the query"
+    if type(value).__name__ == "AgentHandle":
+        return "a sub-agent handle: agents do not survive their kernel"
+    return None
+
+
+def _parquet_writer(value: Any) -> tuple[Any, Callable[[Path], None]] | None:
+    module = type(value).__module__.split(".")[0]
+    if module == "pandas" and type(value).__name__ == "DataFrame":
+        return "parquet-pandas", lambda path: value.to_parquet(path)
+    if module == "pyarrow" and type(value).__name__ == "Table":
+        def write(path: Path) -> None:
+            importlib.import_module("pyarrow.parquet").write_table(value, path)
+
+        return "parquet-arrow", write
+    return None
+
+
+def _crc(data: memoryview) -> int:
+    import zlib
+
+    return zlib.crc32(data)
+
+
+def _type_name(value: Any) -> str:
+    kind = type(value)
+    return kind.__name__ if kind.__module__ in ("builtins", "__main__") else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _too_big(size: int, limit: int) -> str:
+    return f"too big ({size / 2**20:,.1f} MB; the checkpoint limit is {limit / 2**20:,.0f} MB per variable)"
+
+
+def _say(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+@contextlib.contextmanager
+def _quiet() -> Any:
+    """What objects print while they are pickled or loaded is not the cell's output."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        yield

@@ -1,0 +1,193 @@
+"""The files of a session's checkpoint, and how each is written so that a crash never corrupts it.
+
+    <session_dir>/checkpoint/manifest.json      which file holds which variable, with its checksum
+    <session_dir>/checkpoint/<name>.<n>.pkl     one variable (cloudpickle), or .parquet for big frames
+    <session_dir>/checkpoint/history.jsonl      one line per execution, appended
+    <session_dir>/checkpoint/submissions.json   the answers recorded with submit()
+
+A variable's new version goes to a new file (temporary name, then renamed); only then does the
+manifest, itself replaced by rename, point at it. A process killed at any moment leaves the previous
+manifest and the files it names intact. Files are not fsynced: a killed kernel loses nothing the
+operating system has already accepted, and the CRC in the manifest catches a file that a power
+loss left short.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+Format = Literal["pickle", "parquet-pandas", "parquet-arrow", "module"]
+
+_VERSION = 1
+_CHUNK = 16 * 2**20
+
+
+class CorruptFile(Exception):
+    """A checkpoint file is missing, short, or does not match its checksum."""
+
+
+@dataclass
+class Entry:
+    """One saved variable: `file` holds it in `format`; `module` names it when it is a module."""
+
+    type: str
+    format: Format
+    file: str = ""
+    crc: int = 0
+    size: int = 0
+    module: str = ""
+
+
+@dataclass
+class Skipped:
+    """A variable that is in the scope but not in the checkpoint, and why."""
+
+    type: str
+    reason: str
+
+
+@dataclass
+class Manifest:
+    execution: int = 0
+    variables: dict[str, Entry] = field(default_factory=dict)
+    skipped: dict[str, Skipped] = field(default_factory=dict)
+    #: Files are numbered so that a new version never overwrites the one the manifest names.
+    serial: int = 0
+
+
+class _Checksummed:
+    """A binary file that keeps the CRC-32 and length of everything written through it."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self._file = file
+        self.crc = 0
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.crc = zlib.crc32(view, self.crc)
+        self.size += view.nbytes
+        return self._file.write(view)
+
+
+class Store:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self._manifest_path = root / "manifest.json"
+        self._history_path = root / "history.jsonl"
+
+    def clean(self, manifest: Manifest) -> None:
+        """Remove temporary files of writes a crash interrupted, and files no manifest names."""
+        named = {e.file for e in manifest.variables.values()}
+        for path in self.root.iterdir():
+            if path.suffix == ".tmp" or (path.suffix in (".pkl", ".parquet") and path.name not in named):
+                path.unlink(missing_ok=True)
+
+    def write(self, manifest: Manifest, name: str, suffix: str,
+              writer: Callable[[Any], None]) -> tuple[str, int, int]:
+        """Write one variable's file through `writer(file)`; returns its (file name, crc, size)."""
+        manifest.serial += 1
+        filename = f"{name}.{manifest.serial}{suffix}"
+        tmp = self.root / (filename + ".tmp")
+        try:
+            with open(tmp, "wb") as raw:
+                out = _Checksummed(raw)
+                writer(out)
+            os.replace(tmp, self.root / filename)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return filename, out.crc, out.size
+
+    def write_file(self, manifest: Manifest, name: str, suffix: str,
+                   writer: Callable[[Path], None]) -> tuple[str, int, int]:
+        """As `write`, for libraries that write to a path themselves (Parquet); checksummed after."""
+        manifest.serial += 1
+        filename = f"{name}.{manifest.serial}{suffix}"
+        tmp = self.root / (filename + ".tmp")
+        try:
+            writer(tmp)
+            crc, size = _crc_of(tmp)
+            os.replace(tmp, self.root / filename)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return filename, crc, size
+
+    def commit(self, manifest: Manifest, obsolete: list[str]) -> None:
+        """Make `manifest` the checkpoint, then delete the files it no longer names."""
+        _atomic_write(self._manifest_path, json.dumps(asdict(manifest)).encode())
+        for filename in obsolete:
+            (self.root / filename).unlink(missing_ok=True)
+
+    def manifest(self) -> Manifest | None:
+        """The last committed manifest; None when there is none. Raises CorruptFile if unreadable."""
+        try:
+            raw = json.loads(self._manifest_path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except ValueError as exc:
+            raise CorruptFile(f"the checkpoint manifest is unreadable ({exc})") from None
+        if raw.get("version", _VERSION) != _VERSION:
+            raise CorruptFile(f"the checkpoint was written by an incompatible version ({raw.get('version')})")
+        return Manifest(
+            execution=raw["execution"],
+            variables={k: Entry(**v) for k, v in raw["variables"].items()},
+            skipped={k: Skipped(**v) for k, v in raw["skipped"].items()},
+            serial=raw["serial"],
+        )
+
+    def verified(self, entry: Entry) -> Path:
+        """The entry's file, once its length and CRC match the manifest."""
+        path = self.root / entry.file
+        try:
+            crc, size = _crc_of(path)
+        except FileNotFoundError:
+            raise CorruptFile("its checkpoint file is missing") from None
+        if (crc, size) != (entry.crc, entry.size):
+            raise CorruptFile(f"its checkpoint file is corrupt ({size:,} of {entry.size:,} bytes; checksum mismatch)")
+        return path
+
+    def append_history(self, record: dict[str, Any]) -> None:
+        with open(self._history_path, "ab") as file:
+            # ASCII JSON: outputs can hold lone surrogates (undecodable bytes), which UTF-8 cannot.
+            file.write(json.dumps(record).encode() + b"\n")
+
+    def history(self) -> Iterator[dict[str, Any]]:
+        """Every whole line of the history; a line a crash cut short is skipped."""
+        with contextlib.suppress(FileNotFoundError), open(self._history_path, "rb") as file:
+            for line in file:
+                with contextlib.suppress(ValueError):
+                    yield json.loads(line)
+
+    def write_json(self, filename: str, value: Any) -> None:
+        _atomic_write(self.root / filename, json.dumps(value).encode())
+
+    def read_json(self, filename: str) -> Any:
+        try:
+            return json.loads((self.root / filename).read_bytes())
+        except (OSError, ValueError):
+            return None
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _crc_of(path: Path) -> tuple[int, int]:
+    crc, size = 0, 0
+    with open(path, "rb") as file:
+        while chunk := file.read(_CHUNK):
+            crc = zlib.crc32(chunk, crc)
+            size += len(chunk)
+    return crc, size

@@ -1,0 +1,55 @@
+"""Restoring a new kernel from the session's checkpoint, and the sentence the model reads about it."""
+
+from __future__ import annotations
+
+from memex_mcp.protocol import RestoreReport, Unrestored
+from memex_mcp.server.kernel import Kernel
+
+_SHOWN = 20
+
+
+async def restore(kernel: Kernel) -> RestoreReport:
+    """Load the last checkpoint into `kernel`; a failure of the runtime is reported, not raised."""
+    try:
+        return RestoreReport.model_validate(await kernel.call("restore"))
+    except (RuntimeError, ValueError) as exc:
+        return RestoreReport(found=True, unrestored=[Unrestored(name="*", type="checkpoint", reason=str(exc))])
+
+
+def describe(report: RestoreReport) -> str:
+    """What came back, for a kernel that replaced a dead one: '… restored …; not restored: …'."""
+    if not report.found:
+        return "there was no checkpoint to restore, so its variables are gone"
+    if not report.restored and not report.unrestored:
+        return "the checkpoint held no variables, so the scope is empty"
+    parts = []
+    if report.restored:
+        parts.append(f"restored the variables as of execution [{report.execution_count}]: "
+                     f"{_names(report.restored)}")
+    else:
+        parts.append("no variable could be restored")
+    if report.unrestored:
+        parts.append("not restored: " + _unrestored(report.unrestored))
+    return "; ".join(parts)
+
+
+def describe_session(name: str, report: RestoreReport) -> str:
+    """The first result of a named session that came back: 'restored session NAME: …'."""
+    restored = f"{len(report.restored)} variable(s)" + (f" ({_names(report.restored)})" if report.restored else "")
+    text = (f"restored session {name}: {restored} and {report.history} execution(s) of history, "
+            f"as of execution [{report.execution_count}]; tables are kept in its database")
+    if report.unrestored:
+        text += "; not restored: " + _unrestored(report.unrestored)
+    return text + "."
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(names[:_SHOWN])
+    return shown + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
+
+
+def _unrestored(items: list[Unrestored]) -> str:
+    shown = "; ".join(
+        f"{u.reason}" if u.name == "*" else f"{u.name} ({u.type}: {u.reason})" for u in items[:_SHOWN]
+    )
+    return shown + (f"; and {len(items) - _SHOWN} more" if len(items) > _SHOWN else "")
