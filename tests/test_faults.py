@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import anyio
 import pytest
 from conftest import run, settings, text_of
 from mcp import Client
+from test_recovery import kill
 
 from memex_mcp.server import build_server
 
@@ -59,7 +58,7 @@ async def test_code_that_ignores_the_interrupt_gets_the_kernel_restarted_with_it
 async def test_a_kernel_killed_between_calls_is_replaced_and_the_next_call_says_so(client: Client) -> None:
     pid = await kernel_pid(client)
     await run(client, "survivor = 1")
-    os.kill(pid, signal.SIGKILL)
+    await kill(pid)
     with anyio.fail_after(30):
         result = await run(client, "'alive'")
     text = text_of(result)
@@ -107,6 +106,6 @@ async def test_a_kernel_that_cannot_start_is_explained_and_tried_again(
         with anyio.fail_after(60):
             assert text_of(await run(own, "1 + 1")) == "2"
         pid = int(text_of(await run(own, "import os\nos.getpid()")))
-        os.kill(pid, signal.SIGKILL)
+        await kill(pid)
         with anyio.fail_after(60):
             assert "died after the previous call" in text_of(await run(own, "'watched again'"))

@@ -186,7 +186,7 @@ class Checkpointer:
         try:
             filename, crc, size = self._store.write_file(self._manifest, name, _PARQUET_SUFFIX, write)
         except Exception as exc:
-            self._skip(name, value, Skipped(kind, f"{_too_big(estimate, self._max)}; Parquet failed: {_say(exc)}"),
+            self._skip(name, value, Skipped(kind, f"{_too_big(estimate, self._max)}, and Parquet failed: {_say(exc)}"),
                        obsolete)
             return
         self._set(name, value, Entry(kind, fmt, filename, crc, size), obsolete)
@@ -470,7 +470,7 @@ def _type_name(value: Any) -> str:
 
 
 def _too_big(size: int, limit: int) -> str:
-    return f"too big ({size / 2**20:,.1f} MB; the checkpoint limit is {limit / 2**20:,.0f} MB per variable)"
+    return f"too big ({size / 2**20:,.1f} MB, over the checkpoint limit of {limit / 2**20:,.0f} MB per variable)"
 
 
 def _say(exc: BaseException) -> str:

@@ -153,7 +153,7 @@ class Store:
         except FileNotFoundError:
             raise CorruptFile("its checkpoint file is missing") from None
         if (crc, size) != (entry.crc, entry.size):
-            raise CorruptFile(f"its checkpoint file is corrupt ({size:,} of {entry.size:,} bytes; checksum mismatch)")
+            raise CorruptFile(f"its checkpoint file is corrupt ({size:,} of {entry.size:,} bytes, checksum mismatch)")
         return path
 
     def append_history(self, record: dict[str, Any]) -> None:

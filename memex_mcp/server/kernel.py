@@ -177,6 +177,15 @@ class Kernel:
         self._exit_code = await self._km.provisioner.wait() if self._km.provisioner else None
         self.dead.set()
 
+    def _exited(self) -> bool:
+        """Whether the process has exited, even if the loop has not seen its pidfd yet."""
+        process = getattr(self._km.provisioner, "process", None)
+        if process is None or process.poll() is None:
+            return False
+        self._exit_code = process.returncode
+        self.dead.set()
+        return True
+
     def exit_description(self) -> str:
         code = self._exit_code
         if code is None:
@@ -196,7 +205,12 @@ class Kernel:
         await self._unless_dead(self._execute(code, out))
 
     async def _execute(self, code: str, out: CellOutput) -> None:
+        if self._exited():
+            raise KernelDied(self.exit_description())
         msg_id = self._kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
+        # Sent to a live kernel: from now on a death may be this code's doing (a segfault can come
+        # before its "busy" status is out), so it must not be run again on the next kernel.
+        out.started = True
         while True:
             msg = await self._kc.get_iopub_msg(timeout=None)
             if msg["parent_header"].get("msg_id") != msg_id:
@@ -210,10 +224,8 @@ class Kernel:
                 await out.progressed()
             elif kind == "error":
                 out.raw_error = f"{content['ename']}: {content['evalue']}"
-            elif kind == "status":
-                if content["execution_state"] == "idle":
-                    break
-                out.started = True
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
         reply = await self._reply(msg_id)
         report = reply["metadata"].get(REPORT_KEY)
         out.report = CellReport.model_validate(report) if report is not None else None

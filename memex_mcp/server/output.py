@@ -31,7 +31,7 @@ class CellOutput:
     report: CellReport | None = None
     #: `ename: evalue` from the kernel's own error message, for when no report arrives.
     raw_error: str | None = None
-    #: The kernel reported busy with this request: the code reached it.
+    #: The request was sent to a live kernel: a death from now on may be its doing.
     started: bool = False
     #: Called as output or runtime progress arrives, at most once a second.
     on_progress: Callable[[Progress], Awaitable[None]] | None = None
