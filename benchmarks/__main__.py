@@ -16,11 +16,11 @@ import time
 
 import anyio
 
-from benchmarks import latency, memory, report, startup
+from benchmarks import checkpoint, latency, memory, report, startup
 from benchmarks.common import ROOT, machine
 
 OUT = ROOT / "BENCHMARKS.md"
-NAMES = ("latency", "startup", "memory")
+NAMES = ("latency", "startup", "memory", "checkpoint")
 
 
 def _command(args: argparse.Namespace, only: str | None) -> str:
@@ -30,6 +30,8 @@ def _command(args: argparse.Namespace, only: str | None) -> str:
         parts += [f"--calls {args.calls}", f"--rounds {args.rounds}"] + ([] if args.whatif else ["--no-whatif"])
     if only in (None, "startup"):
         parts.append(f"--runs {args.runs}")
+    if only in (None, "checkpoint"):
+        parts.append(f"--scope-mb {args.scope_mb}")
     return " ".join(parts)
 
 
@@ -49,6 +51,9 @@ async def main(args: argparse.Namespace) -> None:
             sections[name] = report.latency(rows, command, info["date"], args.rounds)
         elif name == "startup":
             sections[name] = report.startup(await startup.run(args.runs), command, info["date"])
+        elif name == "checkpoint":
+            result = await checkpoint.run(min(args.calls, 200), args.scope_mb)
+            sections[name] = checkpoint.section(result, command, info["date"])
         else:
             sections[name] = report.memory(await memory.run(), command, info["date"])
         print(f"[benchmarks] {name} took {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
@@ -67,6 +72,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=10,
                         help="blocks the latency calls are split into, interleaved across series (default 10)")
     parser.add_argument("--runs", type=int, default=5, help="server starts for the start-up medians (default 5)")
+    parser.add_argument("--scope-mb", type=int, default=256,
+                        help="MB of DataFrames in the checkpoint benchmark's large scope (default 256)")
     parser.add_argument("--no-whatif", dest="whatif", action="store_false",
                         help="skip the what-if series (proposed changes to memex)")
     parser.add_argument("--no-write", dest="write", action="store_false", help="print, do not write BENCHMARKS.md")

@@ -233,3 +233,15 @@ async def test_with_checkpoints_off_a_replaced_kernel_says_its_variables_are_gon
         note = await kill_kernel(own)
         assert "was replaced by a new one; there was no checkpoint to restore, so its variables are gone." in note
         assert "NameError" in text_of(await run(own, "lost"))
+
+
+async def test_a_value_that_crashes_the_kernel_while_loading_is_set_aside_once(anyio_backend: str) -> None:
+    async with Client(build_server(settings(timeout=30)), raise_exceptions=True) as own:
+        await run(own, "import ctypes\nclass Poison:\n    def __reduce__(self):\n"
+                       "        return (ctypes.string_at, (0,))\npoison = Poison()\nplain = 1")
+        with anyio.fail_after(60):
+            note = await kill_kernel(own)
+        assert "loading the checkpoint crashed the kernel last time, so it was set aside" in note
+        assert text_of(await run(own, "'plain' in globals(), 'poison' in globals()")) == "(False, False)"
+        await run(own, "after = 2")
+        assert restored(await kill_kernel(own)) == (["after"], {})  # checkpoints go on as before

@@ -3,11 +3,13 @@
 What changed since the last checkpoint is found cheaply:
 - a name that is new, or bound to another object (identity), changed;
 - a name the cell's code mentions may have been mutated, so it is pickled again;
-- a value whose last pickle was small (≤ 256 KB) is pickled again after every cell and compared by
-  CRC, which catches any mutation of it.
-What this misses: an in-place mutation of a *large* value by code that does not name it (through
-an alias, a function defined in an earlier cell, or a sub-agent's thread). Such a value is saved
-again the next time a cell mentions it.
+- a value whose last pickle was small (≤ 256 KB) is pickled again after every cell with the plain C
+  pickler (no hooks: about 5 µs for a small dict) and compared by CRC, which catches any mutation
+  of it; only when that changed is it pickled for real.
+What this misses: an in-place mutation, by code that does not name it (through an alias, a
+function defined in an earlier cell, or a sub-agent's thread), of a value that is large or that the
+plain pickler cannot handle (one holding lambdas or cell-defined functions). Such a value is saved
+again the next time a cell names it.
 
 Small changes are pickled and written before the reply (well under a millisecond for a small
 scope), so a kernel killed right after a reply loses nothing. Values estimated above 4 MB are
@@ -28,6 +30,7 @@ import io
 import pickle
 import re
 import types
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +44,7 @@ from memex_mcp.runtime.checkpoint_store import CorruptFile, Entry, Manifest, Ski
 from memex_mcp.runtime.history import Execution, History
 from memex_mcp.runtime.scope import size_bytes
 
+#: Changed values estimated above this are pickled after the reply, straight into their file.
 _INLINE = 4 * 2**20
 _RECHECK = 256 * 2**10
 _IDENT = re.compile(r"[^\W\d]\w*")
@@ -57,6 +61,17 @@ class _Known:
     crc: int
     size: int
     saved: bool
+    #: CRC of the value's plain pickle, for the cheap check after each cell (None: cannot).
+    probe: int | None = None
+
+
+@dataclass
+class _Write:
+    kind: str
+    data: bytes
+
+    def to(self, file: Any) -> None:
+        file.write(self.data)
 
 
 class _Pickler(cloudpickle.CloudPickler):  # type: ignore[misc]
@@ -94,9 +109,16 @@ class Checkpointer:
         self._store = Store(Path(config.session_dir) / "checkpoint")
         self._manifest = Manifest()
         self._known: dict[str, _Known] = {}
+        #: Values to write after the reply: big ones by name (pickled then), small ones already
+        #: pickled (a snapshot, so later mutations cannot reach the checkpoint).
         self._pending: set[str] = set()
+        self._writes: dict[str, _Write] = {}
+        self._records: list[dict[str, Any]] = []
+        self._obsolete: list[str] = []
+        self._execution = 0
         self._scheduled = False
         self._saved_submissions = 0
+        self._dirty = False
         #: Why the last checkpoint failed, if it did (kept for debugging; cells never see it).
         self.last_error: str | None = None
         # An existing checkpoint is not overwritten until `restore()` has read it.
@@ -111,108 +133,92 @@ class Checkpointer:
         if not self._armed:
             return
         try:
-            self._after_cell(result)
-        except Exception as exc:  # a checkpoint must never fail the user's cell (a full disk, say)
+            with _quiet():
+                code = ""
+                if len(self._history):
+                    e = self._history[-1]
+                    code = e.code
+                    self._records.append({"number": e.number, "code": e.code, "output": e.output,
+                                          "failed": e.failed, "seconds": e.seconds})
+                self._scan(set(_IDENT.findall(code)), result.execution_count)
+            self._schedule()
+        except Exception as exc:  # a checkpoint must never fail the user's cell
             self.last_error = _say(exc)
 
-    def _after_cell(self, result: ExecutionResult) -> None:
-        with _quiet():
-            if len(self._history):
-                e = self._history[-1]
-                self._store.append_history({"number": e.number, "code": e.code, "output": e.output,
-                                            "failed": e.failed, "seconds": e.seconds})
-            self._save_submissions()
-            self._manifest.execution = result.execution_count or self._manifest.execution
-            code = self._history[-1].code if len(self._history) else ""
-            self._save(set(_IDENT.findall(code)))
-
-    def _save(self, mentioned: set[str]) -> None:
+    def _scan(self, mentioned: set[str], execution: int | None) -> None:
         current = self._user_variables()
         refs = self._refs(current)
-        obsolete: list[str] = []
         for name in [n for n in self._known if n not in current]:
-            self._forget(name, obsolete)
+            self._forget(name)
         for name, value in current.items():
             known = self._known.get(name)
-            if not (known is None or known.obj_id != id(value) or name in mentioned
-                    or (known.saved and known.size <= _RECHECK)):
+            unchanged = known is not None and known.obj_id == id(value) and name not in mentioned and (
+                known.probe is None or known.probe == _probe(value))
+            if unchanged:
                 continue
             estimate = size_bytes(value)
             if estimate is not None and estimate > _INLINE and not isinstance(value, types.ModuleType):
                 self._pending.add(name)
                 continue
-            self._save_one(name, value, refs, obsolete)
-        self._store.commit(self._manifest, obsolete)
-        if self._pending:
-            self._schedule()
+            self._snapshot(name, value, refs)
+        self._execution = execution or self._execution
 
-    def _save_one(self, name: str, value: Any, refs: dict[int, tuple[str, str]], obsolete: list[str]) -> None:
+    def _snapshot(self, name: str, value: Any, refs: dict[int, tuple[str, str]]) -> None:
+        """Pickle a small value now; its file is written after the reply."""
         kind = _type_name(value)
         if isinstance(value, types.ModuleType):
-            self._set(name, value, Entry(kind, "module", module=value.__name__), obsolete)
+            old = self._manifest.variables.get(name)
+            if old is None or old.module != value.__name__:
+                self._set(name, value, Entry(kind, "module", module=value.__name__))
             return
         if reason := _not_restorable(value):
-            self._skip(name, value, Skipped(kind, reason), obsolete)
-            return
-        estimate = size_bytes(value)
-        if estimate is not None and estimate > self._max:
-            self._save_big(name, value, estimate, obsolete)
+            self._skip(name, value, Skipped(kind, reason))
             return
         try:
             buffer = io.BytesIO()
             _Pickler(buffer, refs, value).dump(value)
         except Exception as exc:
-            self._skip(name, value, Skipped(kind, f"not picklable ({_say(exc)})"), obsolete)
+            self._skip(name, value, Skipped(kind, f"not picklable ({_say(exc)})"))
             return
-        data = buffer.getbuffer()
-        if data.nbytes > self._max:
-            self._skip(name, value, Skipped(kind, _too_big(data.nbytes, self._max)), obsolete)
+        data = buffer.getvalue()
+        if len(data) > self._max:
+            self._skip(name, value, Skipped(kind, _too_big(len(data), self._max)))
             return
+        crc, probe = zlib.crc32(data), _probe(value) if len(data) <= _RECHECK else None
         known = self._known.get(name)
-        if known is not None and known.saved and known.crc == _crc(data) and name in self._manifest.variables:
-            known.obj_id = id(value)
+        if known is not None and known.saved and known.crc == crc:
+            known.obj_id, known.probe = id(value), probe
             return
-        filename, crc, size = self._store.write(self._manifest, name, _PICKLE_SUFFIX, lambda f: f.write(data))
-        self._set(name, value, Entry(kind, "pickle", filename, crc, size), obsolete)
+        self._writes[name] = _Write(kind, data)
+        self._known[name] = _Known(id(value), crc, len(data), True, probe)
 
-    def _save_big(self, name: str, value: Any, estimate: int, obsolete: list[str]) -> None:
-        """Above the size limit only DataFrames and Arrow tables are kept, as Parquet."""
-        kind = _type_name(value)
-        writer = _parquet_writer(value)
-        if writer is None:
-            self._skip(name, value, Skipped(kind, _too_big(estimate, self._max)), obsolete)
-            return
-        fmt, write = writer
-        try:
-            filename, crc, size = self._store.write_file(self._manifest, name, _PARQUET_SUFFIX, write)
-        except Exception as exc:
-            self._skip(name, value, Skipped(kind, f"{_too_big(estimate, self._max)}, and Parquet failed: {_say(exc)}"),
-                       obsolete)
-            return
-        self._set(name, value, Entry(kind, fmt, filename, crc, size), obsolete)
-
-    def _set(self, name: str, value: Any, entry: Entry, obsolete: list[str]) -> None:
+    def _set(self, name: str, value: Any, entry: Entry) -> None:
         old = self._manifest.variables.get(name)
         if old is not None and old.file:
-            obsolete.append(old.file)
+            self._obsolete.append(old.file)
         self._manifest.variables[name] = entry
         self._manifest.skipped.pop(name, None)
         self._known[name] = _Known(id(value), entry.crc, entry.size, True)
+        self._dirty = True
 
-    def _skip(self, name: str, value: Any, skipped: Skipped, obsolete: list[str]) -> None:
-        self._forget(name, obsolete)
+    def _skip(self, name: str, value: Any, skipped: Skipped) -> None:
+        self._forget(name)
         self._manifest.skipped[name] = skipped
         self._known[name] = _Known(id(value), 0, 0, False)
+        self._dirty = True
 
-    def _forget(self, name: str, obsolete: list[str]) -> None:
+    def _forget(self, name: str) -> None:
         old = self._manifest.variables.pop(name, None)
         if old is not None and old.file:
-            obsolete.append(old.file)
-        self._manifest.skipped.pop(name, None)
+            self._obsolete.append(old.file)
+        if old is not None or self._manifest.skipped.pop(name, None) is not None:
+            self._dirty = True
         self._known.pop(name, None)
+        self._writes.pop(name, None)
+        self._pending.discard(name)
 
     def _schedule(self) -> None:
-        """Write the pending big values once the reply is out, before the next request runs."""
+        """Write what this cell changed once the reply is out, before the next request runs."""
         if self._scheduled:
             return
         lock = getattr(getattr(self._shell, "kernel", None), "_main_asyncio_lock", None)
@@ -227,51 +233,91 @@ class Checkpointer:
 
         async def later() -> None:
             try:
+                # The shell's own lock: requests queued behind this cell run after the writes.
                 async with lock:
                     self.flush()
-            except Exception as exc:
-                self.last_error = _say(exc)
             finally:
                 self._scheduled = False
 
         loop.create_task(later())
 
     def flush(self) -> None:
-        """Write the values whose writing was put off until after the reply."""
-        if not self._pending:
-            return
-        with _quiet():
+        """Write the files of the last cell's changes and commit the manifest."""
+        try:
+            with _quiet():
+                self._flush()
+        except Exception as exc:
+            self.last_error = _say(exc)
+
+    def _flush(self) -> None:
+        records, self._records = self._records, []
+        for record in records:
+            self._store.append_history(record)
+        self._save_submissions()
+        writes, self._writes = self._writes, {}
+        for name, write in writes.items():
+            filename, crc, size = self._store.write(self._manifest, name, _PICKLE_SUFFIX, write.to)
+            known = self._known[name]
+            self._set_entry(name, Entry(write.kind, "pickle", filename, crc, size))
+            self._known[name] = known
+        if self._pending:
             current = self._user_variables()
             refs = self._refs(current)
-            obsolete: list[str] = []
             pending, self._pending = self._pending, set()
             try:
                 for name in sorted(pending):
                     if name in current:
-                        self._save_streamed(name, current[name], refs, obsolete)
+                        self._save_streamed(name, current[name], refs)
             except BaseException:  # an interrupt: what was not written stays pending
                 self._pending |= {n for n in pending if n not in self._manifest.variables}
-            self._store.commit(self._manifest, obsolete)
+        if self._dirty:  # an unchanged scope is as of the execution that last changed it
+            self._manifest.execution = self._execution
+            self._store.commit(self._manifest, self._obsolete)
+            self._obsolete, self._dirty = [], False
 
-    def _save_streamed(self, name: str, value: Any, refs: dict[int, tuple[str, str]], obsolete: list[str]) -> None:
+    def _set_entry(self, name: str, entry: Entry) -> None:
+        old = self._manifest.variables.get(name)
+        if old is not None and old.file:
+            self._obsolete.append(old.file)
+        self._manifest.variables[name] = entry
+        self._manifest.skipped.pop(name, None)
+        self._dirty = True
+
+    def _save_streamed(self, name: str, value: Any, refs: dict[int, tuple[str, str]]) -> None:
+        """A big value, pickled straight into its file: no copy of it in memory."""
         kind = _type_name(value)
         estimate = size_bytes(value) or 0
         if (reason := _not_restorable(value)) is not None:
-            self._skip(name, value, Skipped(kind, reason), obsolete)
+            self._skip(name, value, Skipped(kind, reason))
         elif estimate > self._max:
-            self._save_big(name, value, estimate, obsolete)
+            self._save_big(name, value, estimate)
         else:
             try:
                 filename, crc, size = self._store.write(
                     self._manifest, name, _PICKLE_SUFFIX, lambda f: _Pickler(f, refs, value).dump(value))
             except Exception as exc:
-                self._skip(name, value, Skipped(kind, f"not picklable ({_say(exc)})"), obsolete)
+                self._skip(name, value, Skipped(kind, f"not picklable ({_say(exc)})"))
                 return
             if size > self._max:
-                obsolete.append(filename)
-                self._skip(name, value, Skipped(kind, _too_big(size, self._max)), obsolete)
+                self._obsolete.append(filename)
+                self._skip(name, value, Skipped(kind, _too_big(size, self._max)))
                 return
-            self._set(name, value, Entry(kind, "pickle", filename, crc, size), obsolete)
+            self._set(name, value, Entry(kind, "pickle", filename, crc, size))
+
+    def _save_big(self, name: str, value: Any, estimate: int) -> None:
+        """Above the size limit only DataFrames and Arrow tables are kept, as Parquet."""
+        kind = _type_name(value)
+        writer = _parquet_writer(value)
+        if writer is None:
+            self._skip(name, value, Skipped(kind, _too_big(estimate, self._max)))
+            return
+        fmt, write = writer
+        try:
+            filename, crc, size = self._store.write_file(self._manifest, name, _PARQUET_SUFFIX, write)
+        except Exception as exc:
+            self._skip(name, value, Skipped(kind, f"{_too_big(estimate, self._max)}, and Parquet failed: {_say(exc)}"))
+            return
+        self._set(name, value, Entry(kind, fmt, filename, crc, size))
 
     def _save_submissions(self) -> None:
         items = self._submissions()
@@ -304,20 +350,30 @@ class Checkpointer:
             return RestoreReport(found=True, unrestored=[Unrestored(name="*", type="checkpoint", reason=str(exc))])
         if manifest is None:
             return RestoreReport()
+        if not self._store.begin_restore():
+            return RestoreReport(found=True, unrestored=[Unrestored(
+                name="*", type="checkpoint", reason="loading the checkpoint crashed the kernel last time, so it "
+                "was set aside (checkpoint/manifest.crashed.json) and the scope starts empty")])
         self._store.clean(manifest)
         history = self._restore_history()
         loader = _Loader(self._store, manifest, self._ns, self._hidden)
         restored, unrestored = loader.load_all()
+        self._store.end_restore()
         for name, value in restored.items():
             self._ns[name] = value
             entry = manifest.variables[name]
-            self._known[name] = _Known(id(value), entry.crc, entry.size, True)
+            probe = _probe(value) if entry.format == "pickle" and entry.size <= _RECHECK else None
+            self._known[name] = _Known(id(value), entry.crc, entry.size, True, probe)
         for name, skipped in manifest.skipped.items():
             unrestored[name] = Unrestored(name=name, type=skipped.type, reason=skipped.reason)
+        # What did not come back is not in this scope: the checkpoint forgets it too.
         for name in unrestored:
-            manifest.variables.pop(name, None)
-        manifest.skipped = {k: v for k, v in manifest.skipped.items() if k in self._ns}
+            old = manifest.variables.pop(name, None)
+            if old is not None and old.file:
+                self._obsolete.append(old.file)
+        manifest.skipped = {}
         self._manifest = manifest
+        self._dirty = bool(unrestored)
         submissions = self._store.read_json("submissions.json")
         if isinstance(submissions, list):
             self._submissions()[:] = submissions
@@ -458,10 +514,13 @@ def _parquet_writer(value: Any) -> tuple[Any, Callable[[Path], None]] | None:
     return None
 
 
-def _crc(data: memoryview) -> int:
-    import zlib
-
-    return zlib.crc32(data)
+def _probe(value: Any) -> int | None:
+    """CRC of the plain C pickle: changes when the value is mutated; None where it cannot pickle."""
+    try:
+        with _quiet():
+            return zlib.crc32(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:
+        return None
 
 
 def _type_name(value: Any) -> str:

@@ -19,7 +19,7 @@ import json
 import os
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -124,7 +124,12 @@ class Store:
 
     def commit(self, manifest: Manifest, obsolete: list[str]) -> None:
         """Make `manifest` the checkpoint, then delete the files it no longer names."""
-        _atomic_write(self._manifest_path, json.dumps(asdict(manifest)).encode())
+        data = {
+            "version": _VERSION, "execution": manifest.execution, "serial": manifest.serial,
+            "variables": {k: vars(v) for k, v in manifest.variables.items()},
+            "skipped": {k: vars(v) for k, v in manifest.skipped.items()},
+        }
+        _atomic_write(self._manifest_path, json.dumps(data).encode())
         for filename in obsolete:
             (self.root / filename).unlink(missing_ok=True)
 
@@ -155,6 +160,22 @@ class Store:
         if (crc, size) != (entry.crc, entry.size):
             raise CorruptFile(f"its checkpoint file is corrupt ({size:,} of {entry.size:,} bytes, checksum mismatch)")
         return path
+
+    def begin_restore(self) -> bool:
+        """Mark a restore as running; False if the last one never finished (it crashed the kernel):
+        then that checkpoint is set aside, so a value that kills the kernel on loading cannot do it
+        on every restart."""
+        marker = self.root / "restoring"
+        if marker.exists():
+            with contextlib.suppress(OSError):
+                os.replace(self._manifest_path, self.root / "manifest.crashed.json")
+            marker.unlink(missing_ok=True)
+            return False
+        marker.touch()
+        return True
+
+    def end_restore(self) -> None:
+        (self.root / "restoring").unlink(missing_ok=True)
 
     def append_history(self, record: dict[str, Any]) -> None:
         with open(self._history_path, "ab") as file:

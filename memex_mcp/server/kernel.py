@@ -254,6 +254,8 @@ class Kernel:
 
     async def _unless_dead(self, work: Awaitable[T]) -> T:
         if self.dead.is_set():
+            if asyncio.iscoroutine(work):
+                work.close()  # never started: no "was never awaited" warning
             raise KernelDied(self.exit_description())
         task = asyncio.ensure_future(work)
         died = asyncio.ensure_future(self.dead.wait())

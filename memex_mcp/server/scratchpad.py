@@ -73,15 +73,30 @@ class Scratchpad:
         self.session.close()
 
     async def _start_kernel(self, launched: Kernel | None = None) -> Kernel:
-        kernel = launched or await Kernel.launch(self._workdir, self.session.config)
-        await kernel.ready()
-        if self._settings.answer_schema is not None:
-            await kernel.call("configure", answer_schema=self._settings.answer_schema)
-        self._restored = await recovery.restore(kernel)
+        kernel = await self._start_restored(launched)
         first, self._first_start = self._first_start, False
         if first and self._settings.session is not None and self._restored.found:
             self._notes.append(recovery.describe_session(self._settings.session, self._restored))
         return kernel
+
+    async def _start_restored(self, launched: Kernel | None) -> Kernel:
+        """A ready kernel with the checkpoint loaded. A kernel that dies while loading it is replaced
+        once: the runtime then sets that checkpoint aside and starts empty."""
+        for attempt in range(2):
+            kernel = launched or await Kernel.launch(self._workdir, self.session.config)
+            launched = None
+            await kernel.ready()
+            if self._settings.answer_schema is not None:
+                await kernel.call("configure", answer_schema=self._settings.answer_schema)
+            try:
+                self._restored = await recovery.restore(kernel)
+            except KernelDied:
+                await kernel.shutdown(now=True)
+                if attempt:
+                    raise
+                continue
+            return kernel
+        raise AssertionError("unreachable")
 
     async def kernel(self) -> Kernel:
         """The current kernel, once it is ready. A kernel that failed to start is tried again."""
