@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from mcp import Client
 from mcp.types import TextContent
 
@@ -79,8 +80,9 @@ async def _call(client: Client, code: str) -> float:
 
 
 async def _series(clients: dict[str, Client], calls: list[tuple[str, str]], n: int, rounds: int,
-                  then: str | None = None) -> dict[str, dict[str, dict[str, float]]]:
-    """{label: {"on"/"off": summary}}; `then`: a call timed together with each (it waits for deferred writes)."""
+                  then: str | None = None, pause: float = 0) -> dict[str, dict[str, dict[str, float]]]:
+    """{label: {"on"/"off": summary}}; `then`: a call timed together with each (it waits for deferred
+    writes); `pause`: seconds between calls, untimed, as a model thinks between them."""
     samples: dict[str, dict[str, list[float]]] = {label: {k: [] for k in clients} for label, _ in calls}
     per_round = max(n // rounds, 1)
     for r in range(rounds):
@@ -88,6 +90,8 @@ async def _series(clients: dict[str, Client], calls: list[tuple[str, str]], n: i
             order = list(clients) if r % 2 == 0 else list(reversed(clients))
             for key in order:
                 for _ in range(per_round):
+                    if pause:
+                        await anyio.sleep(pause)
                     elapsed = await _call(clients[key], code)
                     if then is not None and code != "print(1)":
                         elapsed += await _call(clients[key], then)
@@ -118,6 +122,7 @@ async def run(calls: int, scope_mb: int, rounds: int = 5) -> dict[str, Any]:
             for _ in range(20):
                 await _call(client, "print(1)")
         out["small"] = await _series(clients, SMALL_CALLS, calls, rounds)
+        out["paced"] = await _series(clients, SMALL_CALLS, calls, rounds, pause=0.02)
         created = {}
         for key, client in clients.items():
             started = time.perf_counter()
@@ -151,7 +156,10 @@ def section(result: dict[str, Any], command: str, when: str) -> str:
         "variable) and one with `--checkpoint-max-bytes 0`, called alternately in blocks. Milliseconds per "
         "round trip. The machine is shared and noisy: read ratios, not absolute numbers.", "",
         f"Small scope (20 small dicts, a list of 200 strings, a function), {result['calls']} calls per cell "
-        "and server:", "", head, rule, *rows(result["small"]), "",
+        "and server, back to back: a call waits for the files of the call before it, which are written "
+        "after its reply:", "", head, rule, *rows(result["small"]), "",
+        "The same calls 20 ms apart (untimed), as a model calls, so only the reply's own path counts (the "
+        "scan and the pickling of changed small values):", "", head, rule, *rows(result["paced"]), "",
         f"With {mb:,} MB of DataFrames in the scope ({max(mb // FRAME_MB, 1)} frames of {FRAME_MB} MB). The "
         "mutating call is timed together with the `print(1)` after it, since a big value is written after "
         "the reply and the next call waits for it:", "", head, rule, *rows(result["big"]), "",

@@ -56,8 +56,9 @@ async def test_code_that_ignores_the_interrupt_gets_the_kernel_restarted_with_it
 
 
 async def test_a_kernel_killed_between_calls_is_replaced_and_the_next_call_says_so(client: Client) -> None:
-    pid = await kernel_pid(client)
     await run(client, "survivor = 1")
+    # Its checkpoint is written right after its reply: a kill in that instant would lose it.
+    pid = await kernel_pid(client)
     await kill(pid)
     with anyio.fail_after(30):
         result = await run(client, "'alive'")

@@ -29,6 +29,7 @@ import importlib
 import io
 import pickle
 import re
+import threading
 import types
 import zlib
 from collections.abc import Callable
@@ -40,9 +41,13 @@ import cloudpickle  # type: ignore[import-untyped]
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
 from memex_mcp.protocol import RestoreReport, RuntimeConfig, Unrestored
+from memex_mcp.runtime.cells import CellRecorder
+from memex_mcp.runtime.checkpoint_load import Loader, quiet, say
 from memex_mcp.runtime.checkpoint_store import CorruptFile, Entry, Manifest, Skipped, Store
 from memex_mcp.runtime.history import Execution, History
+from memex_mcp.runtime.rpc import Rpc
 from memex_mcp.runtime.scope import size_bytes
+from memex_mcp.runtime.submit import Submissions
 
 #: Changed values estimated above this are pickled after the reply, straight into their file.
 _INLINE = 4 * 2**20
@@ -86,16 +91,6 @@ class _Pickler(cloudpickle.CloudPickler):  # type: ignore[misc]
         return self._refs.get(id(obj))
 
 
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, file: Any, resolve: Callable[[str, str], Any]) -> None:
-        super().__init__(file)
-        self._resolve = resolve
-
-    def persistent_load(self, pid: Any) -> Any:
-        kind, name = pid
-        return self._resolve(kind, name)
-
-
 class Checkpointer:
     def __init__(self, shell: InteractiveShell, config: RuntimeConfig, history: History,
                  outputs: dict[int, str], submissions: Callable[[], list[Any]]) -> None:
@@ -119,6 +114,8 @@ class Checkpointer:
         self._scheduled = False
         self._saved_submissions = 0
         self._dirty = False
+        # Cells can also end on other threads (subshells, sub-agents): one checkpoint at a time.
+        self._lock = threading.RLock()
         #: Why the last checkpoint failed, if it did (kept for debugging; cells never see it).
         self.last_error: str | None = None
         # An existing checkpoint is not overwritten until `restore()` has read it.
@@ -126,6 +123,18 @@ class Checkpointer:
 
     def install(self) -> None:
         self._shell.events.register("post_run_cell", self.after_cell)
+        kernel = getattr(self._shell, "kernel", None)
+        if kernel is not None:
+            # A request that arrives while the reply is still going out can be handled before the
+            # write task runs: the files are written first, whichever comes first.
+            handle = kernel.pre_handler_hook
+
+            def pre_handler_hook() -> None:
+                if threading.current_thread() is threading.main_thread():
+                    self.flush()
+                handle()
+
+            kernel.pre_handler_hook = pre_handler_hook
 
     # -- saving ---------------------------------------------------------------------------------
 
@@ -133,7 +142,7 @@ class Checkpointer:
         if not self._armed:
             return
         try:
-            with _quiet():
+            with self._lock, quiet():
                 code = ""
                 if len(self._history):
                     e = self._history[-1]
@@ -143,7 +152,7 @@ class Checkpointer:
                 self._scan(set(_IDENT.findall(code)), result.execution_count)
             self._schedule()
         except Exception as exc:  # a checkpoint must never fail the user's cell
-            self.last_error = _say(exc)
+            self.last_error = say(exc)
 
     def _scan(self, mentioned: set[str], execution: int | None) -> None:
         current = self._user_variables()
@@ -178,7 +187,7 @@ class Checkpointer:
             buffer = io.BytesIO()
             _Pickler(buffer, refs, value).dump(value)
         except Exception as exc:
-            self._skip(name, value, Skipped(kind, f"not picklable ({_say(exc)})"))
+            self._skip(name, value, Skipped(kind, f"not picklable ({say(exc)})"))
             return
         data = buffer.getvalue()
         if len(data) > self._max:
@@ -243,11 +252,13 @@ class Checkpointer:
 
     def flush(self) -> None:
         """Write the files of the last cell's changes and commit the manifest."""
+        if not (self._records or self._writes or self._pending or self._dirty):
+            return
         try:
-            with _quiet():
+            with self._lock, quiet():
                 self._flush()
         except Exception as exc:
-            self.last_error = _say(exc)
+            self.last_error = say(exc)
 
     def _flush(self) -> None:
         records, self._records = self._records, []
@@ -296,7 +307,7 @@ class Checkpointer:
                 filename, crc, size = self._store.write(
                     self._manifest, name, _PICKLE_SUFFIX, lambda f: _Pickler(f, refs, value).dump(value))
             except Exception as exc:
-                self._skip(name, value, Skipped(kind, f"not picklable ({_say(exc)})"))
+                self._skip(name, value, Skipped(kind, f"not picklable ({say(exc)})"))
                 return
             if size > self._max:
                 self._obsolete.append(filename)
@@ -315,7 +326,7 @@ class Checkpointer:
         try:
             filename, crc, size = self._store.write_file(self._manifest, name, _PARQUET_SUFFIX, write)
         except Exception as exc:
-            self._skip(name, value, Skipped(kind, f"{_too_big(estimate, self._max)}, and Parquet failed: {_say(exc)}"))
+            self._skip(name, value, Skipped(kind, f"{_too_big(estimate, self._max)}, and Parquet failed: {say(exc)}"))
             return
         self._set(name, value, Entry(kind, fmt, filename, crc, size))
 
@@ -343,6 +354,15 @@ class Checkpointer:
 
     def restore(self) -> RestoreReport:
         """Load the last checkpoint into the scope; from now on checkpoints are written."""
+        with self._lock:
+            return self._restore()
+
+    def submitted(self) -> None:
+        """An answer was submitted outside a cell (the submit tool): keep it now."""
+        if self._armed:
+            self.flush()
+
+    def _restore(self) -> RestoreReport:
         self._armed = self._max > 0
         try:
             manifest = self._store.manifest()
@@ -356,7 +376,7 @@ class Checkpointer:
                 "was set aside (checkpoint/manifest.crashed.json) and the scope starts empty")])
         self._store.clean(manifest)
         history = self._restore_history()
-        loader = _Loader(self._store, manifest, self._ns, self._hidden)
+        loader = Loader(self._store, manifest, self._ns, self._hidden)
         restored, unrestored = loader.load_all()
         self._store.end_restore()
         for name, value in restored.items():
@@ -398,98 +418,20 @@ class Checkpointer:
         return len(self._history)
 
 
-class _Loader:
-    """Loads each variable once, and the variables it refers to by name first."""
+def install_checkpoints(shell: InteractiveShell, config: RuntimeConfig, recorder: CellRecorder,
+                        submissions: Submissions, rpc: Rpc) -> Checkpointer:
+    """Checkpoint after every cell; give the server `restore`, and a `submit` that keeps the answer."""
+    checkpointer = Checkpointer(shell, config, recorder.history, recorder.outputs, lambda: submissions.items)
+    checkpointer.install()
+    rpc.register("restore", lambda: checkpointer.restore().model_dump(mode="json"))
 
-    def __init__(self, store: Store, manifest: Manifest, ns: dict[str, Any], hidden: dict[str, Any]) -> None:
-        self._store = store
-        self._manifest = manifest
-        self._ns = ns
-        self._hidden = hidden
-        self._loaded: dict[str, Any] = {}
-        self._failed: dict[str, Unrestored] = {}
-        self._loading: set[str] = set()
+    def submit(value: Any = None, variable: str | None = None, schema: Any = None) -> Any:
+        answer = submissions.submit(value, variable, schema)
+        checkpointer.submitted()
+        return answer
 
-    def load_all(self) -> tuple[dict[str, Any], dict[str, Unrestored]]:
-        for name in self._manifest.variables:
-            with contextlib.suppress(_NotLoaded):
-                self._load(name)
-        return self._loaded, self._failed
-
-    def _load(self, name: str) -> Any:
-        if name in self._loaded:
-            return self._loaded[name]
-        if name in self._failed or name in self._loading:
-            raise _NotLoaded(name)
-        entry = self._manifest.variables[name]
-        self._loading.add(name)
-        try:
-            value = self._read(entry)
-        except _NotLoaded as missing:
-            self._fail(name, entry, f"it refers to {missing.args[0]}, which was not restored")
-        except CorruptFile as exc:
-            self._fail(name, entry, str(exc))
-        except Exception as exc:
-            self._fail(name, entry, f"could not be loaded ({_say(exc)})")
-        finally:
-            self._loading.discard(name)
-        self._loaded[name] = _rebind(value, self._ns)
-        return self._loaded[name]
-
-    def _fail(self, name: str, entry: Entry, reason: str) -> None:
-        self._failed[name] = Unrestored(name=name, type=entry.type, reason=reason)
-        raise _NotLoaded(name)
-
-    def _read(self, entry: Entry) -> Any:
-        if entry.format == "module":
-            return importlib.import_module(entry.module)
-        path = self._store.verified(entry)
-        # pandas and pyarrow are imported by name: only a kernel that had them wrote these files.
-        if entry.format == "parquet-pandas":
-            return importlib.import_module("pandas").read_parquet(path)
-        if entry.format == "parquet-arrow":
-            return importlib.import_module("pyarrow.parquet").read_table(path)
-        with _quiet(), open(path, "rb") as file:
-            return _Unpickler(file, self._resolve).load()
-
-    def _resolve(self, kind: str, name: str) -> Any:
-        if kind == "prelude":
-            if name not in self._hidden:
-                raise _NotLoaded(f"the preloaded {name}")
-            return self._hidden[name]
-        if name not in self._manifest.variables:
-            raise _NotLoaded(name)
-        return self._load(name)
-
-
-class _NotLoaded(Exception):
-    pass
-
-
-def _rebind(value: Any, ns: dict[str, Any]) -> Any:
-    """Functions and classes from cells read the live scope again, not the globals they were pickled with."""
-    if isinstance(value, types.FunctionType) and value.__module__ == "__main__" and value.__globals__ is not ns:
-        return _rebind_function(value, ns)
-    if isinstance(value, type) and value.__module__ == "__main__":
-        for attr, member in list(vars(value).items()):
-            if isinstance(member, types.FunctionType) and member.__globals__ is not ns:
-                with contextlib.suppress(AttributeError, TypeError):
-                    setattr(value, attr, _rebind_function(member, ns))
-            elif isinstance(member, staticmethod | classmethod) and isinstance(member.__func__, types.FunctionType):
-                with contextlib.suppress(AttributeError, TypeError):
-                    setattr(value, attr, type(member)(_rebind_function(member.__func__, ns)))
-    return value
-
-
-def _rebind_function(f: types.FunctionType, ns: dict[str, Any]) -> types.FunctionType:
-    new = types.FunctionType(f.__code__, ns, f.__name__, f.__defaults__, f.__closure__)
-    new.__dict__.update(f.__dict__)
-    new.__kwdefaults__ = f.__kwdefaults__
-    new.__qualname__ = f.__qualname__
-    new.__doc__ = f.__doc__
-    new.__annotations__ = f.__annotations__
-    new.__module__ = f.__module__
-    return new
+    rpc.register("submit", submit)
+    return checkpointer
 
 
 def _not_restorable(value: Any) -> str | None:
@@ -517,7 +459,7 @@ def _parquet_writer(value: Any) -> tuple[Any, Callable[[Path], None]] | None:
 def _probe(value: Any) -> int | None:
     """CRC of the plain C pickle: changes when the value is mutated; None where it cannot pickle."""
     try:
-        with _quiet():
+        with quiet():
             return zlib.crc32(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
     except Exception:
         return None
@@ -530,15 +472,3 @@ def _type_name(value: Any) -> str:
 
 def _too_big(size: int, limit: int) -> str:
     return f"too big ({size / 2**20:,.1f} MB, over the checkpoint limit of {limit / 2**20:,.0f} MB per variable)"
-
-
-def _say(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= 200 else text[:199] + "…"
-
-
-@contextlib.contextmanager
-def _quiet() -> Any:
-    """What objects print while they are pickled or loaded is not the cell's output."""
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        yield

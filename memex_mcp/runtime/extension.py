@@ -11,7 +11,7 @@ from memex_mcp.runtime import agents
 from memex_mcp.runtime import config as runtime_config
 from memex_mcp.runtime.catalog import Help, memex_help
 from memex_mcp.runtime.cells import CellRecorder
-from memex_mcp.runtime.checkpoint import Checkpointer
+from memex_mcp.runtime.checkpoint import install_checkpoints
 from memex_mcp.runtime.limits import apply_memory_limit
 from memex_mcp.runtime.rpc import Rpc
 from memex_mcp.runtime.submit import Submissions
@@ -44,6 +44,4 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
     rpc = prelude[RPC_NAME] = Rpc(ns, shell.user_ns_hidden, submissions)
     shell.push(prelude, interactive=False)  # type: ignore[no-untyped-call]
     # After the recorder's hook, so that the checkpoint sees this cell in `history`.
-    checkpointer = Checkpointer(shell, config, recorder.history, recorder.outputs, lambda: submissions.items)
-    checkpointer.install()
-    rpc.register("restore", lambda: checkpointer.restore().model_dump(mode="json"))
+    install_checkpoints(shell, config, recorder, submissions, rpc)
