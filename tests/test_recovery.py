@@ -13,6 +13,7 @@ import anyio
 import pytest
 from conftest import run, settings, text_of
 from mcp import Client
+from mcp.types import CallToolResult
 
 from memex_mcp.server import build_server
 
@@ -131,6 +132,32 @@ async def test_a_kernel_that_dies_mid_execution_keeps_the_scope_of_the_previous_
     assert sorted(names) == ["numbers", "value"]
     assert lost == {}
     assert text_of(await run(fresh, "value, numbers, 'new' in globals()")) == "('before', [1, 2], False)"
+
+
+async def test_a_kernel_killed_mid_execution_comes_back_as_it_was_before_that_execution(fresh: Client) -> None:
+    await run(fresh, "steady = 'before'")
+    pid = int(text_of(await run(fresh, PID)))
+    running = anyio.Event()
+    results: list[CallToolResult] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        running.set()
+
+    async def call() -> None:
+        code = "steady = 'during'\nprint('running', flush=True)\nimport time\ntime.sleep(60)"
+        results.append(await fresh.call_tool("execute_code", {"code": code}, progress_callback=on_progress))
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(call)
+            await running.wait()
+            await kill(pid)
+    text = text_of(results[0])
+    assert results[0].is_error
+    assert text.startswith("running\n")
+    assert "The kernel died while running this code (killed by SIGKILL) and was replaced by a new one" in text
+    assert restored(text) == (["steady"], {})
+    assert text_of(await run(fresh, "steady")) == "'before'"
 
 
 async def test_a_segfault_through_ctypes_is_survived_with_the_scope(fresh: Client) -> None:
