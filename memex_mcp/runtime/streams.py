@@ -7,7 +7,12 @@ first: stdout and stderr stay interleaved as produced.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
+
+#: Where writes go instead of the kernel's streams, in the context that sets it (a sub-agent's
+#: thread): its prints then never reach the parent cell's output nor its record.
+ROUTE: ContextVar[Callable[[str], object] | None] = ContextVar("memex_stream_route", default=None)
 
 
 class StreamTee:
@@ -22,6 +27,11 @@ class StreamTee:
         self._stream.write = self.write
 
     def write(self, text: str) -> Any:
+        route = ROUTE.get()
+        if route is not None:
+            if isinstance(text, str) and text:
+                route(text)
+            return len(text)
         if self.other is not None and self.other._last:
             self.other._last = False
             self.other._stream.flush()
