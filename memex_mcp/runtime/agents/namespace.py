@@ -57,7 +57,8 @@ def run_block(code: str, namespace: dict[str, Any], filename: str, prefix: str) 
 def short_traceback(error: BaseException, prefix: str) -> str:
     """The frames of the agent's own code (files `<name turn 3>` for prefix `<name turn `), then
     `Type: message`."""
-    tail = "".join(traceback.format_exception_only(type(error), error)).rstrip()
+    message = str(error)
+    tail = f"{type(error).__name__}: {message}" if message else type(error).__name__
     def label(filename: str) -> str:
         return "turn " + filename[len(prefix):].rstrip(">")
 
