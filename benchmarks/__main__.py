@@ -16,11 +16,11 @@ import time
 
 import anyio
 
-from benchmarks import latency, memory, report, startup
+from benchmarks import agents, latency, memory, report, startup
 from benchmarks.common import ROOT, machine
 
 OUT = ROOT / "BENCHMARKS.md"
-NAMES = ("latency", "startup", "memory")
+NAMES = ("latency", "startup", "memory", "agents")
 
 
 def _command(args: argparse.Namespace, only: str | None) -> str:
@@ -49,6 +49,8 @@ async def main(args: argparse.Namespace) -> None:
             sections[name] = report.latency(rows, command, info["date"], args.rounds)
         elif name == "startup":
             sections[name] = report.startup(await startup.run(args.runs), command, info["date"])
+        elif name == "agents":
+            sections[name] = agents.section(await agents.run(), command, info["date"])
         else:
             sections[name] = report.memory(await memory.run(), command, info["date"])
         print(f"[benchmarks] {name} took {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)

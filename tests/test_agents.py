@@ -151,7 +151,8 @@ import sys
 from IPython.display import display
 h = spawn_agent("Talk", model=script(
     "for i in range(200):\n    print('agent-secret', i)\n"
-    "print('agent-secret-err', file=sys.stderr)\ndisplay('agent-secret-display')\n'agent-secret-value'",
+    "print('agent-secret-err', file=sys.stderr)\ndisplay('agent-secret-display')\n"
+    "t = threading.Thread(target=print, args=('agent-secret-thread',))\nt.start()\nt.join()\n'agent-secret-value'",
     "submit(len(history[-1].output))"))
 print("parent-line")
 n = h.result(timeout=20)
@@ -162,8 +163,9 @@ print("parent-done", n > 3000)
     record = await cell(agents, "print(repr(history[-1].output))\n"
                                 "print(_outputs[history[-1].number] == history[-1].output)")
     assert "agent-secret" not in record and "parent-line" in record and record.endswith("True")
-    transcript = await cell(agents, "print(h.transcript[0].output[-90:])")
-    assert "agent-secret 199\nagent-secret-err\n'agent-secret-display'\n'agent-secret-value'" in transcript
+    transcript = await cell(agents, "print(h.transcript[0].output[-120:])")
+    assert ("agent-secret 199\nagent-secret-err\n'agent-secret-display'\nagent-secret-thread\n'agent-secret-value'"
+            in transcript)
 
 
 async def test_await_on_a_handle_gives_its_result(agents: Client) -> None:

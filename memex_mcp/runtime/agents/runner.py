@@ -18,7 +18,7 @@ from memex_mcp.runtime.agents.prompt import REMINDER, extract_code, observation
 from memex_mcp.runtime.agents.returns import Contract
 from memex_mcp.runtime.history import Execution, History
 from memex_mcp.runtime.models.base import Message, Model, ModelError, Reply, Request
-from memex_mcp.runtime.streams import ROUTE
+from memex_mcp.runtime.streams import ROUTE, routed_threads
 
 
 class Submitted(Signal):
@@ -52,6 +52,7 @@ class Runner:
         self._timer.daemon = True
 
     def start(self) -> None:
+        routed_threads()
         self.handle._interrupt = self._interrupt
         self._timer.start()
         threading.Thread(target=self._main, name=f"memex-agent-{self.handle.name}", daemon=True).start()
