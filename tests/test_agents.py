@@ -110,8 +110,6 @@ except AgentFailed as exc:
     print(exc)
 print(h.status, len(h.transcript))
 '''
-    # AgentFailed is not a prelude name; importing it is part of the test.
-    code = "from memex_mcp.runtime.agents import AgentFailed\n" + code
     text = await cell(agents, code)
     assert "agent_" in text and "failed: it did not submit an answer within max_turns=3" in text
     assert text.endswith("failed 3")
@@ -166,6 +164,18 @@ print("parent-done", n > 3000)
     transcript = await cell(agents, "print(h.transcript[0].output[-120:])")
     assert ("agent-secret 199\nagent-secret-err\n'agent-secret-display'\nagent-secret-thread\n'agent-secret-value'"
             in transcript)
+
+
+async def test_prelude_names_work_inside_an_agent(agents: Client) -> None:
+    code = r'''
+h = spawn_agent("Look around", model=script(
+    "print('help' in dir(), callable(memex_help), type(_outputs).__name__)\n"
+    "submit((type(history).__name__, len(history), AgentFailed.__name__, submit.__doc__.split(',')[0]))"))
+print(h.result(timeout=20))
+print(h.transcript[0].output)
+'''
+    text = await cell(agents, code)
+    assert text == "('History', 0, 'AgentFailed', 'Finish this agent with `value`')\nTrue True dict"
 
 
 async def test_await_on_a_handle_gives_its_result(agents: Client) -> None:

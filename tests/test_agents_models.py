@@ -20,15 +20,20 @@ pytestmark = pytest.mark.anyio
 
 
 class ChatServer(ThreadingHTTPServer):
-    """A tiny OpenAI-compatible server: turn 1 runs code, turn 2 submits what it printed."""
+    """A tiny server speaking OpenAI's chat completions and Anthropic's messages API: turn 1 runs
+    code, turn 2 submits what it printed."""
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), ChatHandler)
         self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
 
     @property
+    def root(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+        return self.root + "/v1"
 
 
 class ChatHandler(BaseHTTPRequestHandler):
@@ -37,18 +42,26 @@ class ChatHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-        if self.path != "/v1/chat/completions":
-            self.send_error(404)
-            return
         turn = sum(1 for m in body["messages"] if m["role"] == "assistant") + 1
         text = "```python\nprint(sum(numbers))\n```" if turn == 1 else (
             "```python\nsubmit(int(history[-1].output))\n```")
-        reply = {
-            "id": f"chatcmpl-{turn}", "object": "chat.completion", "created": 0, "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": text}}],
-            "usage": {"prompt_tokens": 100 * turn, "completion_tokens": 7, "total_tokens": 100 * turn + 7},
-        }
+        reply: dict[str, Any]
+        if self.path == "/v1/chat/completions":
+            reply = {
+                "id": f"chatcmpl-{turn}", "object": "chat.completion", "created": 0, "model": body["model"],
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": text}}],
+                "usage": {"prompt_tokens": 100 * turn, "completion_tokens": 7, "total_tokens": 100 * turn + 7},
+            }
+        elif self.path == "/v1/messages":
+            reply = {
+                "id": f"msg_{turn}", "type": "message", "role": "assistant", "model": body["model"],
+                "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+                "usage": {"input_tokens": 100 * turn, "output_tokens": 7},
+            }
+        else:
+            self.send_error(404)
+            return
         data = json.dumps(reply).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -100,6 +113,29 @@ print(h.result(timeout=30), h.usage.model_calls, h.usage.input_tokens, h.usage.o
     _, second = chat_server.requests[1]
     assert [m["role"] for m in second["messages"]] == ["system", "user", "assistant", "user"]
     assert second["messages"][3]["content"] == "42\n"
+
+
+async def test_the_anthropic_provider_sends_the_system_prompt_apart(
+    own_client: Client, chat_server: ChatServer
+) -> None:
+    code = r'''
+import os
+os.environ["MEMEX_ALLOW_MODEL_REQUESTS"] = "1"  # this test opts in to real requests
+os.environ["ANTHROPIC_BASE_URL"] = LOOPBACK_ROOT
+os.environ["ANTHROPIC_API_KEY"] = "sk-ant-loopback"
+numbers = [40, 2]
+h = spawn_agent("Add up the numbers", inputs=["numbers"], returns=int, model="anthropic:claude-test")
+print(h.result(timeout=30), h.usage.model_calls, h.usage.input_tokens, h.usage.output_tokens)
+'''.replace("LOOPBACK_ROOT", repr(chat_server.root))
+    assert await cell(own_client, code) == "42 2 300 14"
+    headers, first = chat_server.requests[0]
+    # Older SDKs send the key as x-api-key, newer ones as a bearer token.
+    assert "sk-ant-loopback" in headers.get("x-api-key", "") + headers.get("authorization", "")
+    assert first["model"] == "claude-test" and first["max_tokens"] == 4096
+    assert "numbers: list" in first["system"]
+    assert [m["role"] for m in first["messages"]] == ["user"]
+    _, second = chat_server.requests[1]
+    assert [m["role"] for m in second["messages"]] == ["user", "assistant", "user"]
 
 
 async def test_auto_picks_the_provider_the_environment_configures(own_client: Client) -> None:

@@ -47,7 +47,7 @@ def list_agents(pattern: str | None = None) -> list[ScopeEntry]:
 
 
 def bind(namespace: dict[str, Any], depth: int = 0, parent: AgentHandle | None = None) -> dict[str, Any]:
-    """`spawn_agent` and `gather` for code running in `namespace`, `depth` agents deep (0: cells)."""
+    """The agent names of the prelude for code running in `namespace`, `depth` agents deep (0: cells)."""
 
     def spawn_agent(task: str, inputs: Sequence[str] | Mapping[str, Any] | None = None, returns: Any = None,
                     name: str | None = None, model: Model | str | None = None, max_turns: int = 20,
@@ -63,7 +63,7 @@ def bind(namespace: dict[str, Any], depth: int = 0, parent: AgentHandle | None =
         """
         return _spawn(namespace, depth + 1, parent, task, inputs, returns, name, model, max_turns, timeout)
 
-    return {"spawn_agent": spawn_agent, "gather": gather}
+    return {"spawn_agent": spawn_agent, "gather": gather, "AgentFailed": AgentFailed}
 
 
 def gather(*handles: AgentHandle | Sequence[AgentHandle], timeout: float | None = None) -> list[Any]:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -27,6 +28,7 @@ class ScriptedModel:
         self.latency = latency
         self.name = name
         self.calls = 0
+        self._lock = threading.Lock()  # many agents call one model at once
 
     @classmethod
     def replies(cls, texts: Sequence[str], latency: float = 0.0) -> ScriptedModel:
@@ -42,7 +44,8 @@ class ScriptedModel:
     def complete(self, request: Request) -> Reply:
         if self.latency:
             time.sleep(self.latency)
-        self.calls += 1
+        with self._lock:
+            self.calls += 1
         text = self.fn(list(request.messages), dict(request.info))
         # Roughly four characters a token, as real tokenizers average on English and code.
         prompt = sum(len(m.content) for m in request.messages)
