@@ -7,7 +7,6 @@ in C (a long `time.sleep`, a socket read) stops when it comes back to Python.
 
 from __future__ import annotations
 
-import ctypes
 import threading
 import time
 from typing import Any
@@ -46,6 +45,7 @@ class Runner:
         self._parts: list[str] = []
         self._lock = threading.Lock()
         self._in_code = False
+        self._stopping = False
         self._thread_id = 0
         self._submitted: tuple[Any] | None = None
         self._timer = threading.Timer(timeout, self._expire)
@@ -152,15 +152,24 @@ class Runner:
     def _leave_code(self) -> None:
         with self._lock:
             self._in_code = False
-            if self._thread_id:  # drop a stop that arrived as the code was returning
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread_id), None)
+            if self._stopping:  # drop a stop that arrived as the code was returning
+                self._stopping = False
+                _raise_in(self._thread_id, None)
 
     def _interrupt(self) -> None:
         with self._lock:
             if self._in_code:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread_id),
-                                                           ctypes.py_object(Stopped))
+                self._stopping = True
+                _raise_in(self._thread_id, Stopped)
 
     def _expire(self) -> None:
         if self.handle._finish("failed", reason=f"it ran out of time ({self._timeout:g} s)"):
             self._interrupt()
+
+
+def _raise_in(thread_id: int, error: type[BaseException] | None) -> None:
+    """Raise `error` in a thread at its next bytecode (None: withdraw one not raised yet)."""
+    import ctypes
+
+    exc = ctypes.py_object(error) if error is not None else None
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), exc)
