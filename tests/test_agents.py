@@ -69,20 +69,34 @@ print(h.transcript[0].output)
     assert "Input should be a valid integer" in text
 
 
-async def test_pydantic_models_and_json_schemas_validate_what_agents_submit(agents: Client) -> None:
+async def test_pydantic_models_dataclasses_and_json_schemas_validate_what_agents_submit(agents: Client) -> None:
     code = r'''
+import dataclasses
 from pydantic import BaseModel
 class Revenue(BaseModel):
     quarter: str
     amount: float
-m = spawn_agent("Revenue", returns=Revenue, model=script("submit({'quarter': 'Q1', 'amount': '12.5'})"))
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
+prompts = []
+def answers(*blocks):
+    def answer(messages, info):
+        prompts.append(messages[0].content)
+        return "```python\n" + blocks[min(info["turn"], len(blocks)) - 1] + "\n```"
+    return ScriptedModel(answer)
+m = spawn_agent("Revenue", returns=Revenue, model=answers("submit({'quarter': 'Q1', 'amount': '12.5'})"))
+print(repr(m.result(timeout=20)), '"amount": {"title": "Amount", "type": "number"}' in prompts[-1])
+d = spawn_agent("Point", returns=Point, model=answers("submit({'x': 1, 'y': 2})"))
+print(d.result(timeout=20))
 schema = {"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}}
-j = spawn_agent("Count", returns=schema, model=script("submit({'n': 'many'})", "submit({'n': 3})"))
-print(repr(m.result(timeout=20)), j.result(timeout=20))
+j = spawn_agent("Count", returns=schema, model=answers("submit({'n': 'many'})", "submit({'n': 3})"))
+print(j.result(timeout=20), '{"n": {"type": "integer"}}' in prompts[-1])
 print(j.transcript[0].output)
 '''
     text = await cell(agents, code)
-    assert text.startswith("Revenue(quarter='Q1', amount=12.5) {'n': 3}\n")
+    assert text.startswith("Revenue(quarter='Q1', amount=12.5) True\nPoint(x=1, y=2)\n{'n': 3} True\n")
     assert "does not match the schema" in text and "'many' is not of type 'integer'" in text
 
 
