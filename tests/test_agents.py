@@ -57,6 +57,26 @@ print(h.result(timeout=20), count, "new_name" in globals())
     assert await cell(agents, code) == "(129, True) 1 False"
 
 
+async def test_an_agent_sees_what_the_parent_rebinds_while_it_works(agents: Client) -> None:
+    code = r'''
+box = ["old"]
+mine = "parent's"
+gate = threading.Event()
+def answer(messages, info):
+    if info["turn"] == 1:
+        return "```python\nmine = 'agent'\n```"
+    gate.wait(10)  # the parent rebinds names meanwhile
+    return "```python\nclass Probe:\n    seen = late\nsubmit((box[0], mine, Probe.seen))\n```"
+h = spawn_agent("Read the box", model=ScriptedModel(answer))
+box = ["new"]
+mine = "parent's again"
+late = "bound after the spawn"
+gate.set()
+print(h.result(timeout=20), mine)
+'''
+    assert await cell(agents, code) == "('new', 'agent', 'bound after the spawn') parent's again"
+
+
 async def test_a_value_that_fails_validation_is_shown_to_the_model_which_fixes_it(agents: Client) -> None:
     code = r'''
 h = spawn_agent("Numbers", returns=list[int], model=script("submit(['a', 'b'])", "submit([1, 2])"))

@@ -1,10 +1,11 @@
 """An agent's namespace and how its code runs there.
 
 The namespace must be a real dict: functions defined in agent code keep it as `__globals__`, and
-CPython reads globals with dict lookups. It starts as a shallow copy of the parent's names (the
-same objects, so identity holds, and class bodies, which read globals with a plain dict lookup,
-see them); a name the parent binds after the spawn is found through `__missing__`. Assignments in
-the agent land in its own dict and never rebind the parent's names.
+CPython reads globals with dict lookups. It holds a shallow copy of the parent's names (the same
+objects, so identity holds, and class bodies, which read globals with a plain dict lookup, see
+them), brought up to date before each block of agent code runs; in between, a name the parent
+binds is found through `__missing__`. Assignments in the agent land in its own dict and never
+rebind the parent's names; a name the agent assigned stays the agent's.
 """
 
 from __future__ import annotations
@@ -15,15 +16,31 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
+_ABSENT = object()
+
 
 class AgentNamespace(dict[str, Any]):
     def __init__(self, parent: Mapping[str, Any], own: Mapping[str, Any]) -> None:
         super().__init__(parent)
+        #: The parent's objects as last copied: a name still bound to its copy is not the agent's own.
+        self._copied = dict(parent)
         self.update(own)
         self._parent = parent
 
     def __missing__(self, key: str) -> Any:
         return self._parent[key]
+
+    def refresh(self) -> None:
+        """Copy what the parent rebound since, except names the agent bound itself."""
+        copied = self._copied
+        for key, value in list(self._parent.items()):
+            old = copied.get(key, _ABSENT)
+            if old is value:
+                continue
+            mine = self.get(key, _ABSENT)
+            if mine is old or (old is _ABSENT and mine is _ABSENT):
+                self[key] = value
+                copied[key] = value
 
 
 class Signal(BaseException):

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from memex_mcp.runtime.agents.handle import AgentHandle, Turn
-from memex_mcp.runtime.agents.namespace import Signal, run_block
+from memex_mcp.runtime.agents.namespace import AgentNamespace, Signal, run_block
 from memex_mcp.runtime.agents.prompt import REMINDER, extract_code, observation
 from memex_mcp.runtime.agents.returns import Contract
 from memex_mcp.runtime.history import Execution, History
@@ -31,7 +31,7 @@ class Stopped(Signal):
 
 
 class Runner:
-    def __init__(self, handle: AgentHandle, model: Model, contract: Contract, namespace: dict[str, Any],
+    def __init__(self, handle: AgentHandle, model: Model, contract: Contract, namespace: AgentNamespace,
                  system: str, limits: threading.BoundedSemaphore, output_limit: int, timeout: float) -> None:
         self.handle = handle
         self.model = model
@@ -132,6 +132,7 @@ class Runner:
         error: str | None = None
         for i, block in enumerate(blocks, 1):
             filename = f"{prefix}{turn}{f'.{i}' if len(blocks) > 1 else ''}>"
+            self.namespace.refresh()
             with self._lock:
                 self._in_code = True
             try:
