@@ -212,6 +212,26 @@ print(h.transcript[0].output)
     assert text == "('History', 0, 'AgentFailed', 'Finish this agent with `value`')\nTrue True dict"
 
 
+async def test_long_output_reaches_the_model_as_head_and_tail_within_the_budget(agents: Client) -> None:
+    code = r'''
+from memex_mcp.runtime import config
+seen = []
+def answer(messages, info):
+    seen.append(messages[-1].content)
+    if info["turn"] == 1:
+        return "```python\nfor i in range(2000):\n    print('line', i)\n```"
+    return "```python\nsubmit(len(history[0].output))\n```"
+h = spawn_agent("Print a lot", model=ScriptedModel(answer))
+print(h.result(timeout=20), len(seen[1]) <= config.load().output_limit + 200)
+print(seen[1].splitlines()[0], "|", seen[1].splitlines()[-1])
+print([line for line in seen[1].splitlines() if "cut" in line])
+'''
+    lines = (await cell(agents, code)).splitlines()
+    assert lines[0] == "18890 True"  # the full output: 2,000 lines of "line i"
+    assert lines[1] == "line 0 | line 1999"
+    assert "characters cut; the full text is history[0].output" in lines[2]
+
+
 async def test_await_on_a_handle_gives_its_result(agents: Client) -> None:
     code = "h = spawn_agent('Answer', model=script('submit(41 + 1)'))\nawait h"
     assert await cell(agents, code) == "42"
