@@ -149,6 +149,20 @@ print(h.status, len(h.transcript))
     assert text.endswith("failed 3")
 
 
+async def test_a_model_that_fails_fails_the_agent_with_its_reason(agents: Client) -> None:
+    code = r'''
+def broken(messages, info):
+    raise RuntimeError("quota exceeded")
+h = spawn_agent("Anything", model=ScriptedModel(broken))
+try:
+    h.result(timeout=20)
+except AgentFailed as exc:
+    print(exc)
+'''
+    text = await cell(agents, code)
+    assert text.endswith("failed: the model failed: scripted raised RuntimeError: quota exceeded")
+
+
 async def test_an_exception_in_agent_code_is_an_observation_with_a_short_traceback(agents: Client) -> None:
     code = r'''
 seen = []

@@ -114,6 +114,10 @@ class Runner:
             info: dict[str, object] = {"name": self.handle.name, "turn": turn, "depth": self.handle.depth,
                                        "task": self.handle.task}
             reply = self.model.complete(Request(list(messages), info=info))
+        except ModelError:
+            raise
+        except Exception as exc:  # a provider's own bug or a scripted model's: still the model's failure
+            raise ModelError(f"{self.model.name} raised {type(exc).__name__}: {exc}") from exc
         finally:
             self._limits.release()
         usage = self.handle._usage
