@@ -34,6 +34,10 @@ class RuntimeConfig(_Model):
     session: str | None = None
     output_limit: int = 8000
     agent_model: str = "auto"
+    #: Sub-agent model calls in flight at once, across all agents of the kernel.
+    agent_concurrency: int = 8
+    #: Wall-clock seconds a sub-agent may run before it fails (`spawn_agent(timeout=…)` overrides).
+    agent_timeout: float = 600.0
     #: Variables whose estimated size is above this are not pickled into checkpoints (DataFrames and
     #: Arrow tables are written as Parquet instead). 0 switches checkpoints off.
     checkpoint_max_bytes: int = 512 * 2**20

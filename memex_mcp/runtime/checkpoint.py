@@ -157,7 +157,8 @@ class Checkpointer:
     def _scan(self, mentioned: set[str], execution: int | None) -> None:
         current = self._user_variables()
         refs = self._refs(current)
-        for name in [n for n in self._known if n not in current]:
+        saved = self._known.keys() | self._manifest.variables.keys() | self._manifest.skipped.keys()
+        for name in [n for n in saved if n not in current]:
             self._forget(name)
         for name, value in current.items():
             known = self._known.get(name)
@@ -186,6 +187,12 @@ class Checkpointer:
         try:
             buffer = io.BytesIO()
             _Pickler(buffer, refs, value).dump(value)
+        except RuntimeError as exc:
+            if "changed size during iteration" not in str(exc):
+                self._skip(name, value, Skipped(kind, f"not picklable ({say(exc)})"))
+            else:  # a sub-agent's thread was changing it: keep the last version, try again next cell
+                self._known.pop(name, None)
+            return
         except Exception as exc:
             self._skip(name, value, Skipped(kind, f"not picklable ({say(exc)})"))
             return
