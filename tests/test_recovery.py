@@ -11,6 +11,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from agent_helpers import SETUP
 from conftest import run, settings, text_of
 from mcp import Client
 from mcp.types import CallToolResult
@@ -282,3 +283,15 @@ async def test_answers_submitted_through_the_tool_survive_a_kernel_death(fresh: 
     assert not answer.is_error
     await kill_kernel(fresh)
     assert text_of(await run(fresh, "submissions")) == "[{'in': 'a cell'}, {'through': 'the tool'}]"
+
+
+async def test_a_sub_agents_handle_is_listed_as_not_restorable_and_its_result_comes_back(fresh: Client) -> None:
+    await run(fresh, SETUP)
+    code = ("worker = spawn_agent('Count', model=script('submit(41 + 1)'))\n"
+            "answer = worker.result(timeout=20)\ndel script, wait_until, agent_thread_alive, ScriptedModel")
+    assert not (await run(fresh, code)).is_error
+    names, lost = restored(await kill_kernel(fresh))
+    assert names == ["answer", "threading", "time"]
+    assert lost == {"worker": "memex_mcp.runtime.agents.handle.AgentHandle: a sub-agent handle: agents do not "
+                              "survive their kernel"}
+    assert text_of(await run(fresh, "answer")) == "42"

@@ -368,6 +368,8 @@ class Checkpointer:
         """An answer was submitted outside a cell (the submit tool): keep it now."""
         if self._armed:
             self.flush()
+            with self._lock, contextlib.suppress(OSError):
+                self._save_submissions()
 
     def _restore(self) -> RestoreReport:
         self._armed = self._max > 0
