@@ -122,7 +122,7 @@ def test_a_cancelled_call_over_stdio_stops_its_execution_and_the_server_keeps_se
     try:
         server.run("import time\nticks = 0")
         loop = server.start("tools/call", {"name": "execute_code", "_meta": {"progressToken": "loop"}, "arguments": {
-            "code": "print('looping', flush=True)\nwhile True:\n    ticks += 1\n    time.sleep(0.01)"}})
+            "code": "while True:\n    ticks += 1\n    print('looping', flush=True)\n    time.sleep(0.01)"}})
         # Its first output arrives as progress: the loop is running.
         server.read_until(lambda message: message.get("method") == "notifications/progress")
         server.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": loop}})
@@ -144,3 +144,22 @@ def test_a_client_that_goes_away_mid_execution_stops_the_server_and_its_kernel(t
         assert wait_exit(kernel)
     finally:
         server.kill()
+
+
+def test_a_named_session_in_use_by_a_live_server_is_refused_in_one_line(tmp_path: Path) -> None:
+    args = ("--session", "busy", "--state-dir", str(tmp_path))
+    first = Server(*args)
+    try:
+        second = subprocess.run([sys.executable, "-m", "memex_mcp", *args], stdin=subprocess.DEVNULL,
+                                capture_output=True, timeout=60)
+        assert second.returncode == 2
+        assert second.stderr.decode() == ("memex-mcp: error: session 'busy' is in use by another memex-mcp "
+                                          "process; stop it, or use another --session name\n")
+        assert first.run("'still serving'") == "'still serving'"
+    finally:
+        first.kill()
+    third = Server(*args)  # the lock died with the first server
+    try:
+        assert third.run("1 + 1").endswith("2")
+    finally:
+        third.kill()

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from memex_mcp import __version__
+from memex_mcp.server.errors import MemexError
 from memex_mcp.server.settings import Settings, default_state_dir
 
 _LATER = "is accepted; {what} arrives in a later version of memex-mcp"
@@ -154,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(_serve(settings))
     except KeyboardInterrupt:
         sys.exit(130)
+    except MemexError as exc:  # raised before serving: a session in use
+        sys.stderr.write(f"memex-mcp: error: {exc}\n")
+        sys.exit(2)
 
 
 async def _serve(settings: Settings) -> None:

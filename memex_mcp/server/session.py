@@ -11,11 +11,17 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import IO
 
 from memex_mcp.protocol import RuntimeConfig
+from memex_mcp.server.errors import MemexError
 from memex_mcp.server.settings import Settings
 
 _EPHEMERAL = ".ephemeral-"
+
+
+class SessionInUse(MemexError):
+    """Another live server holds this named session: two kernels would write one checkpoint."""
 
 
 class SessionDir:
@@ -27,6 +33,7 @@ class SessionDir:
         name = settings.session or f"{_EPHEMERAL}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.path = sessions / name
         self.path.mkdir(exist_ok=True)
+        self._lock = _lock(self.path, settings.session) if self.named else None
         self.cache = settings.state_dir / "cache"
         self.cache.mkdir(exist_ok=True)
         self.config = RuntimeConfig(
@@ -41,8 +48,28 @@ class SessionDir:
         )
 
     def close(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the descriptor releases the lock
+            self._lock = None
         if not self.named:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _lock(path: Path, name: str | None) -> IO[bytes] | None:
+    """Hold the session for this process; the lock goes with the process, however it ends."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here
+        return None
+    file = open(path / ".lock", "ab")  # noqa: SIM115 (held open for the session's lifetime)
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        file.close()
+        raise SessionInUse(
+            f"session {name!r} is in use by another memex-mcp process; stop it, or use another --session name"
+        ) from None
+    return file
 
 
 def _remove_orphans(sessions: Path) -> None:
