@@ -10,7 +10,7 @@ from memex_mcp.protocol import RPC_NAME
 from memex_mcp.runtime import agents, config
 from memex_mcp.runtime.catalog import Help, memex_help
 from memex_mcp.runtime.cells import CellRecorder
-from memex_mcp.runtime.documents import Corpus, read_document
+from memex_mcp.runtime.documents.corpus import Corpus, read_document
 from memex_mcp.runtime.rpc import Rpc
 from memex_mcp.runtime.submit import Submissions
 

@@ -1,9 +1,11 @@
-"""The document corpus (`docs`) and `read_document`: extraction, the index, search results."""
+"""The document corpus (`docs`) and `read_document`.
 
-from memex_mcp.runtime.documents.build import Indexing
-from memex_mcp.runtime.documents.corpus import Corpus, UnknownDocument, read_document
-from memex_mcp.runtime.documents.extract import DocumentError
-from memex_mcp.runtime.documents.hits import Document, Hit, Hits, Match, Matches
+    corpus   `docs`: the public interface, background indexing, doc ids
+    build    finding documents, bringing the index up to date for them
+    extract  text out of PDF, DOCX, HTML, Markdown and text files, page by page
+    index    the SQLite FTS5 index shared by the sessions of a state dir
+    hits     documents, search hits and grep matches, and how they print
+    errors   DocumentError, UnknownDocument
 
-__all__ = ["Corpus", "Document", "DocumentError", "Hit", "Hits", "Indexing", "Match", "Matches", "UnknownDocument",
-           "read_document"]
+Nothing is re-exported here: the kernel imports `corpus` at start, the rest loads when first used.
+"""

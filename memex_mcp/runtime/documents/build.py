@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from memex_mcp.runtime.documents.extract import DocumentError, extract, supported
+from memex_mcp.runtime.documents.errors import DocumentError
+from memex_mcp.runtime.documents.extract import extract, supported
 from memex_mcp.runtime.documents.index import BuildLock, FileRecord, Index
 
 #: progress(done, total, message)

@@ -13,7 +13,6 @@ skipped and why.
 from __future__ import annotations
 
 import builtins
-import difflib
 import re
 import threading
 import time
@@ -21,23 +20,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from memex_mcp.protocol import RuntimeConfig
-from memex_mcp.runtime.documents.build import Indexing, OnProgress, index_files, scan
-from memex_mcp.runtime.documents.extract import DocumentError, extract
-from memex_mcp.runtime.documents.hits import Document, Hit, Hits, Match, Matches
-from memex_mcp.runtime.documents.index import FileRecord, Index, fts_query
+from memex_mcp.runtime.documents.errors import DocumentError, UnknownDocument
 from memex_mcp.runtime.progress import report_progress
 
 if TYPE_CHECKING:
     import pandas
 
+    from memex_mcp.runtime.documents.build import Indexing, OnProgress
+    from memex_mcp.runtime.documents.hits import Document, Hit, Hits, Match, Matches
+    from memex_mcp.runtime.documents.index import FileRecord, Index
+
+# The kernel creates `docs` at start; the modules that do the work (and their dataclasses, regular
+# expressions, SQLite) are imported when first used, mostly by the indexing thread.
+
 INDEX_FILE = "documents.sqlite3"
 #: Skip reports printed at once; the rest are counted (all are in `docs.list()`).
 SHOWN_PROBLEMS = 10
-
-
-class UnknownDocument(KeyError):
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
 
 
 class Corpus:
@@ -79,6 +77,9 @@ class Corpus:
     def search(self, query: str, k: int = 10) -> Hits:
         """The `k` pages that best match `query` (any text: a question, keywords, "a phrase"), best
         first by BM25. Each hit prints as one line; `hit.text` is the whole page."""
+        from memex_mcp.runtime.documents.hits import Hit, Hits
+        from memex_mcp.runtime.documents.index import fts_query
+
         index = self._ready()
         ids = self._ids_by_file()
         hits = [Hit(ids[h.file_id], h.page, round(h.score, 3), h.snippet, h.text)
@@ -88,6 +89,8 @@ class Corpus:
     def grep(self, pattern: str | re.Pattern[str], flags: int = 0) -> Matches:
         """Every line matching the regular expression `pattern` (`re.search`; pass `flags=re.I` or
         `(?i)` to ignore case), in document and page order."""
+        from memex_mcp.runtime.documents.hits import Match, Matches
+
         regex = re.compile(pattern, flags)
         index = self._ready()
         ids = self._ids_by_file()
@@ -112,6 +115,8 @@ class Corpus:
 
     def __getitem__(self, key: str | Hit | Match) -> Document:
         """The document with this doc id (or file name, when only one document has it)."""
+        from memex_mcp.runtime.documents.hits import Document, Hit, Match
+
         self._ready()
         doc_id = key.doc if isinstance(key, Hit | Match) else self._resolve(key)
         record = self._records[doc_id]
@@ -123,6 +128,8 @@ class Corpus:
     def add(self, path: str | Path) -> builtins.list[str]:
         """Index a file, or every document under a directory, now; returns their doc ids. Files
         that cannot be read are reported and skipped."""
+        from memex_mcp.runtime.documents.build import scan
+
         target = Path(path).expanduser().resolve()
         if not target.exists():
             raise FileNotFoundError(f"no such file or directory: {path}")
@@ -178,12 +185,16 @@ class Corpus:
         return self._open()
 
     def _open(self) -> Index:
+        from memex_mcp.runtime.documents.index import Index
+
         with self._lock:
             if self._index is None:
                 self._index = Index(self._index_path)
             return self._index
 
     def _refresh(self, on_progress: OnProgress, only: builtins.list[tuple[str, Path]] | None = None) -> Indexing:
+        from memex_mcp.runtime.documents.build import index_files
+
         with self._lock:
             index = self._open()
             sources = only if only is not None else self._sources()
@@ -203,6 +214,8 @@ class Corpus:
 
     def _sources(self) -> builtins.list[tuple[str, Path]]:
         """The data dirs' documents, then the added ones, each under its doc id."""
+        from memex_mcp.runtime.documents.build import scan
+
         sources: dict[str, Path] = {}
         for root in self._roots:
             for rel, path in scan(root):
@@ -248,6 +261,8 @@ class Corpus:
         return {r.id: doc_id for doc_id, r in self._records.items()}
 
     def _resolve(self, key: str) -> str:
+        import difflib
+
         if key in self._records:
             return key
         by_name = [doc_id for doc_id, r in self._records.items() if Path(r.path).name == key]
@@ -262,6 +277,9 @@ class Corpus:
 
 def read_document(path: str | Path) -> Document:
     """Read one PDF, DOCX, HTML, Markdown or text file without indexing it."""
+    from memex_mcp.runtime.documents.extract import extract
+    from memex_mcp.runtime.documents.hits import Document
+
     target = Path(path).expanduser()
     if not target.is_file():
         raise FileNotFoundError(f"no such file: {path}")

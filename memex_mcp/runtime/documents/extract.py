@@ -12,6 +12,8 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+from memex_mcp.runtime.documents.errors import DocumentError
+
 #: Longest page cut from a format without pages (about a printed page of prose).
 PAGE_CHARS = 3000
 
@@ -20,10 +22,6 @@ DOCX = frozenset({".docx"})
 HTML = frozenset({".html", ".htm", ".xhtml"})
 TEXT = frozenset({".md", ".markdown", ".txt", ".text", ".rst"})
 SUFFIXES = PDF | DOCX | HTML | TEXT
-
-
-class DocumentError(Exception):
-    """A document cannot be read or found; the message says which and why, for the model to act on."""
 
 
 def supported(path: Path) -> bool:
