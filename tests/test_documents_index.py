@@ -85,3 +85,17 @@ async def test_two_sessions_on_one_data_dir_index_it_once_and_both_search_it(
             tasks.start_soon(ask, "first", first)
             tasks.start_soon(ask, "second", second)
     assert sorted(answers.values()) == ["page_07.txt 0", "page_07.txt 1"]
+
+
+async def test_a_session_finds_only_its_own_documents_though_the_cache_holds_better_matches(
+        anyio_backend: str, tmp_path: Path) -> None:
+    other, mine = tmp_path / "other", tmp_path / "mine"
+    other.mkdir(), mine.mkdir()
+    for n in range(45):
+        (other / f"zebra_{n:02}.txt").write_text("Zebra zebra zebras: a zebra herd. " * 3)
+    (mine / "savanna.txt").write_text("A long text about the savanna, its grasses and rains, and once a zebra.")
+    async with server(other) as client:
+        assert await output(client, "len(docs.search('zebra', k=50))") == "45"
+    async with server(mine) as client:
+        assert await output(client, "[h.doc for h in docs.search('zebra')]") == "['savanna.txt']"
+        assert await output(client, "len(docs.grep('(?i)zebra'))") == "1"

@@ -17,6 +17,9 @@ from memex_mcp.runtime.documents.errors import DocumentError
 from memex_mcp.runtime.documents.extract import extract, supported
 from memex_mcp.runtime.documents.index import BuildLock, FileRecord, Index
 
+#: Pages extracted in one run after which the index is optimised (it rewrites the whole index:
+#: about 0.13 s per 10,000 pages).
+OPTIMIZE_AFTER = 1000
 #: progress(done, total, message)
 OnProgress = Callable[[int, int, str], None]
 
@@ -65,18 +68,24 @@ def index_files(index: Index, sources: Iterable[tuple[str, Path]], on_progress: 
     sources = list(sources)
     records: dict[str, FileRecord] = {}
     run = Indexing(files=len(sources))
+    fresh: set[str] = set()
     with BuildLock(index.path).held(waiting):
         for done, (doc_id, path) in enumerate(sources):
             on_progress(done, len(sources), f"indexing documents: {done:,} of {len(sources):,} files ({doc_id})")
             record, extracted = _index_one(index, path)
             records[doc_id] = record
             run.extracted += extracted
+            if extracted:
+                fresh.add(doc_id)
             run.unchanged += not extracted
             run.pages += record.pages
             if record.status == "skipped":
                 run.skipped += 1
                 run.problems.append((doc_id, record.reason))
         index.forget(os.path.exists)
+        if sum(records[doc_id].pages for doc_id, _ in sources if doc_id in fresh) >= OPTIMIZE_AFTER:
+            on_progress(len(sources), len(sources), "optimising the document index")
+            index.optimize()
     on_progress(len(sources), len(sources), f"indexed {len(sources):,} files")
     run.seconds = time.perf_counter() - started
     return records, run

@@ -83,7 +83,7 @@ class Corpus:
         index = self._ready()
         ids = self._ids_by_file()
         hits = [Hit(ids[h.file_id], h.page, round(h.score, 3), h.snippet, h.text)
-                for h in index.search(fts_query(query), k) if h.file_id in ids]
+                for h in index.search(fts_query(query), k, ids)]
         return Hits(hits, query)
 
     def grep(self, pattern: str | re.Pattern[str], flags: int = 0) -> Matches:
