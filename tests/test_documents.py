@@ -154,5 +154,5 @@ async def test_added_files_are_searchable_at_once(client: Client, tmp_path: Path
     assert text.startswith("docs: skipped 1 file(s)") and "more/bad.docx: corrupt or unreadable DOCX" in text
     assert text.endswith("['more/minutes.txt']")
     assert await output(client, "print(docs.search('Oslo office')[0])") == (
-        "more/minutes.txt p.1 (" + (await output(client, "print(f'{docs.search(\"Oslo office\")[0].score:.1f}')"))
+        "more/minutes.txt p.1 (" + (await output(client, "print(f'{docs.search(\"Oslo office\")[0].score:.2f}')"))
         + ") Board minutes: the board approved the Oslo office.")

@@ -69,7 +69,7 @@ class Hit:
     text: str
 
     def __repr__(self) -> str:
-        return _clip(f"{_name(self.doc)} p.{self.page} ({self.score:.1f}) {self.snippet}")
+        return _clip(f"{_name(self.doc)} p.{self.page} ({self.score:.2f}) {self.snippet}")
 
 
 class Hits(list[Hit]):
