@@ -51,7 +51,7 @@ async def main(args: argparse.Namespace) -> None:
             rows = await latency.run(args.calls, args.rounds, whatif=args.whatif)
             sections[name] = report.latency(rows, command, info["date"], args.rounds)
         elif name == "documents":
-            sections[name] = documents.render(documents.run(args.pages), command, info["date"])
+            sections[name] = documents.render(await documents.run(args.pages), command, info["date"])
         elif name == "startup":
             sections[name] = report.startup(await startup.run(args.runs), command, info["date"])
         else:
