@@ -156,3 +156,19 @@ async def test_added_files_are_searchable_at_once(client: Client, tmp_path: Path
     assert await output(client, "print(docs.search('Oslo office')[0])") == (
         "more/minutes.txt p.1 (" + (await output(client, "print(f'{docs.search(\"Oslo office\")[0].score:.2f}')"))
         + ") Board minutes: the board approved the Oslo office.")
+
+
+async def test_html_scripts_and_styles_are_not_text(client: Client) -> None:
+    assert await output(client, "len(docs.grep('not text|font-family'))") == "0"
+    assert await output(client, "docs['kiri2_press_release.html'].text.count('Kiri-2 | 1.4 kg | 8 h')") == "1"
+
+
+async def test_a_long_text_is_cut_into_pages_at_paragraph_boundaries(client: Client, tmp_path: Path) -> None:
+    paragraphs = [f"Paragraph {n} is about the subject s{n}. " + "Filler words follow here. " * 14 for n in range(40)]
+    (tmp_path / "long.md").write_text("\n\n".join(paragraphs))
+    code = ("docs.add(path)\nd = docs['long.md']\nh = docs.search('subject s33')[0]\n"
+            "print(len(d.pages), max(map(len, d.pages)) <= 3000, all(p.startswith('Paragraph') for p in d.pages))\n"
+            "print(h.doc, 'Paragraph 33 ' in h.text, h.page)")
+    first, second = (await output(client, f"path = {str(tmp_path / 'long.md')!r}\n{code}")).splitlines()
+    assert first == "6 True True"  # 7 paragraphs of ~400 characters a page
+    assert second == "long.md True 5"

@@ -13,7 +13,7 @@ from mcp import Client
 
 from memex_mcp.runtime.documents.corpus import INDEX_FILE
 from memex_mcp.runtime.documents.index import BuildLock
-from memex_mcp.server import build_server
+from memex_mcp.server import Settings, build_server
 
 pytestmark = pytest.mark.anyio
 
@@ -99,3 +99,13 @@ async def test_a_session_finds_only_its_own_documents_though_the_cache_holds_bet
     async with server(mine) as client:
         assert await output(client, "[h.doc for h in docs.search('zebra')]") == "['savanna.txt']"
         assert await output(client, "len(docs.grep('(?i)zebra'))") == "1"
+
+
+async def test_a_corrupt_cache_is_rebuilt(anyio_backend: str, tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.txt").write_text("Aardvarks dig burrows.")
+    (tmp_path / "state" / "cache").mkdir(parents=True)
+    (tmp_path / "state" / "cache" / INDEX_FILE).write_bytes(b"this is not a database" * 100)
+    settings_ = Settings(state_dir=tmp_path / "state", data_dirs=(tmp_path / "data",))
+    async with Client(build_server(settings_), raise_exceptions=True) as client:
+        assert await output(client, "docs.search('aardvarks')[0].doc") == "'a.txt'"
