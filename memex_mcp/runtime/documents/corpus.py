@@ -203,10 +203,8 @@ class Corpus:
                 on_progress(0, len(sources), "waiting for another session that is indexing the same cache")
 
             records, run = index_files(index, sources, on_progress, waiting)
-            if only is None:
-                self._records = records
-            else:
-                self._records.update(records)
+            # A new dict, never an update in place: other threads (sub-agents) read it unlocked.
+            self._records = records if only is None else {**self._records, **records}
             index.set_members(r.id for r in self._records.values())
             self._last = run
             self._unreported += run.problems
