@@ -103,6 +103,10 @@ def _decode(data: bytes) -> str:
         return data.decode("cp1252", errors="replace")
 
 
+#: PDFium marks a word hyphenated across lines with U+FFFE (`man\ufffeagement`): join it again.
+_HYPHENATION = re.compile("\ufffe(\r?\n)?")
+
+
 def _pdf(path: Path) -> list[str]:
     import pypdfium2  # type: ignore[import-untyped]
 
@@ -117,7 +121,7 @@ def _pdf(path: Path) -> list[str]:
         for index in range(len(pdf)):
             page = pdf[index]
             textpage = page.get_textpage()
-            pages.append(_tidy(textpage.get_text_range()))
+            pages.append(_tidy(_HYPHENATION.sub("", textpage.get_text_range())))
             textpage.close()
             page.close()
         return pages
