@@ -33,6 +33,19 @@ def encrypted_pdf() -> bytes:
     return out.getvalue()
 
 
+def blank_pdf(pages: int) -> bytes:
+    """Pages with a drawing and no text, as a scan without OCR is to a text extractor."""
+    from reportlab.pdfgen import canvas
+
+    out = io.BytesIO()
+    pdf = canvas.Canvas(out)
+    for _ in range(pages):
+        pdf.rect(72, 72, 200, 200, fill=1)
+        pdf.showPage()
+    pdf.save()
+    return out.getvalue()
+
+
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("docs-data")
@@ -40,6 +53,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "broken.pdf").write_bytes(b"%PDF-1.4\n this is not really a pdf \n%%EOF")
     (root / "vault.pdf").write_bytes(encrypted_pdf())
     (root / "empty.txt").write_bytes(b"")
+    (root / "blank.pdf").write_bytes(blank_pdf(2))
     (root / "notes.csv").write_text("a,b\n1,2\n")  # a table, not a document: not in docs
     (root / ".hidden.md").write_text("hidden")
     return root
@@ -66,12 +80,15 @@ async def test_unreadable_files_are_reported_once_with_the_reason_and_the_rest_i
     assert await output(client, "hits = docs.search('EMEA revenue')\nlen(hits) > 0") == "True"  # not again
     table = json.loads(await output(client, "print(docs.list().to_json(orient='records'))"))
     rows = {row["id"]: row for row in table}
-    assert set(rows) == {"broken.pdf", "vault.pdf", "empty.txt", "reports/handbook.md",
+    assert set(rows) == {"broken.pdf", "vault.pdf", "empty.txt", "blank.pdf", "reports/handbook.md",
                          "reports/kiri2_press_release.html", "reports/travel_memo.docx",
                          *(f"reports/kestrel_q{q}_2025_report.pdf" for q in (1, 2, 3))}
     assert rows["vault.pdf"]["status"] == "skipped" and "password" in rows["vault.pdf"]["reason"]
     assert rows["broken.pdf"]["status"] == "skipped"
-    assert (rows["empty.txt"]["status"], rows["empty.txt"]["pages"]) == ("empty", 0)
+    assert (rows["empty.txt"]["status"], rows["empty.txt"]["pages"], rows["empty.txt"]["reason"]) == (
+        "empty", 0, "the file is empty")
+    assert (rows["blank.pdf"]["status"], rows["blank.pdf"]["pages"]) == ("empty", 2)
+    assert rows["blank.pdf"]["reason"] == "no text on its 2 page(s) (scanned? it would need OCR)"
     q3 = rows["reports/kestrel_q3_2025_report.pdf"]
     assert (q3["file"], q3["pages"], q3["status"]) == ("kestrel_q3_2025_report.pdf", 3, "ok") and q3["chars"] > 500
 

@@ -103,7 +103,14 @@ def _index_one(index: Index, path: Path) -> tuple[FileRecord, bool]:
         return cached, False
     try:
         pages: list[str] | None = extract(path)
-        reason = ""
+        reason = "" if pages is None or any(p.strip() for p in pages) else _no_text(path, len(pages))
     except DocumentError as exc:
         pages, reason = None, str(exc)
     return index.store(key, stat.st_size, stat.st_mtime_ns, pages, reason), True
+
+
+def _no_text(path: Path, pages: int) -> str:
+    if not pages:
+        return "the file is empty"
+    scanned = " (scanned? it would need OCR)" if path.suffix.lower() == ".pdf" else ""
+    return f"no text on its {pages} page(s){scanned}"
