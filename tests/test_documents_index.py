@@ -109,3 +109,11 @@ async def test_a_corrupt_cache_is_rebuilt(anyio_backend: str, tmp_path: Path) ->
     settings_ = Settings(state_dir=tmp_path / "state", data_dirs=(tmp_path / "data",))
     async with Client(build_server(settings_), raise_exceptions=True) as client:
         assert await output(client, "docs.search('aardvarks')[0].doc") == "'a.txt'"
+
+
+async def test_a_symlink_loop_in_a_data_dir_is_followed_once(anyio_backend: str, tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.txt").write_text("Badgers sleep by day.")
+    (tmp_path / "sub" / "back").symlink_to(tmp_path, target_is_directory=True)
+    async with server(tmp_path) as client:
+        assert await output(client, "list(docs.list().id)") == "['sub/b.txt']"

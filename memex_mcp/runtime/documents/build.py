@@ -31,7 +31,13 @@ def scan(root: Path) -> list[tuple[str, Path]]:
     if root.is_file():
         return [(root.name, root)] if supported(root) else []
     found = []
+    seen: set[tuple[int, int]] = set()  # directories by device and inode: a symlink loop ends here
     for directory, subdirs, files in os.walk(root, followlinks=True):
+        stat = os.stat(directory)
+        if (stat.st_dev, stat.st_ino) in seen:
+            subdirs[:] = []
+            continue
+        seen.add((stat.st_dev, stat.st_ino))
         subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
         for name in sorted(files):
             path = Path(directory, name)
