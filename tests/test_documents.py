@@ -198,3 +198,12 @@ async def test_a_long_text_is_cut_into_pages_at_paragraph_boundaries(client: Cli
     first, second = (await output(client, f"path = {str(tmp_path / 'long.md')!r}\n{code}")).splitlines()
     assert first == "6 True True"  # 7 paragraphs of ~400 characters a page
     assert second == "long.md True 5"
+
+
+async def test_words_joined_by_punctuation_rank_pages_that_have_them_together_first(client: Client,
+                                                                                    tmp_path: Path) -> None:
+    (tmp_path / "birds.txt").write_text("Kiri birds: kiri, kiri and more kiri. Model 2, size 2, row 2, page 2.")
+    (tmp_path / "launch.txt").write_text("The Kiri-2 ships in November, says the launch note of the quarter.")
+    code = (f"ids = docs.add({str(tmp_path)!r})\n"
+            "print([h.doc.rsplit('/')[-1] for h in docs.search('Kiri-2', k=50) if h.doc in ids])")
+    assert await output(client, code) == "['launch.txt', 'birds.txt']"

@@ -75,15 +75,18 @@ class PageHit:
 
 
 def fts_query(text: str) -> str:
-    """Any text as a safe FTS5 query: its words (and "quoted phrases") OR-ed, so BM25 ranks pages
-    by how many of them they hold and how rare they are. Operators, quotes, hyphens and parentheses
-    in `text` are never FTS5 syntax. Empty when `text` has no words."""
+    """Any text as a safe FTS5 query: its words OR-ed, so BM25 ranks pages by how many of them they
+    hold and how rare they are, plus as phrases the "quoted words" and the words joined by
+    punctuation (`Kiri-2`, `44.6`, `year-over-year`), which the index also splits, so pages with
+    them in that order rank higher. Operators, quotes, hyphens and parentheses in `text` are never
+    FTS5 syntax. Empty when `text` has no words."""
+    lowered = text.lower()
     terms: list[str] = []
-    for phrase in _PHRASE.findall(text):
-        words = _WORD.findall(phrase.lower())
+    for chunk in [*_PHRASE.findall(lowered), *lowered.split()]:
+        words = _WORD.findall(chunk)
         if len(words) > 1:
             terms.append('"' + " ".join(words) + '"')
-    words = _WORD.findall(text.lower())
+    words = _WORD.findall(lowered)
     kept = [w for w in words if w not in STOP_WORDS] or words
     terms += [f'"{w}"' for w in kept]
     return " OR ".join(dict.fromkeys(terms))
