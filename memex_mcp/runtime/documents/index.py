@@ -101,7 +101,9 @@ class Index:
         self._lock = threading.RLock()
         try:
             self._db = self._open()
-        except sqlite3.DatabaseError:  # a corrupt cache is only a cache: start it again
+        except sqlite3.OperationalError:  # locked, unwritable: another kernel's cache, not ours to drop
+            raise
+        except sqlite3.DatabaseError:  # "file is not a database": a corrupt cache is only a cache
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
             self._db = self._open()
