@@ -17,11 +17,11 @@ import time
 
 import anyio
 
-from benchmarks import documents, latency, memory, report, startup
+from benchmarks import agents, documents, latency, memory, report, startup
 from benchmarks.common import ROOT, machine
 
 OUT = ROOT / "BENCHMARKS.md"
-NAMES = ("latency", "startup", "memory", "documents")
+NAMES = ("latency", "startup", "memory", "agents", "documents")
 
 
 def _command(args: argparse.Namespace, only: str | None) -> str:
@@ -54,6 +54,8 @@ async def main(args: argparse.Namespace) -> None:
             sections[name] = documents.render(await documents.run(args.pages), command, info["date"])
         elif name == "startup":
             sections[name] = report.startup(await startup.run(args.runs), command, info["date"])
+        elif name == "agents":
+            sections[name] = agents.section(await agents.run(), command, info["date"])
         else:
             sections[name] = report.memory(await memory.run(), command, info["date"])
         print(f"[benchmarks] {name} took {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)

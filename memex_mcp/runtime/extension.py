@@ -37,8 +37,7 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
         "_outputs": recorder.outputs,
         "submit": submit,
         "submissions": submissions.items,
-        "spawn_agent": agents.spawn_agent,
-        "gather": agents.gather,
+        **agents.bind(ns),
         "docs": docs,
         "read_document": read_document,
     }
