@@ -7,11 +7,11 @@ from typing import Any
 from IPython.core.interactiveshell import InteractiveShell
 
 from memex_mcp.protocol import RPC_NAME
-from memex_mcp.runtime import agents
-from memex_mcp.runtime import config as runtime_config
+from memex_mcp.runtime import agents, config
 from memex_mcp.runtime.catalog import Help, memex_help
 from memex_mcp.runtime.cells import CellRecorder
 from memex_mcp.runtime.checkpoint import install_checkpoints
+from memex_mcp.runtime.documents.corpus import Corpus, read_document
 from memex_mcp.runtime.limits import apply_memory_limit
 from memex_mcp.runtime.rpc import Rpc
 from memex_mcp.runtime.submit import Submissions
@@ -20,8 +20,7 @@ __all__ = ["load_ipython_extension"]
 
 
 def load_ipython_extension(shell: InteractiveShell) -> None:
-    config = runtime_config.load()
-    apply_memory_limit(config.memory_limit)
+    apply_memory_limit(config.load().memory_limit)
     ns = shell.user_ns
     recorder = CellRecorder(shell)
     recorder.install()
@@ -31,6 +30,9 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
         """Record a final answer (validated against the server's answer schema, if any)."""
         return submissions.submit(value)
 
+    docs = Corpus(config.load())
+    docs.start()  # indexes the data dirs in the background; the first call that needs it waits
+
     prelude: dict[str, Any] = {
         "help": Help(),
         "memex_help": memex_help,
@@ -39,8 +41,10 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
         "submit": submit,
         "submissions": submissions.items,
         **agents.bind(ns),
+        "docs": docs,
+        "read_document": read_document,
     }
     rpc = prelude[RPC_NAME] = Rpc(ns, shell.user_ns_hidden, submissions)
     shell.push(prelude, interactive=False)  # type: ignore[no-untyped-call]
     # After the recorder's hook, so that the checkpoint sees this cell in `history`.
-    install_checkpoints(shell, config, recorder, submissions, rpc)
+    install_checkpoints(shell, config.load(), recorder, submissions, rpc)
