@@ -166,8 +166,7 @@ class Checkpointer:
                 known.probe is None or known.probe == _probe(value))
             if unchanged:
                 continue
-            estimate = size_bytes(value)
-            if estimate is not None and estimate > _INLINE and not isinstance(value, types.ModuleType):
+            if _large(value):
                 self._pending.add(name)
                 continue
             self._snapshot(name, value, refs)
@@ -441,6 +440,16 @@ def install_checkpoints(shell: InteractiveShell, config: RuntimeConfig, recorder
 
     rpc.register("submit", submit)
     return checkpointer
+
+
+def _large(value: Any) -> bool:
+    """Worth pickling after the reply: above 4 MB, or a container too long to size quickly."""
+    if isinstance(value, types.ModuleType):
+        return False
+    if isinstance(value, list | tuple | dict | set | frozenset) and len(value) > 100_000:
+        return True  # before size_bytes, which would visit every item
+    estimate = size_bytes(value)
+    return estimate is not None and estimate > _INLINE
 
 
 def _not_restorable(value: Any) -> str | None:
