@@ -183,6 +183,10 @@ class Checkpointer:
         if reason := _not_restorable(value):
             self._skip(name, value, Skipped(kind, reason))
             return
+        estimate = size_bytes(value)
+        if estimate is not None and estimate > self._max:  # a limit below 4 MB
+            self._save_big(name, value, estimate)
+            return
         try:
             buffer = io.BytesIO()
             _Pickler(buffer, refs, value).dump(value)
