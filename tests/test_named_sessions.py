@@ -163,3 +163,23 @@ def test_a_named_session_in_use_by_a_live_server_is_refused_in_one_line(tmp_path
         assert third.run("1 + 1").endswith("2")
     finally:
         third.kill()
+
+
+async def test_an_in_process_client_that_goes_away_mid_execution_stops_its_kernel(anyio_backend: str) -> None:
+    running = anyio.Event()
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        running.set()
+
+    with anyio.fail_after(60):
+        async with Client(build_server(settings()), raise_exceptions=True) as client:
+            kernel = int(text_of(await run(client, "__import__('os').getpid()")))
+            session = text_of(await run(client, "__import__('memex_mcp.runtime.config').runtime.config.load()"
+                                                ".session_dir")).strip("'")
+            busy = {"code": "while True:\n    print('busy', flush=True)\n    __import__('time').sleep(0.01)"}
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(client.call_tool, "execute_code", busy, None, on_progress)
+                await running.wait()
+                tasks.cancel_scope.cancel()  # the client leaves with its call still running
+        assert await anyio.to_thread.run_sync(wait_exit, kernel)
+        assert not Path(session).exists()

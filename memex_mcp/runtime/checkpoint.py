@@ -153,6 +153,8 @@ class Checkpointer:
             self._schedule()
         except Exception as exc:  # a checkpoint must never fail the user's cell
             self.last_error = say(exc)
+        except KeyboardInterrupt:  # meant for the cell, which has ended: compare everything next time
+            self._known.clear()
 
     def _scan(self, mentioned: set[str], execution: int | None) -> None:
         current = self._user_variables()
@@ -269,6 +271,8 @@ class Checkpointer:
                 self._flush()
         except Exception as exc:
             self.last_error = say(exc)
+        except KeyboardInterrupt:  # writes were dropped: every value is compared again next time
+            self._known.clear()
 
     def _flush(self) -> None:
         records, self._records = self._records, []
