@@ -151,9 +151,10 @@ class Checkpointer:
                                           "failed": e.failed, "seconds": e.seconds})
                 self._scan(set(_IDENT.findall(code)), result.execution_count)
             self._schedule()
-        except Exception as exc:  # a checkpoint must never fail the user's cell
+        except (Exception, KeyboardInterrupt) as exc:
+            # A checkpoint never fails the user's cell (an interrupt was meant for the cell, which
+            # has ended); next cell, every value is compared again.
             self.last_error = say(exc)
-        except KeyboardInterrupt:  # meant for the cell, which has ended: compare everything next time
             self._known.clear()
 
     def _scan(self, mentioned: set[str], execution: int | None) -> None:
@@ -269,9 +270,10 @@ class Checkpointer:
         try:
             with self._lock, quiet():
                 self._flush()
-        except Exception as exc:
+        except (Exception, KeyboardInterrupt) as exc:
+            # Some writes were dropped (a full disk, an interrupt): next cell, every value is
+            # compared again, and what the manifest already names is committed then.
             self.last_error = say(exc)
-        except KeyboardInterrupt:  # writes were dropped: every value is compared again next time
             self._known.clear()
 
     def _flush(self) -> None:
@@ -282,19 +284,14 @@ class Checkpointer:
         writes, self._writes = self._writes, {}
         for name, write in writes.items():
             filename, crc, size = self._store.write(self._manifest, name, _PICKLE_SUFFIX, write.to)
-            known = self._known[name]
             self._set_entry(name, Entry(write.kind, "pickle", filename, crc, size))
-            self._known[name] = known
         if self._pending:
             current = self._user_variables()
             refs = self._refs(current)
             pending, self._pending = self._pending, set()
-            try:
-                for name in sorted(pending):
-                    if name in current:
-                        self._save_streamed(name, current[name], refs)
-            except BaseException:  # an interrupt: what was not written stays pending
-                self._pending |= {n for n in pending if n not in self._manifest.variables}
+            for name in sorted(pending):
+                if name in current:
+                    self._save_streamed(name, current[name], refs)
         if self._dirty:  # an unchanged scope is as of the execution that last changed it
             self._manifest.execution = self._execution
             self._store.commit(self._manifest, self._obsolete)
