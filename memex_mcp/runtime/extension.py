@@ -7,7 +7,7 @@ from typing import Any
 from IPython.core.interactiveshell import InteractiveShell
 
 from memex_mcp.protocol import RPC_NAME
-from memex_mcp.runtime import agents
+from memex_mcp.runtime import agents, catalog, data
 from memex_mcp.runtime.catalog import Help, memex_help
 from memex_mcp.runtime.cells import CellRecorder
 from memex_mcp.runtime.rpc import Rpc
@@ -21,6 +21,8 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
     recorder = CellRecorder(shell)
     recorder.install()
     submissions = Submissions(ns)
+    database, loader = data.install(shell)
+    catalog.SECTIONS.append(lambda: data.help_text(loader))
 
     def submit(value: Any = None) -> Any:
         """Record a final answer (validated against the server's answer schema, if any)."""
@@ -35,6 +37,7 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
         "submissions": submissions.items,
         "spawn_agent": agents.spawn_agent,
         "gather": agents.gather,
+        **database,
     }
     prelude[RPC_NAME] = Rpc(ns, shell.user_ns_hidden, submissions)
     shell.push(prelude, interactive=False)  # type: ignore[no-untyped-call]
