@@ -3,6 +3,7 @@
     python -m benchmarks                       # all of them (about a minute and a half)
     python -m benchmarks --only latency --calls 500
     python -m benchmarks --only startup --runs 9
+    python -m benchmarks --only sql            # sql() against raw DuckDB over 10 M rows
     python -m benchmarks --no-write            # print only
 
 `--only` rewrites that section of BENCHMARKS.md and keeps the others.
@@ -17,10 +18,11 @@ import time
 import anyio
 
 from benchmarks import latency, memory, report, startup
+from benchmarks import sql as sql_bench
 from benchmarks.common import ROOT, machine
 
 OUT = ROOT / "BENCHMARKS.md"
-NAMES = ("latency", "startup", "memory")
+NAMES = ("latency", "startup", "memory", "sql")
 
 
 def _command(args: argparse.Namespace, only: str | None) -> str:
@@ -49,6 +51,8 @@ async def main(args: argparse.Namespace) -> None:
             sections[name] = report.latency(rows, command, info["date"], args.rounds)
         elif name == "startup":
             sections[name] = report.startup(await startup.run(args.runs), command, info["date"])
+        elif name == "sql":
+            sections[name] = sql_bench.report(sql_bench.run(), command, info["date"])
         else:
             sections[name] = report.memory(await memory.run(), command, info["date"])
         print(f"[benchmarks] {name} took {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)

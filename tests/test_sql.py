@@ -201,3 +201,11 @@ async def test_a_table_created_with_sql_survives_a_kernel_restart(anyio_backend:
             after = await value(client, "print(sql('select answer from kept').fetchall(), 'kept' in globals())")
         assert after == "[(42,)] False"
         assert await value(client, "print(sql('select count(*) from lines').fetchall())") == "[(1000,)]"
+
+
+async def test_a_timeout_stops_a_running_query_and_the_kernel_keeps_its_state(client: Client) -> None:
+    await value(client, "kept_through_interrupt = 5")
+    with anyio.fail_after(30):
+        result = await run(client, "sql('select sum(range) from range(100000000000)').fetchall()", timeout=1)
+    assert result.is_error and "The kernel kept its state." in text_of(result)
+    assert await value(client, "print(kept_through_interrupt)") == "5"

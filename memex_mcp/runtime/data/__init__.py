@@ -14,6 +14,8 @@
   duckdb, opens the file and scans the data dirs. `db` is a stand-in until then, whose every
   attribute waits for the connection; before the first cell after loading it is replaced by the
   connection itself. `sql()` and `tables()` wait too, reporting progress after 0.5 s.
+- The server's interrupt (a timeout, a cancelled call) stops a running query (`interrupts.py`),
+  so the kernel keeps its state instead of being restarted.
 - A file that cannot be read is reported once, on stderr of the next cell (or of the call that
   waited for loading), and stays listed in `help()`; the other files load.
 """
@@ -25,6 +27,7 @@ from typing import Any
 from IPython.core.interactiveshell import InteractiveShell
 
 from memex_mcp.runtime import config
+from memex_mcp.runtime.data import interrupts
 from memex_mcp.runtime.data.listing import Tables, help_section
 from memex_mcp.runtime.data.listing import tables as list_tables
 from memex_mcp.runtime.data.loader import DB_FILE, Loader
@@ -37,6 +40,7 @@ def install(shell: InteractiveShell) -> tuple[dict[str, Any], Loader]:
     """Start loading in the background; the prelude names `db`, `sql`, `tables`, and the loader."""
     loader = Loader(config.load())
     loader.start()
+    interrupts.install(lambda: loader.connection)
     stand_in = Database(loader)
 
     def tables() -> Tables:
