@@ -18,7 +18,9 @@ from conftest import run, settings, text_of
 from mcp import Client
 from openpyxl import Workbook
 
+from memex_mcp.runtime.data.names import identifier, unique
 from memex_mcp.server import build_server
+from memex_mcp.server.cli import _parser, parse
 
 pytestmark = pytest.mark.anyio
 
@@ -209,3 +211,22 @@ async def test_a_timeout_stops_a_running_query_and_the_kernel_keeps_its_state(cl
         result = await run(client, "sql('select sum(range) from range(100000000000)').fetchall()", timeout=1)
     assert result.is_error and "The kernel kept its state." in text_of(result)
     assert await value(client, "print(kept_through_interrupt)") == "5"
+
+
+@pytest.mark.parametrize(("stem", "name"), [
+    ("sales_2024", "sales_2024"), ("Q3 report-final", "q3_report_final"), ("order", "order_"),
+    ("2024 sales", "t_2024_sales"), ("___", "data"), ("Überblick Ø", "uberblick"), ("销售", "data"),
+])
+def test_file_names_become_identifiers(stem: str, name: str) -> None:
+    assert identifier(stem) == name
+
+
+def test_a_taken_name_gets_the_first_free_suffix() -> None:
+    assert unique("sales", {"Sales", "sales_2", "orders"}) == "sales_3"
+
+
+def test_the_cli_no_longer_says_data_dirs_arrive_later(capsys: pytest.CaptureFixture[str], data_dir: Path) -> None:
+    _, parsed = parse(["--data-dir", str(data_dir)])
+    assert parsed.data_dirs == (data_dir,)
+    assert capsys.readouterr().err == ""
+    assert "later version" not in _parser().format_help().split("--data-dir", 1)[1].split("--state-dir")[0]

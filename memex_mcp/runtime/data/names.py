@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Collection
 
 #: DuckDB's reserved keywords (`duckdb_keywords()` where the category is `reserved`), which a bare
@@ -22,7 +23,8 @@ _NOT_WORD = re.compile(r"[^0-9a-z]+")
 
 def identifier(stem: str) -> str:
     """A lower-case identifier that needs no quoting in SQL."""
-    name = _NOT_WORD.sub("_", stem.lower()).strip("_") or "data"
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()  # Ü → U
+    name = _NOT_WORD.sub("_", ascii_stem.lower()).strip("_") or "data"
     if name[0].isdigit():
         name = "t_" + name
     if name in RESERVED:
