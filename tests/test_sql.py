@@ -58,6 +58,7 @@ def make_data_dir(corrupt: bool = False) -> Path:
     (root / "notes.md").write_text("# not a table\n")
     if corrupt:
         (root / "broken.parquet").write_bytes(b"PAR1 this is not a parquet file at all " * 20)
+        (root / "broken.xlsx").write_bytes(b"PK\x03\x04 not a zip archive")
     return root
 
 
@@ -186,6 +187,7 @@ async def test_a_corrupt_file_is_reported_once_and_the_others_load(anyio_backend
     async with Client(build_server(settings(data_dirs=(data_dir,))), raise_exceptions=True) as client:
         first = await value(client, "print(sql('select count(*) from lines').fetchall())")
         assert f"memex: skipped the data file {data_dir / 'broken.parquet'}: InvalidInputException:" in first
+        assert f"memex: skipped the data file {data_dir / 'broken.xlsx'}: BadZipFile:" in first
         assert first.endswith("[(1000,)]")
         second = await value(client, "print(sql('select count(*) from events').fetchall())")
         assert second == "[(4,)]"
@@ -230,3 +232,27 @@ def test_the_cli_no_longer_says_data_dirs_arrive_later(capsys: pytest.CaptureFix
     assert parsed.data_dirs == (data_dir,)
     assert capsys.readouterr().err == ""
     assert "later version" not in _parser().format_help().split("--data-dir", 1)[1].split("--state-dir")[0]
+
+
+async def test_a_call_that_waits_for_loading_reports_progress(anyio_backend: str) -> None:
+    # A named pipe holds the loader at this file until the test writes it: the wait is certain.
+    data_dir = Path(tempfile.mkdtemp(prefix="memex-data-"))
+    pipe = data_dir / "slow.csv"
+    os.mkfifo(pipe)
+    messages: list[str | None] = []
+
+    def feed() -> None:
+        with pipe.open("w") as f:
+            f.write("a,b\n1,2\n")
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        messages.append(message)
+        if len(messages) == 1:
+            await anyio.to_thread.run_sync(feed)
+
+    async with Client(build_server(settings(data_dirs=(data_dir,))), raise_exceptions=True) as client:
+        with anyio.fail_after(60):
+            result = await client.call_tool("execute_code", {"code": "print(sql('select 42').fetchall())"},
+                                            progress_callback=on_progress)
+        assert text_of(result) == "[(42,)]"
+        assert messages[0] == "loading data files: slow.csv"

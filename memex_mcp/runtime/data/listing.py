@@ -51,7 +51,7 @@ def tables(loader: Loader) -> Tables:
         source = sources.get(name)
         if source is not None:
             rows = source.rows
-        listing.append(TableInfo(name, kind, int(columns), None if rows is None else int(rows),
+        listing.append(TableInfo(name, kind, int(columns or 0), None if rows is None else int(rows),
                                  source.label if source else None))
     return listing
 

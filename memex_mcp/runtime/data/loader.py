@@ -81,7 +81,8 @@ class Loader:
         self.step: tuple[int, int, str] = (0, 0, "opening the database")
         self._pending: list[str] = []
         self._lock = threading.Lock()
-        self._versions: dict[Path, tuple[int, int]] = {}
+        #: Each workbook, and the version of it that its views show.
+        self._workbooks: dict[Path, tuple[DataFile, tuple[int, int]]] = {}
 
     def start(self) -> None:
         """Load in a thread: after `_IDLE_START` seconds, or as soon as `wait()` is called."""
@@ -127,13 +128,12 @@ class Loader:
 
     def refresh(self) -> None:
         """Re-read the XLSX files that changed since they were loaded (a stat per workbook)."""
-        for path, seen in list(self._versions.items()):
+        for path, (file, seen) in list(self._workbooks.items()):
             try:
                 changed = xlsx.version(path) != seen
             except OSError:
                 continue  # gone: its views keep the last copy
             if changed:
-                file = next(s.file for s in self.sources if s.file.path == path)
                 self._load_xlsx(file)
 
     def _connect(self) -> DuckDBPyConnection:
@@ -187,11 +187,12 @@ class Loader:
     def _load_xlsx(self, file: DataFile) -> None:
         con = self._con()
         try:
-            self._versions[file.path] = xlsx.version(file.path)
+            self._workbooks[file.path] = (file, xlsx.version(file.path))
             sheets = xlsx.sheets(file.path, self._cache, con)
         except Exception as exc:
             self._problem(file.path, exc)
             return
+        self.problems = [p for p in self.problems if p.path != file.path]
         old = {s.sheet: s for s in self.sources if s.file.path == file.path}
         self.sources = [s for s in self.sources if s.file.path != file.path]
         for index, sheet in enumerate(sheets):
