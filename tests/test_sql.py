@@ -256,3 +256,26 @@ async def test_a_call_that_waits_for_loading_reports_progress(anyio_backend: str
                                             progress_callback=on_progress)
         assert text_of(result) == "[(42,)]"
         assert messages[0] == "loading data files: slow.csv"
+
+
+async def test_sql_in_another_thread_sees_the_views_and_that_threads_frames(client: Client) -> None:
+    code = (
+        "import threading\nout = []\n"
+        "def work():\n    mine = pd.DataFrame({'v': [1, 2, 3]})\n"
+        "    out.append(sql('select count(*), (select sum(v) from mine) from lines').fetchall())\n"
+        "threads = [threading.Thread(target=work) for _ in range(3)]\n"
+        "for t in threads: t.start()\nfor t in threads: t.join()\nprint(out)"
+    )
+    assert await value(client, "import pandas as pd\n" + code) == "[[(1000, 6)], [(1000, 6)], [(1000, 6)]]"
+
+
+async def test_a_named_session_keeps_its_tables_and_drops_the_views_of_files_no_longer_given(
+        anyio_backend: str, data_dir: Path) -> None:
+    async with Client(build_server(settings(session="sql-views", data_dirs=(data_dir,))),
+                      raise_exceptions=True) as client:
+        await value(client, "sql('create or replace table summary as select count(*) as n from lines')")
+    empty = Path(tempfile.mkdtemp(prefix="memex-data-"))
+    async with Client(build_server(settings(session="sql-views", data_dirs=(empty,))),
+                      raise_exceptions=True) as client:
+        assert await value(client, "print([(t.name, t.kind, t.rows) for t in tables()])") == "[('summary', 'table', 1)]"
+        assert await value(client, "print(sql('select n from summary').fetchall())") == "[(1000,)]"

@@ -5,15 +5,19 @@
   outlive a kernel restart, and a named session's come back with it. Checkpoint/restore relies on
   tables living there. If the file cannot be opened (another process holds its lock for more than
   5 s), the kernel says so once and uses an in-memory database.
-- Data files are TEMP views, made anew at every kernel start and never stored in the file:
-  `sales_2024.csv` → `sales_2024`, `Q3 report-final.csv` → `q3_report_final`; a name already
-  taken (by a table or an earlier file) gets `_2`, `_3`, … CSV, TSV, Parquet and JSON(L) are read
+- Data files are views: `sales_2024.csv` → `sales_2024`, `Q3 report-final.csv` →
+  `q3_report_final`; a name already taken (by a table or an earlier file) gets `_2`, `_3`, …
+  Each carries the comment `loader.MARK` + its file, by which the next kernel start finds and
+  drops it before making the views of its own data dirs. CSV, TSV, Parquet and JSON(L) are read
   by DuckDB at query time, so they are always current; XLSX goes through a Parquet copy in the
   cache dir, remade when the workbook's mtime or size changes (checked at each `sql()` call).
-- Nothing here is imported or connected on the kernel's main thread at start: a thread imports
-  duckdb, opens the file and scans the data dirs. `db` is a stand-in until then, whose every
-  attribute waits for the connection; before the first cell after loading it is replaced by the
-  connection itself. `sql()` and `tables()` wait too, reporting progress after 0.5 s.
+- They are ordinary views, not temporary ones, so cursors see them too: `sql()` and `db` in a
+  thread other than the main one (sub-agents, subshells) use a cursor of that thread's own.
+- Nothing is imported or connected on the kernel's main thread at start: a thread imports duckdb,
+  opens the file and scans the data dirs, 0.5 s after the kernel loads the runtime or as soon as
+  code needs the database (see `loader`). `db` is a stand-in until then, whose every attribute
+  waits for the connection; before the first cell after loading it is replaced by the connection
+  itself. `sql()` and `tables()` wait too, reporting progress after 0.5 s.
 - The server's interrupt (a timeout, a cancelled call) stops a running query (`interrupts.py`),
   so the kernel keeps its state instead of being restarted.
 - A file that cannot be read is reported once, on stderr of the next cell (or of the call that

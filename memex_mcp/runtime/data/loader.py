@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 #: The database file in the session dir. Tables created with `sql()` live here, so they outlive
 #: the kernel; checkpoint/restore relies on it.
 DB_FILE = "memex.duckdb"
+#: The comment on every view made from a data file, followed by the file: how the next kernel
+#: start finds the views to make anew.
+MARK = "memex data file: "
 #: How long to wait for the file lock of a kernel that is still dying (a restart after a timeout).
 _LOCK_WAIT = 5.0
 #: Seconds after the kernel loads the runtime that loading begins if no code asked for it before.
@@ -81,6 +84,7 @@ class Loader:
         self.step: tuple[int, int, str] = (0, 0, "opening the database")
         self._pending: list[str] = []
         self._lock = threading.Lock()
+        self._local = threading.local()
         #: Each workbook, and the version of it that its views show.
         self._workbooks: dict[Path, tuple[DataFile, tuple[int, int]]] = {}
 
@@ -96,6 +100,7 @@ class Loader:
     def run(self) -> None:
         try:
             self.connection = self._connect()
+            self._drop_views()
             self._scan()
         except BaseException as exc:  # whatever it was, waiters must wake up and say why
             self.failure = f"{type(exc).__name__}: {exc}"
@@ -103,7 +108,9 @@ class Loader:
             self.ready.set()
 
     def wait(self) -> DuckDBPyConnection:
-        """The connection, once the data files are loaded. Call it from the cell's thread."""
+        """The connection once the data files are loaded: in threads other than the main one, a cursor
+        of it of their own (one connection must not run two queries at once). Call it from the
+        thread that will use it; a wait reports progress to the cell that runs on it."""
         if not self.ready.is_set():
             from memex_mcp.runtime.progress import report_progress
 
@@ -117,7 +124,12 @@ class Loader:
                 f"The DuckDB database could not be opened ({self.failure}). Restart the server; "
                 "meanwhile `import duckdb; duckdb.connect()` gives an in-memory database."
             )
-        return self.connection
+        if threading.current_thread() is threading.main_thread():
+            return self.connection
+        cursor: DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._local.cursor = self.connection.cursor()
+        return cursor
 
     def print_reports(self) -> None:
         """Problems not reported yet go to stderr of whatever cell is running: each exactly once."""
@@ -160,6 +172,13 @@ class Loader:
         atexit.register(connection.close)
         return connection
 
+    def _drop_views(self) -> None:
+        """The views an earlier kernel made from data files: the files may have changed or gone."""
+        con = self._con()
+        found = con.execute("SELECT view_name FROM duckdb_views() WHERE starts_with(comment, ?)", [MARK]).fetchall()
+        for (name,) in found:
+            con.execute(f'DROP VIEW IF EXISTS "{name}"')
+
     def _scan(self) -> None:
         files = discover(self._dirs)
         for number, file in enumerate(files):
@@ -176,7 +195,7 @@ class Loader:
     def _add(self, file: DataFile) -> None:
         con = self._con()
         name = unique(identifier(file.stem), self._taken())
-        con.execute(f'CREATE TEMP VIEW "{name}" AS SELECT * FROM {reader(file)}')
+        self._view(name, reader(file), str(file.path))
         rows = None
         if file.kind == "parquet":  # the footer knows; CSV and JSON would need a full read
             metadata = f"parquet_file_metadata({literal(str(file.path))})"
@@ -202,13 +221,19 @@ class Loader:
             else:
                 stem = file.stem if index == 0 else f"{file.stem}_{sheet.name}"
                 name = unique(identifier(stem), self._taken())
-            con.execute(f'CREATE OR REPLACE TEMP VIEW "{name}" AS SELECT * FROM {reader(sheet.parquet)}')
-            self.sources.append(Source(name, file, sheet=sheet.name, rows=sheet.rows))
+            source = Source(name, file, sheet=sheet.name, rows=sheet.rows)
+            self._view(name, reader(sheet.parquet), source.label)
+            self.sources.append(source)
         for gone in old.values():
             con.execute(f'DROP VIEW IF EXISTS "{gone.view}"')
 
+    def _view(self, name: str, read: str, label: str) -> None:
+        con = self._con()
+        con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM {read}')
+        con.execute(f'COMMENT ON VIEW "{name}" IS {literal(MARK + label)}')
+
     def _taken(self) -> set[str]:
-        """Names in use: existing tables and views (a new temp view would hide a table of the same name)."""
+        """Names in use: tables, and views (of earlier files, or made in SQL)."""
         rows = self._con().execute(
             "SELECT table_name FROM duckdb_tables() UNION ALL SELECT view_name FROM duckdb_views() WHERE NOT internal"
         ).fetchall()
