@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
                    default=[Path(d) for d in data_dirs.split(os.pathsep) if d] if data_dirs else None,
                    help="directory of data files to load (repeatable; MEMEX_DATA_DIR takes a "
                    f"'{os.pathsep}'-separated list): CSV/TSV, Parquet, JSON/JSONL and XLSX files become "
-                   "DuckDB views named after the file")
+                   "DuckDB views named after the file; documents (PDF, DOCX, HTML, Markdown, text) join `docs`")
     p.add_argument("--state-dir", type=Path, default=_env("STATE_DIR", str(default_state_dir())),
                    help="where sessions persist (default: %(default)s)")
     p.add_argument("--session", default=_env("SESSION"),
