@@ -279,3 +279,14 @@ async def test_a_named_session_keeps_its_tables_and_drops_the_views_of_files_no_
                       raise_exceptions=True) as client:
         assert await value(client, "print([(t.name, t.kind, t.rows) for t in tables()])") == "[('summary', 'table', 1)]"
         assert await value(client, "print(sql('select n from summary').fetchall())") == "[(1000,)]"
+
+
+async def test_a_database_file_held_by_another_kernel_is_reported_and_memory_used(anyio_backend: str) -> None:
+    async with Client(build_server(settings(session="sql-locked")), raise_exceptions=True) as first:
+        await value(first, "sql('create or replace table mine as select 1 as a')")
+        async with Client(build_server(settings(session="sql-locked")), raise_exceptions=True) as second:
+            with anyio.fail_after(60):
+                text = await value(second, "print(sql('select 2 as b').fetchall())")
+            assert "memex: the database " in text and "another process has it open" in text
+            assert "in-memory database" in text and text.endswith("[(2,)]")
+            assert "Database: in memory, tables you create will not outlive the kernel" in await value(second, "help()")

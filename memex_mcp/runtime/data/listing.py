@@ -63,7 +63,11 @@ def help_section(loader: Loader) -> str:
         return f"Data files: loading in the background ({done} of {total or '?'}); sql() and tables() wait for it."
     if loader.connection is None:
         return f"Database: could not be opened ({loader.failure})."
-    lines = [f"Database: {loader.database} (tables you create persist there)"]
+    if loader.in_memory is not None:
+        lines = [f"Database: in memory, tables you create will not outlive the kernel ({loader.database}: "
+                 f"{loader.in_memory})"]
+    else:
+        lines = [f"Database: {loader.database} (tables you create persist there)"]
     if loader.sources:
         lines.append("Data files, as views (tables() lists everything with columns and rows):")
         width = min(max(len(s.view) for s in loader.sources), 28)

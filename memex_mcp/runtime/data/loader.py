@@ -78,6 +78,8 @@ class Loader:
         self.connection: DuckDBPyConnection | None = None
         #: Why there is no connection at all.
         self.failure: str | None = None
+        #: Why the connection is to an in-memory database instead of the file.
+        self.in_memory: str | None = None
         self.sources: list[Source] = []
         self.problems: list[Problem] = []
         #: (files done, files in all, the file being read) while loading.
@@ -162,6 +164,7 @@ class Loader:
                     time.sleep(0.1)
                     continue
                 why = "another process has it open" if locked else reason(exc)
+                self.in_memory = why
                 self._report(
                     f"memex: the database {self.database} could not be opened ({why}); this kernel uses "
                     "an in-memory database instead, so tables created now will not outlive it."
