@@ -290,3 +290,18 @@ async def test_a_database_file_held_by_another_kernel_is_reported_and_memory_use
             assert "memex: the database " in text and "another process has it open" in text
             assert "in-memory database" in text and text.endswith("[(2,)]")
             assert "Database: in memory, tables you create will not outlive the kernel" in await value(second, "help()")
+
+
+async def test_sub_agents_query_views_and_their_own_frames_at_the_same_time(client: Client) -> None:
+    reply = (
+        "```python\\nmine = pd.DataFrame({'v': [1, 2, 3]})\\n"
+        "submit(sql('select count(*) + (select sum(v) from mine) from lines').fetchall()[0][0])\\n```"
+    )
+    code = (
+        "import pandas as pd\nfrom memex_mcp.runtime.models.scripted import ScriptedModel\n"
+        f"model = ScriptedModel.replies([\"{reply}\"])\n"
+        "handles = [spawn_agent('count the lines', model=model) for _ in range(3)]\n"
+        "print(gather(*handles, timeout=60))"
+    )
+    with anyio.fail_after(90):
+        assert await value(client, code) == "[1006, 1006, 1006]"
