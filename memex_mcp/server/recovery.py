@@ -6,6 +6,10 @@ from memex_mcp.protocol import RestoreReport, Unrestored
 from memex_mcp.server.kernel import Kernel
 
 _SHOWN = 20
+IN_USE = (
+    "session {name} is in use by another memex-mcp process: this one writes no checkpoints, so its "
+    "variables will not come back after a restart. Use another --session name to keep them."
+)
 
 
 async def restore(kernel: Kernel) -> RestoreReport:

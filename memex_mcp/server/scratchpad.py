@@ -77,6 +77,8 @@ class Scratchpad:
         first, self._first_start = self._first_start, False
         if first and self._settings.session is not None and self._restored.found:
             self._notes.append(recovery.describe_session(self._settings.session, self._restored))
+        if first and self.session.in_use_elsewhere:
+            self._notes.append(recovery.IN_USE.format(name=self._settings.session))
         return kernel
 
     async def _start_restored(self, launched: Kernel | None) -> Kernel:

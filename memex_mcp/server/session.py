@@ -14,14 +14,9 @@ from pathlib import Path
 from typing import IO
 
 from memex_mcp.protocol import RuntimeConfig
-from memex_mcp.server.errors import MemexError
 from memex_mcp.server.settings import Settings
 
 _EPHEMERAL = ".ephemeral-"
-
-
-class SessionInUse(MemexError):
-    """Another live server holds this named session: two kernels would write one checkpoint."""
 
 
 class SessionDir:
@@ -33,7 +28,11 @@ class SessionDir:
         name = settings.session or f"{_EPHEMERAL}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.path = sessions / name
         self.path.mkdir(exist_ok=True)
-        self._lock = _lock(self.path, settings.session) if self.named else None
+        self._lock = _lock(self.path) if self.named else None
+        #: Another live server holds this named session. This one still starts (its database falls
+        #: back to memory), restores what the other checkpointed, and writes no checkpoints: two
+        #: kernels writing one checkpoint would each undo the other's.
+        self.in_use_elsewhere = self.named and self._lock is None and _can_lock()
         self.cache = settings.state_dir / "cache"
         self.cache.mkdir(exist_ok=True)
         self.config = RuntimeConfig(
@@ -43,7 +42,7 @@ class SessionDir:
             session=settings.session,
             output_limit=settings.output_limit,
             agent_model=settings.agent_model,
-            checkpoint_max_bytes=settings.checkpoint_max_bytes,
+            checkpoint_max_bytes=0 if self.in_use_elsewhere else settings.checkpoint_max_bytes,
             memory_limit=settings.memory_limit,
         )
 
@@ -55,20 +54,27 @@ class SessionDir:
             shutil.rmtree(self.path, ignore_errors=True)
 
 
-def _lock(path: Path, name: str | None) -> IO[bytes] | None:
-    """Hold the session for this process; the lock goes with the process, however it ends."""
+def _can_lock() -> bool:
     try:
-        import fcntl
+        import fcntl  # noqa: F401
     except ImportError:  # Windows: no advisory locks here
+        return False
+    return True
+
+
+def _lock(path: Path) -> IO[bytes] | None:
+    """Hold the session for this process (the lock goes with the process, however it ends);
+    None when another one holds it."""
+    if not _can_lock():
         return None
+    import fcntl
+
     file = open(path / ".lock", "ab")  # noqa: SIM115 (held open for the session's lifetime)
     try:
         fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         file.close()
-        raise SessionInUse(
-            f"session {name!r} is in use by another memex-mcp process; stop it, or use another --session name"
-        ) from None
+        return None
     return file
 
 
