@@ -28,14 +28,16 @@ async def test_a_named_session_comes_back_with_its_variables_and_history_in_the_
     name = f"again-{uuid.uuid4().hex[:8]}"
     with anyio.fail_after(60):
         async with Client(build_server(settings(session=name)), raise_exceptions=True) as first:
-            fresh = await run(first, "kept = {'a': [1, 2]}\nprint('said in the first server')")
+            fresh = await run(first, "kept = {'a': [1, 2]}\nsql('create table kept_t as select 7 as v')\n"
+                                     "query = sql('select v from kept_t')\nprint('said in the first server')")
             assert text_of(fresh) == "said in the first server"  # a new session has nothing to restore
         async with Client(build_server(settings(session=name)), raise_exceptions=True) as second:
-            text = text_of(await run(second, "kept, history[0].output"))
+            text = text_of(await run(second, "kept, history[0].output, sql('select v from kept_t').fetchall()"))
             assert text == (
                 f"[memex] restored session {name}: 1 variable(s) (kept) and 1 execution(s) of history, as of "
-                "execution [1]; tables are kept in its database.\n"
-                "({'a': [1, 2]}, 'said in the first server\\n')"
+                "execution [1]; tables are kept in its database; not restored: query (duckdb._relation."
+                "DuckDBPyRelation: a DuckDB object: tables persist in the session database; re-run the query).\n"
+                "({'a': [1, 2]}, 'said in the first server\\n', [(7,)])"
             )
             assert text_of(await run(second, "kept")) == "{'a': [1, 2]}"  # said once, on the first result
 
