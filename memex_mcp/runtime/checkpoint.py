@@ -24,6 +24,7 @@ Values reference each other, prelude objects (`db`, `history`) and other variabl
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import importlib
 import io
@@ -123,6 +124,7 @@ class Checkpointer:
 
     def install(self) -> None:
         self._shell.events.register("post_run_cell", self.after_cell)
+        atexit.register(self.flush)  # a polite shutdown right after a reply keeps that reply's changes
         kernel = getattr(self._shell, "kernel", None)
         if kernel is not None:
             # A request that arrives while the reply is still going out can be handled before the
