@@ -5,6 +5,7 @@
     python -m benchmarks --only startup --runs 9
     python -m benchmarks --only sql            # sql() against raw DuckDB over 10 M rows
     python -m benchmarks --only documents --pages 10000
+    python -m benchmarks --only context        # characters that reach the model, against baselines
     python -m benchmarks --no-write            # print only
 
 `--only` rewrites that section of BENCHMARKS.md and keeps the others.
@@ -18,12 +19,12 @@ import time
 
 import anyio
 
-from benchmarks import agents, documents, latency, memory, report, startup
+from benchmarks import agents, context, documents, latency, memory, report, startup
 from benchmarks import sql as sql_bench
 from benchmarks.common import ROOT, machine
 
 OUT = ROOT / "BENCHMARKS.md"
-NAMES = ("latency", "startup", "memory", "agents", "documents", "sql")
+NAMES = ("latency", "startup", "memory", "agents", "documents", "sql", "context")
 
 
 def _command(args: argparse.Namespace, only: str | None) -> str:
@@ -58,6 +59,8 @@ async def main(args: argparse.Namespace) -> None:
             sections[name] = report.startup(await startup.run(args.runs), command, info["date"])
         elif name == "agents":
             sections[name] = agents.section(await agents.run(), command, info["date"])
+        elif name == "context":
+            sections[name] = context.render(await context.run(), command, info["date"])
         elif name == "sql":
             sections[name] = sql_bench.report(sql_bench.run(), command, info["date"])
         else:
