@@ -66,6 +66,8 @@ def build_server(settings: Settings, launched: Kernel | None = None,
 
     def scratchpad(ctx: Context) -> Scratchpad:
         state = cast(AppState, ctx.request_context.lifespan_context)
+        # The latest call's session is the one sampling requests go to (a client may reconnect).
+        state.scratchpad.sampling.seen(ctx.session)
         return state.scratchpad
 
     @server.tool(

@@ -3,6 +3,7 @@
     <state dir>/sessions/<name>/                 a named session (`--session NAME`): kept
     <state dir>/sessions/.ephemeral-<pid>-<id>/  an unnamed one: removed when it closes
     <state dir>/cache/                           shared by all sessions (the document index)
+    <temp dir>/memex-<random>/channel            the scratchpad's channel socket (a short path)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import uuid
 from pathlib import Path
 
 from memex_mcp.protocol import RuntimeConfig
+from memex_mcp.server.channel import socket_path
 from memex_mcp.server.settings import Settings
 
 _EPHEMERAL = ".ephemeral-"
@@ -29,6 +31,8 @@ class SessionDir:
         self.path.mkdir(exist_ok=True)
         self.cache = settings.state_dir / "cache"
         self.cache.mkdir(exist_ok=True)
+        #: Where the scratchpad's channel listens; every kernel of the session connects there.
+        self.channel = socket_path()
         self.config = RuntimeConfig(
             session_dir=str(self.path),
             cache_dir=str(self.cache),
@@ -36,9 +40,11 @@ class SessionDir:
             session=settings.session,
             output_limit=settings.output_limit,
             agent_model=settings.agent_model,
+            channel=str(self.channel),
         )
 
     def close(self) -> None:
+        shutil.rmtree(self.channel.parent, ignore_errors=True)
         if not self.named:
             shutil.rmtree(self.path, ignore_errors=True)
 
