@@ -16,16 +16,18 @@ import time
 
 import anyio
 
-from benchmarks import latency, memory, report, startup
+from benchmarks import channel, latency, memory, report, startup
 from benchmarks.common import ROOT, machine
 
 OUT = ROOT / "BENCHMARKS.md"
-NAMES = ("latency", "startup", "memory")
+NAMES = ("latency", "startup", "memory", "channel")
 
 
 def _command(args: argparse.Namespace, only: str | None) -> str:
     """The canonical command that repeats this measurement (defaults spelled out)."""
     parts = ["python -m benchmarks"] + ([f"--only {only}"] if only else [])
+    if only == "channel":
+        parts.append(f"--calls {args.calls}")
     if only in (None, "latency"):
         parts += [f"--calls {args.calls}", f"--rounds {args.rounds}"] + ([] if args.whatif else ["--no-whatif"])
     if only in (None, "startup"):
@@ -49,6 +51,8 @@ async def main(args: argparse.Namespace) -> None:
             sections[name] = report.latency(rows, command, info["date"], args.rounds)
         elif name == "startup":
             sections[name] = report.startup(await startup.run(args.runs), command, info["date"])
+        elif name == "channel":
+            sections[name] = report.channel(await channel.run(args.calls), command, info["date"])
         else:
             sections[name] = report.memory(await memory.run(), command, info["date"])
         print(f"[benchmarks] {name} took {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
