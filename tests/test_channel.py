@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,19 +92,27 @@ class Stuck:
             raise
 
 
+@pytest.fixture
+def path() -> Iterator[Path]:
+    path = socket_path()
+    assert path is not None
+    yield path
+    shutil.rmtree(path.parent, ignore_errors=True)
+
+
 async def started(path: Path, **handlers: Any) -> ChannelServer:
     server = ChannelServer(path, handlers)
     await server.start()
     return server
 
 
-async def test_a_waiting_call_fails_clearly_when_the_server_goes_away(anyio_backend: str) -> None:
+async def test_a_waiting_call_fails_clearly_when_the_server_goes_away(anyio_backend: str, path: Path) -> None:
     stuck = Stuck()
 
     async def echo(params: dict[str, Any]) -> Any:
         return params
 
-    server = await started(socket_path(), stuck=stuck, echo=echo)
+    server = await started(path, stuck=stuck, echo=echo)
     line = Channel(str(server.path))
     with anyio.fail_after(30):
         assert await anyio.to_thread.run_sync(line.call, "echo", {"a": [1, 2]}) == {"a": [1, 2]}
@@ -125,9 +135,9 @@ async def test_a_waiting_call_fails_clearly_when_the_server_goes_away(anyio_back
             await anyio.to_thread.run_sync(line.call, "echo")
 
 
-async def test_a_call_that_times_out_is_cancelled_on_the_server(anyio_backend: str) -> None:
+async def test_a_call_that_times_out_is_cancelled_on_the_server(anyio_backend: str, path: Path) -> None:
     stuck = Stuck()
-    server = await started(socket_path(), stuck=stuck)
+    server = await started(path, stuck=stuck)
     try:
         line = Channel(str(server.path))
         with anyio.fail_after(30):
@@ -143,12 +153,8 @@ def test_a_kernel_without_a_server_is_told_so() -> None:
         Channel(None).call("sampling.available")
 
 
-async def test_the_socket_path_fits_the_unix_limit_and_its_directory_is_private(anyio_backend: str) -> None:
-    path = socket_path()
-    try:
-        assert len(str(path).encode()) < 100
-        assert path.parent.stat().st_mode & 0o777 == 0o700
-    finally:
-        path.parent.rmdir()
+def test_the_socket_path_fits_the_unix_limit_and_its_directory_is_private(path: Path) -> None:
+    assert len(str(path).encode()) < 100
+    assert path.parent.stat().st_mode & 0o777 == 0o700
 
 

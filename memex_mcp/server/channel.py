@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -36,35 +35,39 @@ _MESSAGE: TypeAdapter[ChannelRequest | ChannelCancel] = TypeAdapter(
 _log = logging.getLogger(__name__)
 
 
-def socket_path() -> Path:
-    """A fresh socket path in a private directory (mode 0700: only this user can connect).
+def socket_path() -> Path | None:
+    """A fresh socket path in a private directory (mode 0700: only this user can connect), or None
+    where asyncio has no unix sockets (Windows): kernel code that needs the server is told so.
 
     In the system's temporary directory, not the state dir: unix socket paths are limited to
     about 100 bytes.
     """
+    if os.name != "posix":
+        return None
     return Path(tempfile.mkdtemp(prefix="memex-")) / "channel"
 
 
 class ChannelServer:
-    def __init__(self, path: Path, handlers: Mapping[str, Handler]) -> None:
+    def __init__(self, path: Path | None, handlers: Mapping[str, Handler]) -> None:
         self.path = path
         self._handlers = dict(handlers)
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_unix_server(self._accept, path=str(self.path), limit=_LINE_LIMIT)
+        if self.path is not None:
+            self._server = await asyncio.start_unix_server(self._accept, path=str(self.path), limit=_LINE_LIMIT)
 
     async def close(self) -> None:
-        """Stop listening, end every connection and remove the socket's directory."""
+        """Stop listening, end every connection and remove the socket."""
         if self._server is not None:
             self._server.close()
         for connection in list(self._connections):
             connection.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
-        shutil.rmtree(self.path.parent, ignore_errors=True)
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

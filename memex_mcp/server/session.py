@@ -40,11 +40,12 @@ class SessionDir:
             session=settings.session,
             output_limit=settings.output_limit,
             agent_model=settings.agent_model,
-            channel=str(self.channel),
+            channel=str(self.channel) if self.channel is not None else None,
         )
 
     def close(self) -> None:
-        shutil.rmtree(self.channel.parent, ignore_errors=True)
+        if self.channel is not None:
+            shutil.rmtree(self.channel.parent, ignore_errors=True)
         if not self.named:
             shutil.rmtree(self.path, ignore_errors=True)
 
