@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 
 import anyio
 import pytest
 from conftest import run, settings, text_of
-from mcp import Client, types
+from mcp import Client, StdioServerParameters, types
 from mcp.client.session import ClientRequestContext
 
 from memex_mcp.server import build_server
@@ -99,3 +100,10 @@ async def test_a_replacement_kernel_reaches_the_server_too(sampling_client: Clie
         # The result may begin with a note that the kernel died: the pid is the last line.
         assert text_of(await run(sampling_client, "import os\nos.getpid()")).splitlines()[-1] != pid
         assert text_of(await run(sampling_client, COMPLETE)) == "'hi from the client' 12 4\navailable: True"
+
+
+async def test_over_stdio_the_kernel_started_before_the_sdk_loads_reaches_the_server(anyio_backend: str) -> None:
+    server = StdioServerParameters(command=sys.executable, args=["-m", "memex_mcp"])
+    with anyio.fail_after(60):
+        async with Client(server, mode="legacy", sampling_callback=answer) as client:
+            assert text_of(await run(client, COMPLETE)) == "'hi from the client' 12 4\navailable: True"
