@@ -16,11 +16,11 @@ import time
 
 import anyio
 
-from benchmarks import channel, latency, memory, report, startup
+from benchmarks import agents, channel, latency, memory, report, startup
 from benchmarks.common import ROOT, machine
 
 OUT = ROOT / "BENCHMARKS.md"
-NAMES = ("latency", "startup", "memory", "channel")
+NAMES = ("latency", "startup", "memory", "agents", "channel")
 
 
 def _command(args: argparse.Namespace, only: str | None) -> str:
@@ -51,6 +51,8 @@ async def main(args: argparse.Namespace) -> None:
             sections[name] = report.latency(rows, command, info["date"], args.rounds)
         elif name == "startup":
             sections[name] = report.startup(await startup.run(args.runs), command, info["date"])
+        elif name == "agents":
+            sections[name] = agents.section(await agents.run(), command, info["date"])
         elif name == "channel":
             sections[name] = report.channel(await channel.run(args.calls), command, info["date"])
         else:

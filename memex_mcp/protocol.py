@@ -34,6 +34,10 @@ class RuntimeConfig(_Model):
     session: str | None = None
     output_limit: int = 8000
     agent_model: str = "auto"
+    #: Sub-agent model calls in flight at once, across all agents of the kernel.
+    agent_concurrency: int = 8
+    #: Wall-clock seconds a sub-agent may run before it fails (`spawn_agent(timeout=…)` overrides).
+    agent_timeout: float = 600.0
     #: The server's socket for this scratchpad (`memex_mcp.runtime.channel`); None: no server.
     channel: str | None = None
 

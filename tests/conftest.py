@@ -16,6 +16,8 @@ from memex_mcp.server import Settings, build_server
 #: Every server of the test run, in process or launched, keeps its state here, not in the user's.
 STATE_DIR = Path(tempfile.mkdtemp(prefix="memex-tests-"))
 os.environ["MEMEX_STATE_DIR"] = str(STATE_DIR)
+#: No test reaches a real model unless it opts in (kernels inherit this; see runtime/models/guard.py).
+os.environ["MEMEX_ALLOW_MODEL_REQUESTS"] = "0"
 
 
 def pytest_unconfigure() -> None:

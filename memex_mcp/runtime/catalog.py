@@ -12,7 +12,8 @@ memex scratchpad: your variables persist between calls; only what you print is r
   submit(value)                record a final answer; it is appended to `submissions`
   submissions                  the answers recorded so far
   spawn_agent(task, inputs=None, returns=None, name=None, model=None, max_turns=20)
-                               sub-agents: not available in this version yet
+                               a sub-agent in its own thread → handle: h.result() (raises AgentFailed),
+                               h.cancel(), h.status, h.transcript; it reads your variables
   gather(*handles, timeout=None)
                                the results of several agents, in order
   memex_help()                 this catalog; help(obj) is Python's help

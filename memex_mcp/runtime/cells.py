@@ -17,7 +17,7 @@ from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, Intera
 from memex_mcp.protocol import REPORT_KEY, CellReport
 from memex_mcp.runtime.descriptors import DescriptorCapture
 from memex_mcp.runtime.history import Execution, History
-from memex_mcp.runtime.streams import StreamTee
+from memex_mcp.runtime.streams import ROUTE, StreamTee
 from memex_mcp.runtime.tracebacks import short_traceback
 
 
@@ -106,6 +106,12 @@ class CellRecorder:
 
     def _tee_display(self, publish: Callable[..., Any]) -> Callable[..., Any]:
         def tee_publish(data: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+            route = ROUTE.get()
+            if route is not None:  # a sub-agent's display: its own output, never the cell's
+                text = data.get("text/plain")
+                if isinstance(text, str):
+                    route(text + "\n")
+                return None
             self._record_text(data)
             return publish(data, *args, **kwargs)
 

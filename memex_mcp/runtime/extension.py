@@ -33,8 +33,7 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
         "_outputs": recorder.outputs,
         "submit": submit,
         "submissions": submissions.items,
-        "spawn_agent": agents.spawn_agent,
-        "gather": agents.gather,
+        **agents.bind(ns),
     }
     prelude[RPC_NAME] = Rpc(ns, shell.user_ns_hidden, submissions)
     shell.push(prelude, interactive=False)  # type: ignore[no-untyped-call]

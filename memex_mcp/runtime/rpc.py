@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from memex_mcp.protocol import RpcError, RpcOk, ScopeListing
+from memex_mcp.runtime.agents import AgentHandle, list_agents
 from memex_mcp.runtime.scope import list_scope
 from memex_mcp.runtime.submit import Submissions, SubmitError
 
@@ -45,7 +46,10 @@ class Rpc:
         return JsonReply(RpcOk(result=result))
 
     def scope(self, pattern: str | None = None) -> Any:
-        listing: ScopeListing = list_scope(self._ns, self._hidden, pattern)
+        # A handle bound to a variable is listed once, among the agents, under the agent's name.
+        plain = {k: v for k, v in self._ns.items() if not isinstance(v, AgentHandle)}
+        listing: ScopeListing = list_scope(plain, self._hidden, pattern)
+        listing = listing.model_copy(update={"agents": list_agents(pattern)})
         return listing.model_dump(mode="json")
 
     def submit(self, value: Any = None, variable: str | None = None, schema: Any = None) -> Any:
