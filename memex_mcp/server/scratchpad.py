@@ -209,3 +209,15 @@ class Scratchpad:
                 return await kernel.call("submit", value=value, variable=variable, schema=schema)
             except ValueError as exc:
                 raise ToolInputError(str(exc)) from None
+
+    async def spawn_agent(self, task: str, inputs: list[str] | None, output_schema: dict[str, Any] | None,
+                          name: str | None) -> str:
+        """Start a sub-agent in the kernel; returns the variable that holds its handle."""
+        async with self._lock:
+            kernel = await self.kernel()
+            try:
+                variable: str = await kernel.call("spawn_agent", task=task, inputs=inputs,
+                                                  output_schema=output_schema, name=name)
+            except ValueError as exc:
+                raise ToolInputError(str(exc)) from None
+            return variable
