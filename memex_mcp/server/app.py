@@ -117,12 +117,12 @@ def build_server(settings: Settings, launched: Kernel | None = None,
 
     @server.tool(
         description=(
-            "Start a sub-agent that works in your kernel, in a thread of its own, and return at once "
-            "with the name of the variable holding its handle. It can read all your variables (`inputs` "
-            "names the ones it is told about) and finishes with a value matching `output_schema`. Read "
-            "it later with execute_code: `agent_1.result()` waits for it (a live Python object), "
-            "`agent_1.status` says how it is going. Start several to work in parallel; "
-            "`gather(agent_1, agent_2)` waits for all."
+            "Start a sub-agent on a task and return at once with the name of the variable that holds "
+            "its handle. It works in your kernel, in a thread of its own: it can read your variables "
+            "(`inputs` names the ones it is told about) and ends with a value matching `output_schema`. "
+            "Start several to work in parallel. Later, in execute_code: `agent_1.result()` waits for the "
+            "value (a live Python object), `agent_1.status` tells how it is going, `gather(agent_1, "
+            "agent_2)` waits for several."
         ),
         annotations=ToolAnnotations(title="Start a sub-agent", open_world_hint=True),
     )
