@@ -112,3 +112,17 @@ async def test_the_spawn_agent_tool_uses_sampling_when_the_server_is_told_to(any
                 "output_schema": {"type": "object", "properties": {"first": {"type": "string"}}}})
             assert started.structured_content == {"variable": "agent_1"}
             assert text_of(await run(client, "agent_1.result(timeout=30)")) == "{'first': 'alpha'}"
+
+
+async def test_an_agent_on_sampling_with_a_client_without_it_fails_saying_how_to_configure_a_model(
+    anyio_backend: str,
+) -> None:
+    async with Client(build_server(settings(timeout=60, agent_model="sampling")), raise_exceptions=True,
+                      mode="legacy") as client:
+        with anyio.fail_after(60):
+            started = await client.call_tool("spawn_agent", {"task": "Say hi."})
+            assert started.structured_content == {"variable": "agent_1"}
+            failed = await run(client, "agent_1.result(timeout=30)")
+    assert failed.is_error
+    assert "AgentFailed" in text_of(failed)
+    assert "does not support sampling" in text_of(failed) and "--agent-model openai:<model>" in text_of(failed)
