@@ -52,7 +52,7 @@ class ChannelServer:
         self.path = path
         self._handlers = dict(handlers)
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     async def start(self) -> None:
         if self.path is not None:
@@ -69,15 +69,15 @@ class ChannelServer:
             with contextlib.suppress(OSError):
                 os.unlink(self.path)
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            await self._serve(reader, writer)
-        finally:
-            self._connections.discard(task)
-            writer.close()
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # A task of our own, not asyncio's connection task: on Python 3.11 asyncio logs an error
+        # when its task is cancelled (as a task group cancels it when the server stops).
+        task = asyncio.ensure_future(self._serve(reader, writer))
+        self._connections[task] = writer
+        task.add_done_callback(self._closed)
+
+    def _closed(self, task: asyncio.Task[None]) -> None:
+        self._connections.pop(task).close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         running: dict[int, asyncio.Task[None]] = {}
