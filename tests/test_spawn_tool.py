@@ -45,12 +45,12 @@ async def test_spawn_agent_returns_the_variable_that_holds_the_handle_and_its_re
         assert text_of(await run(client, "print(agent_1.result(timeout=30))")) == "6"
 
 
-async def test_default_names_skip_names_in_use_and_a_given_name_is_used(client: Client) -> None:
+async def test_default_names_skip_variables_and_agents_in_use_and_a_given_name_is_used(client: Client) -> None:
     with anyio.fail_after(60):
-        await run(client, "agent_2 = 'taken'")
-        assert (await spawn(client)).structured_content == {"variable": "agent_3"}
+        await run(client, "agent_2 = 'taken'\nunbound = spawn_agent('Add up the numbers.', name='agent_3')")
+        assert (await spawn(client)).structured_content == {"variable": "agent_4"}
         assert (await spawn(client, name="adder")).structured_content == {"variable": "adder"}
-        assert text_of(await run(client, "print(agent_3.result(timeout=30), adder.result(timeout=30), agent_2)")) \
+        assert text_of(await run(client, "print(agent_4.result(timeout=30), adder.result(timeout=30), agent_2)")) \
             == "6 6 taken"
 
 

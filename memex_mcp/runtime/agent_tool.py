@@ -46,8 +46,10 @@ def spawn_for_tool(namespace: dict[str, Any], hidden: Mapping[str, Any], task: s
 
 def _variable(namespace: Mapping[str, Any], hidden: Mapping[str, Any], name: str | None) -> str:
     if name is None:
+        # Nor the name of another agent of the kernel: list_scope lists agents by name.
+        taken = set(namespace) | {entry.name for entry in agents.list_agents()}
         n = 1
-        while f"{_DEFAULT_PREFIX}{n}" in namespace:
+        while f"{_DEFAULT_PREFIX}{n}" in taken:
             n += 1
         return f"{_DEFAULT_PREFIX}{n}"
     if not name.isidentifier() or keyword.iskeyword(name):
