@@ -107,3 +107,31 @@ async def test_over_stdio_the_kernel_started_before_the_sdk_loads_reaches_the_se
     with anyio.fail_after(60):
         async with Client(server, mode="legacy", sampling_callback=answer) as client:
             assert text_of(await run(client, COMPLETE)) == "'hi from the client' 12 4\navailable: True"
+
+
+TIMES_OUT = """\
+from memex_mcp.runtime.models.base import Message, ModelError, Request
+from memex_mcp.runtime.models.sampling import SamplingModel
+try:
+    SamplingModel(timeout=0.5).complete(Request([Message("user", "Think forever.")]))
+except ModelError as exc:
+    print(exc)
+"""
+
+
+async def test_a_request_that_times_out_is_withdrawn_from_the_client(anyio_backend: str) -> None:
+    cancelled = anyio.Event()
+
+    async def never(context: ClientRequestContext, params: types.CreateMessageRequestParams) -> types.ErrorData:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cancelled.set()
+        raise AssertionError("unreachable")
+
+    async with Client(build_server(settings()), raise_exceptions=True, mode="legacy",
+                      sampling_callback=never) as client:
+        with anyio.fail_after(60):
+            assert text_of(await run(client, TIMES_OUT)) == (
+                "The sampling model cannot answer: The server did not answer sampling.create within 0.5 s.")
+            await cancelled.wait()

@@ -18,6 +18,7 @@ import functools
 import itertools
 import socket
 import threading
+import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -108,7 +109,7 @@ class Channel:
                 line.send(request.model_dump_json().encode() + b"\n")
             except OSError:
                 line.close()
-            reply = future.result(timeout)
+            reply = _wait(future, timeout)
         except FutureTimeout:
             raise ChannelTimeout(f"The server did not answer {method} within {timeout:g} s.") from None
         finally:
@@ -145,6 +146,22 @@ class Channel:
             if self._line is not None:
                 self._line.close()
                 self._line = None
+
+
+#: Longest uninterrupted wait: an exception raised in the waiting thread (an agent cancelled
+#: with `handle.cancel()`) takes effect only between waits.
+_SLICE = 0.25
+
+
+def _wait(future: Future[ChannelReply], timeout: float | None) -> ChannelReply:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = _SLICE if deadline is None else min(_SLICE, deadline - time.monotonic())
+        try:
+            return future.result(max(left, 0))
+        except FutureTimeout:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
 
 
 @functools.cache
