@@ -65,7 +65,9 @@ async def _cell(client: Client, code: str) -> Any:
 async def run(calls: int) -> dict[str, dict[str, float]]:
     """p50/p95/mean (ms) per series; `concurrent` is wall time per call with 8 threads asking at once."""
     os.environ["MEMEX_BENCH_CALLS"] = str(calls)  # the kernel inherits it: no generated code
-    async with Client(build_server(settings()), mode="legacy", sampling_callback=_answer) as client:
+    # The samples come back as printed JSON: a budget that holds them all.
+    async with Client(build_server(settings(output_limit=10_000_000)), mode="legacy",
+                      sampling_callback=_answer) as client:
         await client.call_tool("execute_code", {"code": SERIES})
         for _ in range(20):  # warm-up: connect the channel, import what the series import
             await client.call_tool("execute_code", {"code": "pass"})

@@ -151,6 +151,8 @@ def channel(rows: dict[str, dict[str, float]], command: str, when: str) -> str:
     for key, label in labels.items():
         r = rows[key]
         lines.append(f"| {label} | {r['p50']:.2f} | {r['p95']:.2f} | {r['mean']:.2f} | {r['p50'] / base:.2f} |")
+    lines += ["", f"A sampling request costs memex about {rows['sampling']['p50']:.2f} ms on top of the client's "
+              "model, which takes seconds. The machine is shared and noisy: compare rows of one run."]
     return "\n".join(lines)
 
 
