@@ -3,6 +3,7 @@
     python -m benchmarks                       # all of them (about a minute and a half)
     python -m benchmarks --only latency --calls 500
     python -m benchmarks --only startup --runs 9
+    python -m benchmarks --only documents --pages 10000
     python -m benchmarks --no-write            # print only
 
 `--only` rewrites that section of BENCHMARKS.md and keeps the others.
@@ -16,11 +17,11 @@ import time
 
 import anyio
 
-from benchmarks import agents, channel, latency, memory, report, startup
+from benchmarks import agents, channel, documents, latency, memory, report, startup
 from benchmarks.common import ROOT, machine
 
 OUT = ROOT / "BENCHMARKS.md"
-NAMES = ("latency", "startup", "memory", "agents", "channel")
+NAMES = ("latency", "startup", "memory", "agents", "documents", "channel")
 
 
 def _command(args: argparse.Namespace, only: str | None) -> str:
@@ -32,6 +33,8 @@ def _command(args: argparse.Namespace, only: str | None) -> str:
         parts += [f"--calls {args.calls}", f"--rounds {args.rounds}"] + ([] if args.whatif else ["--no-whatif"])
     if only in (None, "startup"):
         parts.append(f"--runs {args.runs}")
+    if only in (None, "documents"):
+        parts.append(f"--pages {args.pages}")
     return " ".join(parts)
 
 
@@ -49,6 +52,8 @@ async def main(args: argparse.Namespace) -> None:
         if name == "latency":
             rows = await latency.run(args.calls, args.rounds, whatif=args.whatif)
             sections[name] = report.latency(rows, command, info["date"], args.rounds)
+        elif name == "documents":
+            sections[name] = documents.render(await documents.run(args.pages), command, info["date"])
         elif name == "startup":
             sections[name] = report.startup(await startup.run(args.runs), command, info["date"])
         elif name == "agents":
@@ -73,6 +78,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=10,
                         help="blocks the latency calls are split into, interleaved across series (default 10)")
     parser.add_argument("--runs", type=int, default=5, help="server starts for the start-up medians (default 5)")
+    parser.add_argument("--pages", type=int, default=10_000, help="generated pages for the documents benchmark "
+                        "(default 10,000)")
     parser.add_argument("--no-whatif", dest="whatif", action="store_false",
                         help="skip the what-if series (proposed changes to memex)")
     parser.add_argument("--no-write", dest="write", action="store_false", help="print, do not write BENCHMARKS.md")

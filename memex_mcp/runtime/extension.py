@@ -7,9 +7,10 @@ from typing import Any
 from IPython.core.interactiveshell import InteractiveShell
 
 from memex_mcp.protocol import RPC_NAME
-from memex_mcp.runtime import agents
+from memex_mcp.runtime import agents, config
 from memex_mcp.runtime.catalog import Help, memex_help
 from memex_mcp.runtime.cells import CellRecorder
+from memex_mcp.runtime.documents.corpus import Corpus, read_document
 from memex_mcp.runtime.rpc import Rpc
 from memex_mcp.runtime.submit import Submissions
 
@@ -26,6 +27,9 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
         """Record a final answer (validated against the server's answer schema, if any)."""
         return submissions.submit(value)
 
+    docs = Corpus(config.load())
+    docs.start()  # indexes the data dirs in the background; the first call that needs it waits
+
     prelude: dict[str, Any] = {
         "help": Help(),
         "memex_help": memex_help,
@@ -34,6 +38,8 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
         "submit": submit,
         "submissions": submissions.items,
         **agents.bind(ns),
+        "docs": docs,
+        "read_document": read_document,
     }
     prelude[RPC_NAME] = Rpc(ns, shell.user_ns_hidden, submissions)
     shell.push(prelude, interactive=False)  # type: ignore[no-untyped-call]

@@ -1,0 +1,11 @@
+"""The document corpus (`docs`) and `read_document`.
+
+    corpus   `docs`: the public interface, background indexing, doc ids
+    build    finding documents, bringing the index up to date for them
+    extract  text out of PDF, DOCX, HTML, Markdown and text files, page by page
+    index    the SQLite FTS5 index shared by the sessions of a state dir
+    hits     documents, search hits and grep matches, and how they print
+    errors   DocumentError, UnknownDocument
+
+Nothing is re-exported here: the kernel imports `corpus` at start, the rest loads when first used.
+"""

@@ -1,0 +1,288 @@
+"""`docs`: the documents of the data dirs (and those added at run time), searchable by BM25.
+
+Doc ids: a file's path relative to its data dir, with `/` (`reports/q3_2025.pdf`). When two data
+dirs hold the same relative path, the later one's id starts with its data dir's name. A file added
+with `docs.add(path)` outside the data dirs gets the path relative to `path`'s parent (a file: its
+name; a directory `d`: `d/…`), or its absolute path if that id is taken.
+
+Indexing starts in a background thread when the kernel starts. Every call that needs the index
+waits for it, reporting progress from the cell's thread, and then prints, once, which files were
+skipped and why.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from memex_mcp.protocol import RuntimeConfig
+from memex_mcp.runtime.documents.errors import DocumentError, UnknownDocument
+from memex_mcp.runtime.progress import report_progress
+
+if TYPE_CHECKING:
+    import pandas
+
+    from memex_mcp.runtime.documents.build import Indexing, OnProgress
+    from memex_mcp.runtime.documents.hits import Document, Hit, Hits, Match, Matches
+    from memex_mcp.runtime.documents.index import FileRecord, Index
+
+# The kernel creates `docs` at start; the modules that do the work (and their dataclasses, regular
+# expressions, SQLite) are imported when first used, mostly by the indexing thread.
+
+INDEX_FILE = "documents.sqlite3"
+#: Skip reports printed at once; the rest are counted (all are in `docs.list()`).
+SHOWN_PROBLEMS = 10
+
+
+class Corpus:
+    """The document corpus; `docs` in every kernel."""
+
+    def __init__(self, config: RuntimeConfig) -> None:
+        self._roots = [Path(d) for d in config.data_dirs]
+        self._index_path = Path(config.cache_dir) / INDEX_FILE
+        self._index: Index | None = None
+        self._records: dict[str, FileRecord] = {}
+        self._added: list[tuple[str, Path]] = []
+        self._unreported: list[tuple[str, str]] = []
+        self._last: Indexing | None = None
+        self._failure: BaseException | None = None
+        self._state: tuple[int, int, str] = (0, 0, "indexing documents: looking for files")
+        self._done = threading.Event()
+        self._lock = threading.RLock()  # one indexing at a time in this kernel
+
+    def start(self) -> None:
+        """Index the data dirs in a background thread (at once done when there are none)."""
+        if not self._roots:
+            self._done.set()
+            return
+        threading.Thread(target=self._background, name="memex-docs-index", daemon=True).start()
+
+    def _background(self) -> None:
+        try:
+            self._refresh(self._on_state)
+        except BaseException as exc:  # reported by the first call that waits
+            self._failure = exc
+        finally:
+            self._done.set()
+
+    def _on_state(self, done: int, total: int, message: str) -> None:
+        self._state = (done, total, message)
+
+    # --- the public interface -------------------------------------------------------------
+
+    def search(self, query: str, k: int = 10) -> Hits:
+        """The `k` pages that best match `query` (any text: a question, keywords, "a phrase"), best
+        first by BM25. Each hit prints as one line; `hit.text` is the whole page."""
+        from memex_mcp.runtime.documents.hits import Hit, Hits
+        from memex_mcp.runtime.documents.index import fts_query
+
+        index = self._ready()
+        ids = self._ids_by_file()
+        hits = [Hit(ids[h.file_id], h.page, round(h.score, 3), h.snippet, h.text)
+                for h in index.search(fts_query(query), k, ids)]
+        return Hits(hits, query)
+
+    def grep(self, pattern: str | re.Pattern[str], flags: int = 0) -> Matches:
+        """Every line matching the regular expression `pattern` (`re.search`; pass `flags=re.I` or
+        `(?i)` to ignore case), in document and page order."""
+        from memex_mcp.runtime.documents.hits import Match, Matches
+
+        regex = re.compile(pattern, flags)
+        index = self._ready()
+        ids = self._ids_by_file()
+        found: list[Match] = []
+        for file_id, page, text in index.member_pages():
+            for m in regex.finditer(text):
+                start = text.rfind("\n", 0, m.start()) + 1
+                end = text.find("\n", m.end())
+                line = text[start: end if end >= 0 else len(text)]
+                if not found or (found[-1].doc, found[-1].page, found[-1].line) != (ids[file_id], page, line):
+                    found.append(Match(ids[file_id], page, line, m.group()))
+        return Matches(found, regex.pattern)
+
+    def list(self) -> pandas.DataFrame:
+        """One row per document: id, file, pages, chars, status (ok, empty, skipped), reason."""
+        import pandas
+
+        self._ready()
+        rows = [(doc_id, Path(r.path).name, r.pages, r.chars, r.status, r.reason)
+                for doc_id, r in sorted(self._records.items())]
+        return pandas.DataFrame(rows, columns=["id", "file", "pages", "chars", "status", "reason"])
+
+    def __getitem__(self, key: str | Hit | Match) -> Document:
+        """The document with this doc id (or file name, when only one document has it)."""
+        from memex_mcp.runtime.documents.hits import Document, Hit, Match
+
+        self._ready()
+        doc_id = key.doc if isinstance(key, Hit | Match) else self._resolve(key)
+        record = self._records[doc_id]
+        if record.status == "skipped":
+            raise DocumentError(f"{doc_id} was skipped: {record.reason}")
+        assert self._index is not None
+        return Document(doc_id, Path(record.path), self._index.pages(record.id))
+
+    def add(self, path: str | Path) -> builtins.list[str]:
+        """Index a file, or every document under a directory, now; returns their doc ids. Files
+        that cannot be read are reported and skipped."""
+        from memex_mcp.runtime.documents.build import scan
+
+        target = Path(path).expanduser().resolve()
+        if not target.exists():
+            raise FileNotFoundError(f"no such file or directory: {path}")
+        found = scan(target)
+        if not found:
+            raise DocumentError(f"no documents in {path}: docs reads PDF, DOCX, HTML, Markdown and text files")
+        self._ready()
+        sources = [(self._new_id(rel, p, target), p) for rel, p in found]
+        with self._lock:
+            self._added += [s for s in sources if s not in self._added]
+        self._refresh(self._progress_here(), only=sources)
+        self._print_problems()
+        return [doc_id for doc_id, _ in sources if self._records[doc_id].status != "skipped"]
+
+    def refresh(self) -> Indexing:
+        """Look at the data dirs (and added files) again: index new and changed files, drop deleted ones."""
+        self._ready()
+        run = self._refresh(self._progress_here())
+        self._print_problems()
+        return run
+
+    def __len__(self) -> int:
+        self._ready()
+        return len(self._records)
+
+    def __contains__(self, key: object) -> bool:
+        self._ready()
+        return key in self._records
+
+    def __repr__(self) -> str:
+        if not self._done.is_set():
+            return f"<docs: {self._state[2]}; docs.search(query, k=10), docs.list(), docs[doc_id]>"
+        skipped = sum(r.status == "skipped" for r in self._records.values())
+        pages = sum(r.pages for r in self._records.values())
+        last = f"; last {self._last!r}" if self._last else ""
+        return (f"<docs: {len(self._records) - skipped:,} documents, {pages:,} pages, {skipped} skipped{last}. "
+                "docs.search(query, k=10), docs.grep(pattern), docs.list(), docs[doc_id], docs.add(path)>")
+
+    # --- indexing --------------------------------------------------------------------------
+
+    def _ready(self) -> Index:
+        """Wait for the start-up indexing, reporting its progress; print what it skipped, once."""
+        if not self._done.is_set():
+            shown: tuple[int, int, str] | None = None
+            shown_at = 0.0
+            while not self._done.wait(0.2):
+                if self._state != shown or time.monotonic() - shown_at > 1:
+                    shown, shown_at = self._state, time.monotonic()
+                    report_progress(shown[0], shown[1] or None, shown[2])
+        if self._failure is not None:
+            raise DocumentError(f"the document index could not be built: {self._failure!r}") from self._failure
+        self._print_problems()
+        return self._open()
+
+    def _open(self) -> Index:
+        from memex_mcp.runtime.documents.index import Index
+
+        with self._lock:
+            if self._index is None:
+                self._index = Index(self._index_path)
+            return self._index
+
+    def _refresh(self, on_progress: OnProgress, only: builtins.list[tuple[str, Path]] | None = None) -> Indexing:
+        from memex_mcp.runtime.documents.build import index_files
+
+        with self._lock:
+            index = self._open()
+            sources = only if only is not None else self._sources()
+
+            def waiting() -> None:
+                on_progress(0, len(sources), "waiting for another session that is indexing the same cache")
+
+            records, run = index_files(index, sources, on_progress, waiting)
+            # A new dict, never an update in place: other threads (sub-agents) read it unlocked.
+            self._records = records if only is None else {**self._records, **records}
+            index.set_members(r.id for r in self._records.values())
+            self._last = run
+            self._unreported += run.problems
+            return run
+
+    def _sources(self) -> builtins.list[tuple[str, Path]]:
+        """The data dirs' documents, then the added ones, each under its doc id."""
+        from memex_mcp.runtime.documents.build import scan
+
+        sources: dict[str, Path] = {}
+        for root in self._roots:
+            for rel, path in scan(root):
+                doc_id = rel if rel not in sources else f"{root.name}/{rel}"
+                sources.setdefault(doc_id, path)
+        for doc_id, path in self._added:
+            if path.exists():
+                sources.setdefault(doc_id, path)
+        return list(sources.items())
+
+    def _new_id(self, rel: str, path: Path, target: Path) -> str:
+        """The id of a file that `add` found (`rel`: relative to `target`)."""
+        for root in self._roots:
+            if path.is_relative_to(root.resolve()):
+                return path.relative_to(root.resolve()).as_posix()
+        doc_id = f"{target.name}/{rel}" if target.is_dir() else rel
+        taken = self._records.get(doc_id)
+        return str(path) if taken is not None and taken.path != str(path) else doc_id
+
+    def _progress_here(self) -> OnProgress:
+        """Progress reported from the cell's own thread, at most every 0.2 s."""
+        last = [0.0]
+
+        def on_progress(done: int, total: int, message: str) -> None:
+            if (now := time.monotonic()) - last[0] >= 0.2 or done == total:
+                last[0] = now
+                report_progress(done, total or None, message)
+
+        return on_progress
+
+    def _print_problems(self) -> None:
+        with self._lock:
+            problems, self._unreported = self._unreported, []
+        if not problems:
+            return
+        lines = [f"docs: skipped {len(problems)} file(s) that cannot be read (docs.list() shows them all):"]
+        lines += [f"  {doc_id}: {why}" for doc_id, why in problems[:SHOWN_PROBLEMS]]
+        if len(problems) > SHOWN_PROBLEMS:
+            lines.append(f"  … and {len(problems) - SHOWN_PROBLEMS} more")
+        print("\n".join(lines))
+
+    def _ids_by_file(self) -> dict[int, str]:
+        return {r.id: doc_id for doc_id, r in self._records.items()}
+
+    def _resolve(self, key: str) -> str:
+        import difflib
+
+        if key in self._records:
+            return key
+        by_name = [doc_id for doc_id, r in self._records.items() if Path(r.path).name == key]
+        if len(by_name) == 1:
+            return by_name[0]
+        close = difflib.get_close_matches(key, list(self._records), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        if len(by_name) > 1:
+            hint = f"; several documents have that name: {', '.join(map(repr, by_name[:5]))}"
+        raise UnknownDocument(f"no document {key!r} in docs{hint} (docs.list() shows every doc id)")
+
+
+def read_document(path: str | Path) -> Document:
+    """Read one PDF, DOCX, HTML, Markdown or text file without indexing it."""
+    from memex_mcp.runtime.documents.extract import extract
+    from memex_mcp.runtime.documents.hits import Document
+
+    target = Path(path).expanduser()
+    if not target.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        pages = extract(target)
+    except DocumentError as exc:
+        raise DocumentError(f"cannot read {path}: {exc}") from exc
+    return Document(str(path), target.resolve(), pages)

@@ -1,0 +1,200 @@
+"""Text out of one file, page by page: PDF, DOCX, HTML, Markdown and plain text.
+
+PDFs keep their own pages. The other formats have no pages of their own, so their text is cut into
+pages of at most `PAGE_CHARS` characters at paragraph boundaries (a short file is one page): a search
+hit then points at a passage, not at a whole book. The libraries are imported on first use, never at
+kernel start.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+from memex_mcp.runtime.documents.errors import DocumentError
+
+#: Longest page cut from a format without pages (about a printed page of prose).
+PAGE_CHARS = 3000
+
+PDF = frozenset({".pdf"})
+DOCX = frozenset({".docx"})
+HTML = frozenset({".html", ".htm", ".xhtml"})
+TEXT = frozenset({".md", ".markdown", ".txt", ".text", ".rst"})
+SUFFIXES = PDF | DOCX | HTML | TEXT
+
+
+def supported(path: Path) -> bool:
+    """A document this module reads; hidden files and Office lock files (`~$memo.docx`) are not."""
+    return path.suffix.lower() in SUFFIXES and not path.name.startswith((".", "~$"))
+
+
+def extract(path: Path) -> list[str]:
+    """The text of each page of `path`. An empty file has no pages; an unreadable one raises
+    `DocumentError` (any other exception from a parser is turned into one too)."""
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise DocumentError(f"unsupported file type {suffix or '(none)'}: read {', '.join(sorted(SUFFIXES))}")
+    try:
+        if path.stat().st_size == 0:
+            return []
+        if suffix in PDF:
+            return _pdf(path)
+        if suffix in DOCX:
+            text = _docx(path)
+        elif suffix in HTML:
+            text = _html(_decode(path.read_bytes()))
+        else:
+            text = _decode(path.read_bytes())
+    except DocumentError:
+        raise
+    except OSError as exc:
+        raise DocumentError(f"cannot open: {exc.strerror or exc}") from exc
+    except Exception as exc:  # a parser's own error on a corrupt file: report it, never stop the rest
+        raise DocumentError(f"corrupt or unreadable {suffix[1:].upper()} ({type(exc).__name__}: {exc})") from exc
+    return paginate(text)
+
+
+def paginate(text: str, limit: int = PAGE_CHARS) -> list[str]:
+    """`text` cut into pages of at most `limit` characters, at blank lines, else at line ends."""
+    text = _tidy(text)
+    if not text:
+        return []
+    pages: list[str] = []
+    current = ""
+    for block in _blocks(text, limit):
+        if current and len(current) + 2 + len(block) > limit:
+            pages.append(current)
+            current = block
+        else:
+            current = f"{current}\n\n{block}" if current else block
+    pages.append(current)
+    return pages
+
+
+def _blocks(text: str, limit: int) -> list[str]:
+    blocks: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        paragraph = paragraph.strip("\n")
+        while len(paragraph) > limit:
+            cut = paragraph.rfind("\n", 0, limit)
+            if cut <= 0:
+                cut = paragraph.rfind(" ", 0, limit)
+            if cut <= 0:
+                cut = limit
+            blocks.append(paragraph[:cut])
+            paragraph = paragraph[cut:].lstrip()
+        if paragraph.strip():
+            blocks.append(paragraph)
+    return blocks
+
+
+def _tidy(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    return re.sub(r"[ \t]+\n", "\n", text).strip()
+
+
+def _decode(data: bytes) -> str:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16", errors="replace")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+#: PDFium marks a word hyphenated across lines with U+FFFE (`man\ufffeagement`): join it again.
+_HYPHENATION = re.compile("\ufffe(\r?\n)?")
+
+
+def _pdf(path: Path) -> list[str]:
+    import pypdfium2  # type: ignore[import-untyped]
+
+    try:
+        pdf = pypdfium2.PdfDocument(path)
+    except pypdfium2.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise DocumentError("encrypted PDF: it needs a password") from exc
+        raise DocumentError(f"not a readable PDF ({exc})") from exc
+    try:
+        pages = []
+        for index in range(len(pdf)):
+            page = pdf[index]
+            textpage = page.get_textpage()
+            pages.append(_tidy(_HYPHENATION.sub("", textpage.get_text_range())))
+            textpage.close()
+            page.close()
+        return pages
+    finally:
+        pdf.close()
+
+
+def _docx(path: Path) -> str:
+    import docx
+    from docx.table import Table
+
+    document = docx.Document(str(path))
+    parts: list[str] = []
+    for item in document.iter_inner_content():
+        if isinstance(item, Table):
+            rows = (" | ".join(cell.text.strip() for cell in row.cells) for row in item.rows)
+            parts.append("\n".join(rows))
+        elif item.text.strip():
+            parts.append(item.text)
+    return "\n\n".join(parts)
+
+
+class _HtmlText(HTMLParser):
+    """The visible text of a page: blocks on their own lines, table cells separated by ` | `."""
+
+    SKIP = frozenset({"script", "style", "noscript", "template", "svg", "head"})
+    BLOCK = frozenset({"p", "div", "section", "article", "header", "footer", "main", "aside", "nav", "br", "li",
+                       "ul", "ol", "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote",
+                       "dl", "dt", "dd", "figure", "figcaption", "hr", "title", "caption", "form"})
+    PARAGRAPH = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "pre", "blockquote",
+                           "section", "article", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title = ""
+        self._skip = 0
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":
+            self._in_title = True
+        elif tag in self.SKIP:
+            self._skip += 1
+        elif tag in ("td", "th"):
+            self.parts.append(" | ")
+        elif tag in self.BLOCK:
+            self.parts.append("\n\n" if tag in self.PARAGRAPH else "\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        elif tag in self.SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag in self.BLOCK:
+            self.parts.append("\n\n" if tag in self.PARAGRAPH else "\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+        elif not self._skip:
+            self.parts.append(data)
+
+
+def _html(markup: str) -> str:
+    parser = _HtmlText()
+    parser.feed(markup)
+    parser.close()
+    lines = []
+    for line in "".join(parser.parts).split("\n"):
+        line = " ".join(line.split())
+        line = line.removeprefix("| ")
+        lines.append(line)
+    body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    title = " ".join(parser.title.split())
+    return f"{title}\n\n{body}" if title and not body.startswith(title) else body
