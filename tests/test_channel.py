@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,8 @@ from mcp.client.session import ClientRequestContext
 
 from memex_mcp.runtime.channel import Channel, ChannelError, ChannelTimeout
 from memex_mcp.server import build_server
-from memex_mcp.server.channel import ChannelServer, socket_path
+from memex_mcp.server.channel import ChannelServer, remove_socket_dirs, socket_path
+from memex_mcp.server.session import SessionDir
 
 pytestmark = pytest.mark.anyio
 
@@ -158,3 +162,21 @@ def test_the_socket_path_fits_the_unix_limit_and_its_directory_is_private(path: 
     assert path.parent.stat().st_mode & 0o777 == 0o700
 
 
+
+
+def test_socket_directories_of_dead_servers_are_removed_when_a_session_starts(tmp_path: Path) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = Path(tempfile.gettempdir()) / f"memex-ch-{int(dead.stdout)}-test"
+    orphan.mkdir()
+    session = SessionDir(settings())
+    try:
+        assert not orphan.exists()
+        assert session.channel is not None and session.channel.parent.is_dir()
+    finally:
+        session.close()
+    assert not session.channel.parent.exists()
+
+
+def test_a_server_leaving_without_cleanup_removes_its_socket_directories_first(path: Path) -> None:
+    remove_socket_dirs()
+    assert not path.parent.exists()

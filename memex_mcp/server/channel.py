@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -21,7 +22,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from memex_mcp.protocol import ChannelCancel, ChannelReply, ChannelRequest
 from memex_mcp.server.errors import MemexError
 
-__all__ = ["ChannelServer", "Handler", "socket_path"]
+__all__ = ["ChannelServer", "Handler", "remove_orphans", "remove_socket_dir", "remove_socket_dirs", "socket_path"]
 
 #: A handler gets the request's params and returns its JSON-able result. A MemexError's message
 #: reaches the kernel as is; other exceptions are reported by type.
@@ -35,16 +36,42 @@ _MESSAGE: TypeAdapter[ChannelRequest | ChannelCancel] = TypeAdapter(
 _log = logging.getLogger(__name__)
 
 
+_PREFIX = "memex-ch-"
+#: Socket directories this process made and has not removed yet.
+_MADE: set[Path] = set()
+
+
 def socket_path() -> Path | None:
     """A fresh socket path in a private directory (mode 0700: only this user can connect), or None
     where asyncio has no unix sockets (Windows): kernel code that needs the server is told so.
 
     In the system's temporary directory, not the state dir: unix socket paths are limited to
-    about 100 bytes.
+    about 100 bytes. The directory's name carries this process's id, for `remove_orphans`.
     """
     if os.name != "posix":
         return None
-    return Path(tempfile.mkdtemp(prefix="memex-")) / "channel"
+    directory = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
+    _MADE.add(directory)
+    return directory / "channel"
+
+
+def remove_socket_dir(path: Path) -> None:
+    shutil.rmtree(path.parent, ignore_errors=True)
+    _MADE.discard(path.parent)
+
+
+def remove_socket_dirs() -> None:
+    """Every socket directory of this process: for an exit that skips the scratchpads' cleanup."""
+    for directory in list(_MADE):
+        remove_socket_dir(directory / "channel")
+
+
+def remove_orphans(alive: Callable[[int], bool]) -> None:
+    """Socket directories of servers that died without cleaning up (SIGKILL, power loss)."""
+    for directory in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*"):
+        pid = directory.name[len(_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not alive(int(pid)):
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 class ChannelServer:
