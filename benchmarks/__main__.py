@@ -3,6 +3,7 @@
     python -m benchmarks                       # all of them (about a minute and a half)
     python -m benchmarks --only latency --calls 500
     python -m benchmarks --only startup --runs 9
+    python -m benchmarks --only sql            # sql() against raw DuckDB over 10 M rows
     python -m benchmarks --only documents --pages 10000
     python -m benchmarks --no-write            # print only
 
@@ -18,10 +19,11 @@ import time
 import anyio
 
 from benchmarks import agents, channel, documents, latency, memory, report, startup
+from benchmarks import sql as sql_bench
 from benchmarks.common import ROOT, machine
 
 OUT = ROOT / "BENCHMARKS.md"
-NAMES = ("latency", "startup", "memory", "agents", "documents", "channel")
+NAMES = ("latency", "startup", "memory", "agents", "documents", "sql", "channel")
 
 
 def _command(args: argparse.Namespace, only: str | None) -> str:
@@ -58,6 +60,8 @@ async def main(args: argparse.Namespace) -> None:
             sections[name] = report.startup(await startup.run(args.runs), command, info["date"])
         elif name == "agents":
             sections[name] = agents.section(await agents.run(), command, info["date"])
+        elif name == "sql":
+            sections[name] = sql_bench.report(sql_bench.run(), command, info["date"])
         elif name == "channel":
             sections[name] = report.channel(await channel.run(args.calls), command, info["date"])
         else:

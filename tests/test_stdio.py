@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -41,8 +43,11 @@ class RawSession:
     """The server as a bare subprocess, spoken to in JSON lines: stdout is checked line by line."""
 
     def __init__(self) -> None:
+        # A temporary directory of its own: the kernels' connection files in it are this server's alone.
+        self.tmp = Path(tempfile.mkdtemp(prefix="memex-raw-"))
         self.proc = subprocess.Popen([SERVER.command, *SERVER.args], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     env={**os.environ, "TMPDIR": str(self.tmp)})
         self.replies: dict[int, dict[str, Any]] = {}
         self._next_id = 1
 
@@ -79,6 +84,7 @@ class RawSession:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
@@ -133,6 +139,7 @@ def test_sigterm_stops_the_server_and_its_kernel() -> None:
         assert session.proc.wait(timeout=30) == 0
         _assert_gone(kernel_pid, connection_file)
         # and no replacement kernel was started on the way out
-        assert not [f for f in connection_file.parent.glob("tmp*.json") if f.stat().st_mtime > started]
+        assert connection_file.parent == session.tmp
+        assert not [f for f in session.tmp.glob("tmp*.json") if f.stat().st_mtime > started]
     finally:
         session.kill()

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from typing import Any
 
 CATALOG = """\
 memex scratchpad: your variables persist between calls; only what you print is returned.
+  db                           DuckDB connection; its tables persist in this session's database file
+  sql(query, params=None)      run SQL on db → a DuckDB relation (prints a preview; .df(), .fetchall(),
+                               .arrow()); data files are views, DataFrames in scope are tables by name
+  tables()                     tables and views: kind, columns, rows where known, source file
   history                      every execution: history[i].code, .output, history.find(text)
   _outputs[n]                  full output of execution n (replies are cut to the output budget)
   submit(value)                record a final answer; it is appended to `submissions`
@@ -25,9 +30,15 @@ memex scratchpad: your variables persist between calls; only what you print is r
 Tips: keep big results in variables and print summaries (len, .head(), a few values)."""
 
 
+#: Parts of the catalog that depend on the session (the data files), each printed after it.
+SECTIONS: list[Callable[[], str]] = []
+
+
 def memex_help() -> None:
     """Print the catalog of the scratchpad's preloaded names."""
     print(CATALOG)
+    for section in SECTIONS:
+        print(section())
 
 
 class Help:

@@ -7,7 +7,7 @@ from typing import Any
 from IPython.core.interactiveshell import InteractiveShell
 
 from memex_mcp.protocol import RPC_NAME
-from memex_mcp.runtime import agents, config
+from memex_mcp.runtime import agents, catalog, config, data
 from memex_mcp.runtime.catalog import Help, memex_help
 from memex_mcp.runtime.cells import CellRecorder
 from memex_mcp.runtime.documents.corpus import Corpus, read_document
@@ -22,6 +22,8 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
     recorder = CellRecorder(shell)
     recorder.install()
     submissions = Submissions(ns)
+    database, loader = data.install(shell)
+    catalog.SECTIONS.append(lambda: data.help_text(loader))
 
     def submit(value: Any = None) -> Any:
         """Record a final answer (validated against the server's answer schema, if any)."""
@@ -40,6 +42,7 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
         **agents.bind(ns),
         "docs": docs,
         "read_document": read_document,
+        **database,
     }
     prelude[RPC_NAME] = Rpc(ns, shell.user_ns_hidden, submissions)
     shell.push(prelude, interactive=False)  # type: ignore[no-untyped-call]

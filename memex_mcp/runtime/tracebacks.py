@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import linecache
+import sys
 import traceback
 from collections.abc import Mapping
 
@@ -22,10 +23,19 @@ def short_traceback(error: BaseException, cell_files: Mapping[str, int]) -> str:
             continue
         line = (frame.line or linecache.getline(frame.filename, frame.lineno or 0)).strip()
         frames.append(f"  Cell [{number}], line {frame.lineno}, in {frame.name}\n    {line}")
-    tail = "".join(traceback.format_exception_only(type(error), error)).rstrip()
+    tail = _public_name("".join(traceback.format_exception_only(type(error), error)).rstrip(), type(error))
     if not frames:
         return tail
     return "Traceback (most recent call last):\n" + "\n".join(frames) + "\n" + tail
+
+
+def _public_name(tail: str, kind: type[BaseException]) -> str:
+    """`_duckdb.ParserException: …` → `duckdb.ParserException: …`: the name the model can import."""
+    module = kind.__module__
+    public = module.lstrip("_")
+    if module.startswith("_") and getattr(sys.modules.get(public), kind.__qualname__, None) is kind:
+        return tail.replace(f"{module}.{kind.__qualname__}", f"{public}.{kind.__qualname__}", 1)
+    return tail
 
 
 def _syntax_error(error: SyntaxError, number: int) -> str:

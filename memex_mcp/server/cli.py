@@ -49,9 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     data_dirs = _env("DATA_DIR")
     p.add_argument("--data-dir", action="append", type=Path, dest="data_dirs",
                    default=[Path(d) for d in data_dirs.split(os.pathsep) if d] if data_dirs else None,
-                   help="directory of data files to preload (repeatable; MEMEX_DATA_DIR takes a "
-                   f"'{os.pathsep}'-separated list). Documents (PDF, DOCX, HTML, Markdown, text) join `docs`; "
-                   "tables arrive in a later version")
+                   help="directory of data files to load (repeatable; MEMEX_DATA_DIR takes a "
+                   f"'{os.pathsep}'-separated list): CSV/TSV, Parquet, JSON/JSONL and XLSX files become "
+                   "DuckDB views named after the file; documents (PDF, DOCX, HTML, Markdown, text) join `docs`")
     p.add_argument("--state-dir", type=Path, default=_env("STATE_DIR", str(default_state_dir())),
                    help="where sessions persist (default: %(default)s)")
     p.add_argument("--session", default=_env("SESSION"),
@@ -98,7 +98,6 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
         err = exc.errors()[0]
         fail(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}")
     for given, option, what in (
-        (settings.data_dirs, "--data-dir", "loading its tables (its documents are in `docs`)"),
         (settings.session, "--session", "persistence across launches"),
         (settings.mcp_config, "--mcp-config", "calling downstream servers"),
     ):

@@ -1,0 +1,66 @@
+"""DuckDB in every kernel: `db`, `sql()`, `tables()`, and the data dirs' files as views.
+
+- The database is a FILE, `<session_dir>/memex.duckdb` (`loader.DB_FILE`, with
+  `memex_mcp.runtime.config.load().session_dir`): tables created with `sql("CREATE TABLE …")`
+  outlive a kernel restart, and a named session's come back with it. Checkpoint/restore relies on
+  tables living there. If the file cannot be opened (another process holds its lock for more than
+  5 s), the kernel says so once and uses an in-memory database.
+- Data files are views: `sales_2024.csv` → `sales_2024`, `Q3 report-final.csv` →
+  `q3_report_final`; a name already taken (by a table or an earlier file) gets `_2`, `_3`, …
+  Each carries the comment `loader.MARK` + its file, by which the next kernel start finds and
+  drops it before making the views of its own data dirs. CSV, TSV, Parquet and JSON(L) are read
+  by DuckDB at query time, so they are always current; XLSX goes through a Parquet copy in the
+  cache dir, remade when the workbook's mtime or size changes (checked at each `sql()` call).
+- They are ordinary views, not temporary ones, so cursors see them too: `sql()` and `db` in a
+  thread other than the main one (sub-agents, subshells) use a cursor of that thread's own.
+- Nothing is imported or connected on the kernel's main thread at start: a thread imports duckdb,
+  opens the file and scans the data dirs, 0.5 s after the kernel loads the runtime or as soon as
+  code needs the database (see `loader`). `db` is a stand-in until then, whose every attribute
+  waits for the connection; before the first cell after loading it is replaced by the connection
+  itself. `sql()` and `tables()` wait too, reporting progress after 0.5 s.
+- The server's interrupt (a timeout, a cancelled call) stops a running query (`interrupts.py`),
+  so the kernel keeps its state instead of being restarted.
+- A file that cannot be read is reported once, on stderr of the next cell (or of the call that
+  waited for loading), and stays listed in `help()`; the other files load.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.interactiveshell import InteractiveShell
+
+from memex_mcp.runtime import config
+from memex_mcp.runtime.data import interrupts
+from memex_mcp.runtime.data.listing import Tables, help_section
+from memex_mcp.runtime.data.listing import tables as list_tables
+from memex_mcp.runtime.data.loader import DB_FILE, Loader
+from memex_mcp.runtime.data.sql import Database, make_sql
+
+__all__ = ["DB_FILE", "Loader", "install"]
+
+
+def install(shell: InteractiveShell) -> tuple[dict[str, Any], Loader]:
+    """Start loading in the background; the prelude names `db`, `sql`, `tables`, and the loader."""
+    loader = Loader(config.load())
+    loader.start()
+    interrupts.install(lambda: loader.connection)
+    stand_in = Database(loader)
+
+    def tables() -> Tables:
+        """Tables and views of `db`: name, kind, columns, rows where known cheaply, source file."""
+        return list_tables(loader)
+
+    def before_cell(_info: Any) -> None:
+        if not loader.ready.is_set():
+            return
+        loader.print_reports()
+        if loader.connection is not None and shell.user_ns.get("db") is stand_in:
+            shell.user_ns["db"] = shell.user_ns_hidden["db"] = loader.connection
+
+    shell.events.register("pre_run_cell", before_cell)
+    return {"db": stand_in, "sql": make_sql(loader), "tables": tables}, loader
+
+
+def help_text(loader: Loader) -> str:
+    return help_section(loader)
