@@ -19,17 +19,19 @@ import time
 
 import anyio
 
-from benchmarks import agents, context, documents, latency, memory, report, startup
+from benchmarks import agents, channel, context, documents, latency, memory, report, startup
 from benchmarks import sql as sql_bench
 from benchmarks.common import ROOT, machine
 
 OUT = ROOT / "BENCHMARKS.md"
-NAMES = ("latency", "startup", "memory", "agents", "documents", "sql", "context")
+NAMES = ("latency", "startup", "memory", "agents", "documents", "sql", "channel", "context")
 
 
 def _command(args: argparse.Namespace, only: str | None) -> str:
     """The canonical command that repeats this measurement (defaults spelled out)."""
     parts = ["python -m benchmarks"] + ([f"--only {only}"] if only else [])
+    if only == "channel":
+        parts.append(f"--calls {args.calls}")
     if only in (None, "latency"):
         parts += [f"--calls {args.calls}", f"--rounds {args.rounds}"] + ([] if args.whatif else ["--no-whatif"])
     if only in (None, "startup"):
@@ -63,6 +65,8 @@ async def main(args: argparse.Namespace) -> None:
             sections[name] = context.render(await context.run(), command, info["date"])
         elif name == "sql":
             sections[name] = sql_bench.report(sql_bench.run(), command, info["date"])
+        elif name == "channel":
+            sections[name] = report.channel(await channel.run(args.calls), command, info["date"])
         else:
             sections[name] = report.memory(await memory.run(), command, info["date"])
         print(f"[benchmarks] {name} took {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)

@@ -3,6 +3,7 @@
     <state dir>/sessions/<name>/                 a named session (`--session NAME`): kept
     <state dir>/sessions/.ephemeral-<pid>-<id>/  an unnamed one: removed when it closes
     <state dir>/cache/                           shared by all sessions (the document index)
+    <temp dir>/memex-ch-<pid>-<random>/channel   the scratchpad's channel socket (a short path)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import uuid
 from pathlib import Path
 
 from memex_mcp.protocol import RuntimeConfig
+from memex_mcp.server import channel
 from memex_mcp.server.settings import Settings
 
 _EPHEMERAL = ".ephemeral-"
@@ -23,12 +25,15 @@ class SessionDir:
         sessions = settings.state_dir / "sessions"
         sessions.mkdir(parents=True, exist_ok=True)
         _remove_orphans(sessions)
+        channel.remove_orphans(_alive)
         self.named = settings.session is not None
         name = settings.session or f"{_EPHEMERAL}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.path = sessions / name
         self.path.mkdir(exist_ok=True)
         self.cache = settings.state_dir / "cache"
         self.cache.mkdir(exist_ok=True)
+        #: Where the scratchpad's channel listens; every kernel of the session connects there.
+        self.channel = channel.socket_path()
         self.config = RuntimeConfig(
             session_dir=str(self.path),
             cache_dir=str(self.cache),
@@ -36,9 +41,12 @@ class SessionDir:
             session=settings.session,
             output_limit=settings.output_limit,
             agent_model=settings.agent_model,
+            channel=str(self.channel) if self.channel is not None else None,
         )
 
     def close(self) -> None:
+        if self.channel is not None:
+            channel.remove_socket_dir(self.channel)
         if not self.named:
             shutil.rmtree(self.path, ignore_errors=True)
 
