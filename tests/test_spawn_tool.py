@@ -52,6 +52,10 @@ async def test_default_names_skip_variables_and_agents_in_use_and_a_given_name_i
         assert (await spawn(client, name="adder")).structured_content == {"variable": "adder"}
         assert text_of(await run(client, "print(agent_4.result(timeout=30), adder.result(timeout=30), agent_2)")) \
             == "6 6 taken"
+        # and a cell's own spawn_agent never reuses a name the tool gave
+        names = await run(client, "print(sorted(h.name for h in [spawn_agent('Add up the numbers.') "
+                                  "for _ in range(5)]))")
+        assert not set(eval(text_of(names))) & {"agent_1", "agent_3", "agent_4", "adder"}
 
 
 async def test_unknown_inputs_are_a_tool_error_that_lists_the_variables_that_exist(client: Client) -> None:
