@@ -134,6 +134,28 @@ def memory(rows: dict[str, dict[str, float]], command: str, when: str) -> str:
                       *as_table(rows)])
 
 
+def channel(rows: dict[str, dict[str, float]], command: str, when: str) -> str:
+    from benchmarks.channel import THREADS
+
+    labels = {
+        "execute": 'execute_code("pass"), timed in the client (baseline)',
+        "channel": "channel round trip from a cell (sampling.available), timed in the kernel",
+        "sampling": "SamplingModel().complete() from a cell: kernel → server → client callback and back",
+        "concurrent": f"… the same from {THREADS} threads at once, wall time per call",
+    }
+    base = rows["execute"]["p50"]
+    lines = ["## The kernel's channel and MCP sampling", "",
+             f"`{command}`, {when}: in process, an MCP client (2025-11-25) whose sampling callback answers at "
+             "once. Milliseconds; the ratio is p50 against the baseline of the same run.", "",
+             "| series | p50 | p95 | mean | × baseline |", "|---|---:|---:|---:|---:|"]
+    for key, label in labels.items():
+        r = rows[key]
+        lines.append(f"| {label} | {r['p50']:.2f} | {r['p95']:.2f} | {r['mean']:.2f} | {r['p50'] / base:.2f} |")
+    lines += ["", f"A sampling request costs memex about {rows['sampling']['p50']:.2f} ms on top of the client's "
+              "model, which takes seconds. The machine is shared and noisy: compare rows of one run."]
+    return "\n".join(lines)
+
+
 def write(path: Path, head: str, sections: dict[str, str]) -> None:
     """Replace the given sections (and the header) in `path`, keeping the others."""
     text = path.read_text() if path.exists() else ""

@@ -38,6 +38,8 @@ class RuntimeConfig(_Model):
     agent_concurrency: int = 8
     #: Wall-clock seconds a sub-agent may run before it fails (`spawn_agent(timeout=…)` overrides).
     agent_timeout: float = 600.0
+    #: The server's socket for this scratchpad (`memex_mcp.runtime.channel`); None: no server.
+    channel: str | None = None
     #: Variables whose estimated size is above this are not pickled into checkpoints (DataFrames and
     #: Arrow tables are written as Parquet instead). 0 switches checkpoints off.
     checkpoint_max_bytes: int = 512 * 2**20
@@ -87,6 +89,52 @@ class RpcError(_Model):
     #: A message written for the model: what went wrong and what to do.
     message: str
 
+
+# The channel: JSON lines over the scratchpad's unix socket, for kernel code (any thread, any time,
+# also while a cell runs) that needs the server. The kernel asks; the server answers.
+
+
+class ChannelRequest(_Model):
+    kind: Literal["request"] = "request"
+    #: Unique per connection; the reply carries it back.
+    id: int
+    method: str
+    params: dict[str, Any] = {}
+
+
+class ChannelCancel(_Model):
+    """The kernel stopped waiting for request `id` (timeout, interrupt): the server drops it."""
+
+    kind: Literal["cancel"] = "cancel"
+    id: int
+
+
+class ChannelReply(_Model):
+    id: int
+    result: Any = None
+    #: Set when the request failed: a message written for the model.
+    error: str | None = None
+
+
+class SamplingMessage(_Model):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class SamplingParams(_Model):
+    """`sampling.create`: one completion from the MCP client's own model."""
+
+    messages: list[SamplingMessage]
+    system: str | None = None
+    max_tokens: int = 4096
+
+
+class SamplingResult(_Model):
+    text: str
+    #: The model the client used, if it said.
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
 
 
 class Unrestored(_Model):

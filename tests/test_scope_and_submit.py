@@ -89,11 +89,12 @@ async def test_submit_in_code_records_a_submission(client: Client) -> None:
     assert text_of(result).endswith("{'from': 'code'}")
 
 
-async def test_spawn_agent_is_listed_with_its_schema_and_says_it_is_not_available(client: Client) -> None:
+async def test_spawn_agent_is_listed_with_its_schema_and_says_how_to_configure_a_model(client: Client) -> None:
     tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools["spawn_agent"].input_schema["properties"]) == {"task", "inputs", "output_schema", "name"}
     result = await client.call_tool("spawn_agent", {"task": "count the rows"})
-    assert result.is_error and "not available" in text_of(result)
+    assert result.is_error and "No model is configured for sub-agents" in text_of(result)
+    assert "--agent-model openai:<model>" in text_of(result)
 
 
 async def test_the_servers_answer_schema_applies_to_every_submission(anyio_backend: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from memex_mcp.protocol import RpcError, RpcOk, ScopeListing
+from memex_mcp.runtime.agent_tool import SpawnError, spawn_for_tool
 from memex_mcp.runtime.agents import AgentHandle, list_agents
 from memex_mcp.runtime.scope import list_scope
 from memex_mcp.runtime.submit import Submissions, SubmitError
@@ -36,6 +37,7 @@ class Rpc:
             "scope": self.scope,
             "submit": self.submit,
             "configure": self.configure,
+            "spawn_agent": self.spawn_agent,
         }
 
     def register(self, method: str, function: Callable[..., Any]) -> None:
@@ -45,7 +47,7 @@ class Rpc:
     def __call__(self, method: str, arguments: str) -> JsonReply:
         try:
             result = self._methods[method](**json.loads(arguments))
-        except SubmitError as exc:
+        except (SubmitError, SpawnError) as exc:
             return JsonReply(RpcError(message=str(exc)))
         return JsonReply(RpcOk(result=result))
 
@@ -58,6 +60,11 @@ class Rpc:
 
     def submit(self, value: Any = None, variable: str | None = None, schema: Any = None) -> Any:
         return self._submissions.submit(value, variable, schema)
+
+    def spawn_agent(self, task: str, inputs: list[str] | None = None, output_schema: dict[str, Any] | None = None,
+                    name: str | None = None) -> str:
+        """Start a sub-agent for the MCP tool; returns the variable its handle is bound to."""
+        return spawn_for_tool(self._ns, self._hidden, task, inputs, output_schema, name)
 
     def configure(self, answer_schema: Any = None) -> None:
         self._submissions.answer_schema = answer_schema

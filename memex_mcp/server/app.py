@@ -66,6 +66,8 @@ def build_server(settings: Settings, launched: Kernel | None = None,
 
     def scratchpad(ctx: Context) -> Scratchpad:
         state = cast(AppState, ctx.request_context.lifespan_context)
+        # The latest call's session is the one sampling requests go to (a client may reconnect).
+        state.scratchpad.sampling.seen(ctx.session)
         return state.scratchpad
 
     @server.tool(
@@ -115,14 +117,17 @@ def build_server(settings: Settings, launched: Kernel | None = None,
 
     @server.tool(
         description=(
-            "Start a sub-agent that works in your kernel and returns at once with the name of the "
-            "variable holding its handle. It reads your variables (`inputs` names the ones it is told "
-            "about) and finishes with a value validated against `output_schema`; read it later with "
-            "execute_code('agent_1.result()')."
+            "Start a sub-agent on a task and return at once with the name of the variable that holds "
+            "its handle. It works in your kernel, in a thread of its own: it can read your variables "
+            "(`inputs` names the ones it is told about) and ends with a value matching `output_schema`. "
+            "Start several to work in parallel. Later, in execute_code: `agent_1.result()` waits for the "
+            "value (a live Python object), `agent_1.status` tells how it is going, `gather(agent_1, "
+            "agent_2)` waits for several."
         ),
         annotations=ToolAnnotations(title="Start a sub-agent", open_world_hint=True),
     )
     async def spawn_agent(
+        ctx: Context,
         task: Annotated[str, Field(description="What the sub-agent must do and return.")],
         inputs: Annotated[list[str] | None, Field(description="Names of your variables it should use.")] = None,
         output_schema: Annotated[
@@ -130,13 +135,14 @@ def build_server(settings: Settings, launched: Kernel | None = None,
         ] = None,
         name: Annotated[str | None, Field(description="Variable name for the handle (default agent_N).")] = None,
     ) -> CallToolResult:
+        with tool_errors():
+            variable = await scratchpad(ctx).spawn_agent(task, inputs, output_schema, name)
         return CallToolResult(
-            content=[TextContent(
-                type="text",
-                text="Sub-agents are not available in this version of memex-mcp yet; do the work with "
-                "execute_code instead.",
-            )],
-            is_error=True,
+            content=[TextContent(type="text", text=(
+                f"Started sub-agent {variable!r}; its handle is in the variable `{variable}`. "
+                f"{variable}.result() waits for its value; {variable}.status says how it is going."
+            ))],
+            structured_content={"variable": variable},
         )
 
     @server.tool(

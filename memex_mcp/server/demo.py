@@ -1,7 +1,9 @@
-"""`memex-mcp demo`: a scripted session against the real server over stdio.
+"""`memex-mcp demo`: a scripted session against the real server over stdio, on the bundled data.
 
 It prints, side by side, what the model saw (the exact text of each tool result) and what stayed
-in the kernel, so the point of the product is visible in ten seconds.
+in the kernel, so the point of the product is visible in ten seconds. The data (a retail
+warehouse of five tables and a folder of company reports) ships with the package; see
+`examples/make_tables.py` and `examples/make_documents.py`.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import shutil
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -17,21 +20,39 @@ from mcp.types import CallToolResult, TextContent
 
 from memex_mcp.server.settings import Settings
 
-#: (tool, arguments, what the step shows). The data is generated in the kernel, seeded.
+#: The demo's two questions: one over the tables, one over the documents.
+SQL_QUESTION = (
+    "lines = sql(\"\"\"\n"
+    "    select o.order_date, o.channel, c.country, p.category, l.quantity,\n"
+    "           l.quantity * l.unit_price * (1 - l.discount) as revenue\n"
+    "    from order_lines l\n"
+    "    join orders o using (order_id)\n"
+    "    join customers c using (customer_id)\n"
+    "    join products p using (sku)\n"
+    "\"\"\").df()\n"
+    "revenue = round(lines.revenue.sum())\n"
+    "print(f'{len(lines):,} order lines; revenue {revenue:,}')"
+)
+DOCUMENT_QUESTION = "hit = docs.search('What was Q3 2025 revenue in the EMEA region?')[0]\nhit"
+
+#: (tool, arguments, what the step shows).
 STEPS: list[tuple[str, dict[str, Any], str]] = [
-    ("execute_code", {"code": (
-        "import random\nrng = random.Random(7)\nregions = ['north', 'south', 'east', 'west']\n"
-        "sales = [(i, rng.choice(regions), round(rng.uniform(5, 500), 2)) for i in range(1_000_000)]\n"
-        "north = round(sum(amount for _, region, amount in sales if region == 'north'), 2)\n"
-        "print(f'{len(sales):,} sales; north total: {north:,.2f}')"
-    )}, "A million rows stay in `sales`; one number is printed."),
-    ("execute_code", {"code": "for row in sales[:100_000]:\n    print(row)"},
-     "A careless print of 100,000 rows: the reply keeps head and tail."),
+    ("execute_code", {"code": SQL_QUESTION}, "A million-row result stays in `lines`; one number is printed."),
+    ("execute_code", {"code": DOCUMENT_QUESTION},
+     "The answer is in one search hit; its whole page stays in `hit.text`."),
+    ("execute_code", {"code": "print(lines.head(50_000).to_csv())"},
+     "A careless print of 50,000 rows: the reply keeps head and tail."),
     ("execute_code", {"code": "len(history[-1].output), history[-1].output.count('\\n')"},
      "Nothing was lost: the full text is still in the kernel."),
     ("list_scope", {}, "What lives in the kernel, one line each."),
-    ("submit", {"variable": "north"}, "The answer is handed in by name, never retyped."),
+    ("submit", {"variable": "revenue"}, "The answer is handed in by name, never retyped."),
 ]
+
+
+def example_data() -> Path:
+    """The bundled data: inside an installed package, or in the checkout's examples/."""
+    installed = Path(__file__).parent.parent / "example_data"
+    return installed if installed.is_dir() else Path(__file__).parents[2] / "examples" / "data"
 
 
 def run_demo(settings: Settings) -> int:
@@ -40,7 +61,10 @@ def run_demo(settings: Settings) -> int:
 
 async def _demo(settings: Settings) -> int:
     limit = min(settings.output_limit, 1200)  # a terminal-sized budget, so the cut is visible
-    server = StdioServerParameters(command=sys.executable, args=["-m", "memex_mcp", "--output-limit", str(limit)])
+    args = ["-m", "memex_mcp", "--output-limit", str(limit), "--state-dir", str(settings.state_dir)]
+    for data in settings.data_dirs or (example_data(),):
+        args += ["--data-dir", str(data)]
+    server = StdioServerParameters(command=sys.executable, args=args)
     width = min(shutil.get_terminal_size((100, 24)).columns, 120)
     left = (width - 3) * 3 // 5
     right = width - 3 - left

@@ -14,9 +14,11 @@ import anyio
 
 from memex_mcp.protocol import Progress, RestoreReport, ScopeListing
 from memex_mcp.server import recovery
+from memex_mcp.server.channel import ChannelServer
 from memex_mcp.server.errors import ToolInputError
 from memex_mcp.server.kernel import Kernel, KernelDied
 from memex_mcp.server.output import CellOutput
+from memex_mcp.server.sampling import ClientSampling
 from memex_mcp.server.session import SessionDir
 from memex_mcp.server.settings import Settings
 
@@ -54,11 +56,17 @@ class Scratchpad:
         self._kernel: asyncio.Task[Kernel] | None = None
         self._notes: list[str] = []
         self._watcher: asyncio.Task[None] | None = None
+        #: The client's model, for the kernel's `sampling` provider; app.py keeps its session current.
+        self.sampling = ClientSampling()
+        #: Kernel code reaches the server here, from any thread, also while a cell runs.
+        self.channel = ChannelServer(self.session.channel, self.sampling.handlers())
         #: What the last kernel start restored from the session's checkpoint.
         self._restored = RestoreReport()
         self._first_start = True
 
     async def __aenter__(self) -> Scratchpad:
+        # Before any code runs: kernels connect when they first need the server.
+        await self.channel.start()
         self._kernel = asyncio.ensure_future(self._start_kernel(self._launched))
         self._launched = None
         self._watcher = asyncio.ensure_future(self._watch())
@@ -70,6 +78,7 @@ class Scratchpad:
         if self._kernel is not None:
             with contextlib.suppress(BaseException):
                 await (await self._kernel).shutdown()
+        await self.channel.close()
         self.session.close()
 
     async def _start_kernel(self, launched: Kernel | None = None) -> Kernel:
@@ -227,3 +236,15 @@ class Scratchpad:
                 return await kernel.call("submit", value=value, variable=variable, schema=schema)
             except ValueError as exc:
                 raise ToolInputError(str(exc)) from None
+
+    async def spawn_agent(self, task: str, inputs: list[str] | None, output_schema: dict[str, Any] | None,
+                          name: str | None) -> str:
+        """Start a sub-agent in the kernel; returns the variable that holds its handle."""
+        async with self._lock:
+            kernel = await self.kernel()
+            try:
+                variable: str = await kernel.call("spawn_agent", task=task, inputs=inputs,
+                                                  output_schema=output_schema, name=name)
+            except ValueError as exc:
+                raise ToolInputError(str(exc)) from None
+            return variable

@@ -3,6 +3,7 @@
     <state dir>/sessions/<name>/                 a named session (`--session NAME`): kept
     <state dir>/sessions/.ephemeral-<pid>-<id>/  an unnamed one: removed when it closes
     <state dir>/cache/                           shared by all sessions (the document index)
+    <temp dir>/memex-ch-<pid>-<random>/channel   the scratchpad's channel socket (a short path)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import IO
 
 from memex_mcp.protocol import RuntimeConfig
+from memex_mcp.server import channel
 from memex_mcp.server.settings import Settings
 
 _EPHEMERAL = ".ephemeral-"
@@ -24,6 +26,7 @@ class SessionDir:
         sessions = settings.state_dir / "sessions"
         sessions.mkdir(parents=True, exist_ok=True)
         _remove_orphans(sessions)
+        channel.remove_orphans(_alive)
         self.named = settings.session is not None
         name = settings.session or f"{_EPHEMERAL}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.path = sessions / name
@@ -35,6 +38,8 @@ class SessionDir:
         self.in_use_elsewhere = self.named and self._lock is None and _can_lock()
         self.cache = settings.state_dir / "cache"
         self.cache.mkdir(exist_ok=True)
+        #: Where the scratchpad's channel listens; every kernel of the session connects there.
+        self.channel = channel.socket_path()
         self.config = RuntimeConfig(
             session_dir=str(self.path),
             cache_dir=str(self.cache),
@@ -44,12 +49,15 @@ class SessionDir:
             agent_model=settings.agent_model,
             checkpoint_max_bytes=0 if self.in_use_elsewhere else settings.checkpoint_max_bytes,
             memory_limit=settings.memory_limit,
+            channel=str(self.channel) if self.channel is not None else None,
         )
 
     def close(self) -> None:
         if self._lock is not None:
             self._lock.close()  # closing the descriptor releases the lock
             self._lock = None
+        if self.channel is not None:
+            channel.remove_socket_dir(self.channel)
         if not self.named:
             shutil.rmtree(self.path, ignore_errors=True)
 

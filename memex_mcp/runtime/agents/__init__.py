@@ -2,7 +2,7 @@
 their own, and hand back validated Python objects.
 
     hs = [spawn_agent("Extract the revenue table", inputs={"hit": h}, returns=Table) for h in hits]
-    tables = gather(*hs)
+    revenue_tables = gather(*hs)
 
 Each agent runs in its own thread. Its namespace starts as the parent's names (the same live
 objects) and takes its own assignments; its prints go to its transcript, never to the cell.

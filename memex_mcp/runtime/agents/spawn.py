@@ -103,7 +103,7 @@ def _spawn(namespace: dict[str, Any], depth: int, parent: AgentHandle | None, ta
     global _limits
     if _limits is None:
         _limits = threading.BoundedSemaphore(settings.agent_concurrency)
-    handle = AgentHandle(name or f"agent_{next(_numbers)}", task, depth, max_turns)
+    handle = AgentHandle(name or _unused_name(), task, depth, max_turns)
     scope = AgentNamespace(namespace, own)
     system = system_prompt(handle.name, described, contract.describe(), max_turns)
     runner = Runner(handle, chosen, contract, scope, system, _limits, settings.output_limit, seconds)
@@ -115,6 +115,14 @@ def _spawn(namespace: dict[str, Any], depth: int, parent: AgentHandle | None, ta
     _agents.append(handle)
     runner.start()
     return handle
+
+
+def _unused_name() -> str:
+    """The next `agent_N` that no agent of the kernel has (the MCP tool names agents too)."""
+    taken = {handle.name for handle in _agents}
+    while (name := f"agent_{next(_numbers)}") in taken:
+        pass
+    return name
 
 
 def _inputs(namespace: Mapping[str, Any],

@@ -1,0 +1,91 @@
+"""The kernel side of the MCP tool `spawn_agent`: check the arguments, start the agent, bind its handle.
+
+The tool is eager: the agent runs in its own thread after this returns, and the model reads its
+result later from code (`agent_1.result()`).
+"""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Mapping
+from typing import Any
+
+from memex_mcp.runtime import agents
+from memex_mcp.runtime.models.base import ModelError
+from memex_mcp.runtime.scope import list_scope
+
+_DEFAULT_PREFIX = "agent_"
+_MISSING = object()
+_LISTED = 40
+
+
+class SpawnError(Exception):
+    """The tool call cannot start an agent; the message says what to fix."""
+
+
+def spawn_for_tool(namespace: dict[str, Any], hidden: Mapping[str, Any], task: str,
+                   inputs: list[str] | None = None, output_schema: dict[str, Any] | None = None,
+                   name: str | None = None) -> str:
+    """Start an agent as `spawn_agent(task, inputs, returns=output_schema)` from a cell would, bind
+    its handle to `name` (default: the first unused `agent_N`) and return that name."""
+    variable = _variable(namespace, hidden, name)
+    missing = [n for n in inputs or [] if not _is_user(namespace, hidden, n)]
+    if missing:
+        raise SpawnError(f"inputs names {_names(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
+                         f"in your scope. Variables that exist: {_existing(namespace, hidden)}.")
+    if output_schema is not None:
+        _check_schema(output_schema)
+    spawn = agents.bind(namespace)["spawn_agent"]
+    try:
+        handle = spawn(task, inputs=inputs, returns=output_schema, name=variable)
+    except (ModelError, ValueError, TypeError, NameError, agents.AgentDepthError) as exc:
+        raise SpawnError(str(exc)) from None
+    namespace[variable] = handle
+    return variable
+
+
+def _variable(namespace: Mapping[str, Any], hidden: Mapping[str, Any], name: str | None) -> str:
+    if name is None:
+        # Nor the name of another agent of the kernel: list_scope lists agents by name.
+        taken = set(namespace) | {entry.name for entry in agents.list_agents()}
+        n = 1
+        while f"{_DEFAULT_PREFIX}{n}" in taken:
+            n += 1
+        return f"{_DEFAULT_PREFIX}{n}"
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise SpawnError(f"name {name!r} is not a Python variable name; use letters, digits and _, "
+                         "e.g. 'summarizer_1', or leave it out.")
+    if name in namespace and not _is_user(namespace, hidden, name):
+        raise SpawnError(f"name {name!r} is a preloaded name of the scratchpad; choose another.")
+    existing = namespace.get(name)
+    if name in namespace and not isinstance(existing, agents.AgentHandle):
+        raise SpawnError(f"The variable {name!r} already holds a {type(existing).__name__}; choose another "
+                         "name or leave it out.")
+    return name
+
+
+def _check_schema(schema: dict[str, Any]) -> None:
+    import jsonschema  # type: ignore[import-untyped]  # imported on first use: it slows kernel start
+
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise SpawnError(f"output_schema is not a valid JSON Schema: {exc.message}. "
+                         'Give one like {"type": "object", "properties": {"total": {"type": "number"}}}.') from None
+
+
+def _is_user(namespace: Mapping[str, Any], hidden: Mapping[str, Any], name: str) -> bool:
+    """A variable of the user's, not a preloaded one (unless the user rebound the name)."""
+    return name in namespace and hidden.get(name, _MISSING) is not namespace[name]
+
+
+def _existing(namespace: Mapping[str, Any], hidden: Mapping[str, Any]) -> str:
+    names = sorted(e.name for e in list_scope(namespace, hidden, None).variables)
+    if not names:
+        return "none yet (create them with execute_code first)"
+    more = f" and {len(names) - _LISTED} more" if len(names) > _LISTED else ""
+    return _names(names[:_LISTED]) + more
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names)
