@@ -182,6 +182,29 @@ async def test_a_changed_workbook_is_read_again(client: Client, data_dir: Path) 
     assert result.is_error and "CatalogException" in text_of(result)
 
 
+async def test_a_changed_workbook_is_read_again_by_a_thread_while_the_main_connection_is_busy(
+        client: Client, data_dir: Path, tmp_path: Path) -> None:
+    await value(client, "tables()")
+    write_xlsx(data_dir / "stores.xlsx", [(i, f"Town {i}", dt.date(2023, 1, 1)) for i in range(3)], second_sheet=False)
+    os.utime(data_dir / "stores.xlsx", ns=(1, 1_800_000_000_000_000_000))
+    pipe = tmp_path / "held.csv"
+    os.mkfifo(pipe)
+    # `db` reads the pipe (opened once: no sniffing); the thread's sql() runs only once that read has
+    # begun (opening a pipe's writing end waits for its reader), then lets the read end.
+    code = (
+        "import threading\nseen = []\n"
+        "def query_then_feed():\n"
+        f"    with open({str(pipe)!r}, 'w') as feed:\n"
+        "        seen.append(sql('select count(*) from stores').fetchall())\n"
+        "        feed.write('1\\n')\n"
+        "worker = threading.Thread(target=query_then_feed)\nworker.start()\n"
+        f"rows = db.sql(\"select count(*) from read_csv('{pipe}', columns={{'a': 'INTEGER'}}, auto_detect=false)\")\n"
+        "print(rows.fetchall(), seen)\nworker.join()"
+    )
+    with anyio.fail_after(60):
+        assert await value(client, code) == "[(1,)] [[(3,)]]"
+
+
 async def test_a_corrupt_file_is_reported_once_and_the_others_load(anyio_backend: str) -> None:
     data_dir = make_data_dir(corrupt=True)
     async with Client(build_server(settings(data_dirs=(data_dir,))), raise_exceptions=True) as client:

@@ -86,6 +86,8 @@ class Loader:
         self.step: tuple[int, int, str] = (0, 0, "opening the database")
         self._pending: list[str] = []
         self._lock = threading.Lock()
+        #: One re-read of changed workbooks at a time (sub-agents call `sql()` at once).
+        self._refreshing = threading.Lock()
         self._local = threading.local()
         #: Each workbook, and the version of it that its views show.
         self._workbooks: dict[Path, tuple[DataFile, tuple[int, int]]] = {}
@@ -126,12 +128,7 @@ class Loader:
                 f"The DuckDB database could not be opened ({self.failure}). Restart the server; "
                 "meanwhile `import duckdb; duckdb.connect()` gives an in-memory database."
             )
-        if threading.current_thread() is threading.main_thread():
-            return self.connection
-        cursor: DuckDBPyConnection | None = getattr(self._local, "cursor", None)
-        if cursor is None:
-            cursor = self._local.cursor = self.connection.cursor()
-        return cursor
+        return self._con()
 
     def print_reports(self) -> None:
         """Problems not reported yet go to stderr of whatever cell is running: each exactly once."""
@@ -141,14 +138,16 @@ class Loader:
             print(line, file=sys.stderr)
 
     def refresh(self) -> None:
-        """Re-read the XLSX files that changed since they were loaded (a stat per workbook)."""
-        for path, (file, seen) in list(self._workbooks.items()):
-            try:
-                changed = xlsx.version(path) != seen
-            except OSError:
-                continue  # gone: its views keep the last copy
-            if changed:
-                self._load_xlsx(file)
+        """Re-read the XLSX files that changed since they were loaded (a stat per workbook), on the
+        calling thread's connection: the main one may be running the cell's query meanwhile."""
+        with self._refreshing:
+            for path, (file, seen) in list(self._workbooks.items()):
+                try:
+                    changed = xlsx.version(path) != seen
+                except OSError:
+                    continue  # gone: its views keep the last copy
+                if changed:
+                    self._load_xlsx(file)
 
     def _connect(self) -> DuckDBPyConnection:
         import duckdb
@@ -216,7 +215,7 @@ class Loader:
             return
         self.problems = [p for p in self.problems if p.path != file.path]
         old = {s.sheet: s for s in self.sources if s.file.path == file.path}
-        self.sources = [s for s in self.sources if s.file.path != file.path]
+        sources = [s for s in self.sources if s.file.path != file.path]
         for index, sheet in enumerate(sheets):
             previous = old.pop(sheet.name, None)
             if previous is not None:
@@ -226,7 +225,8 @@ class Loader:
                 name = unique(identifier(stem), self._taken())
             source = Source(name, file, sheet=sheet.name, rows=sheet.rows)
             self._view(name, reader(sheet.parquet), source.label)
-            self.sources.append(source)
+            sources.append(source)
+        self.sources = sources  # a new list: `tables()` and `help()` read it from other threads
         for gone in old.values():
             con.execute(f'DROP VIEW IF EXISTS "{gone.view}"')
 
@@ -243,8 +243,16 @@ class Loader:
         return {str(row[0]) for row in rows}
 
     def _con(self) -> DuckDBPyConnection:
+        """This thread's connection: the loading thread's and the main thread's is the connection
+        itself; any other thread has a cursor of its own (one connection refuses a second call
+        while it runs one)."""
         assert self.connection is not None
-        return self.connection
+        if not self.ready.is_set() or threading.current_thread() is threading.main_thread():
+            return self.connection
+        cursor: DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._local.cursor = self.connection.cursor()
+        return cursor
 
     def _problem(self, path: Path, exc: BaseException) -> None:
         problem = Problem(path, reason(exc))
