@@ -257,7 +257,13 @@ def test_the_cli_no_longer_says_data_dirs_arrive_later(capsys: pytest.CaptureFix
     assert "later version" not in _parser().format_help().split("--data-dir", 1)[1].split("--state-dir")[0]
 
 
-async def test_a_call_that_waits_for_loading_reports_progress(anyio_backend: str) -> None:
+@pytest.mark.parametrize(("code", "printed"), [
+    ("print(sql('select 42').fetchall())", "[(42,)]"),
+    ("import duckdb\nprint(isinstance(db, duckdb.DuckDBPyConnection), db.sql('select 42').fetchall())",
+     "True [(42,)]"),
+])
+async def test_a_cell_that_uses_the_database_waits_for_loading_reporting_progress(
+        anyio_backend: str, code: str, printed: str) -> None:
     # A named pipe holds the loader at this file until the test writes it: the wait is certain.
     data_dir = Path(tempfile.mkdtemp(prefix="memex-data-"))
     pipe = data_dir / "slow.csv"
@@ -275,9 +281,8 @@ async def test_a_call_that_waits_for_loading_reports_progress(anyio_backend: str
 
     async with Client(build_server(settings(data_dirs=(data_dir,))), raise_exceptions=True) as client:
         with anyio.fail_after(60):
-            result = await client.call_tool("execute_code", {"code": "print(sql('select 42').fetchall())"},
-                                            progress_callback=on_progress)
-        assert text_of(result) == "[(42,)]"
+            result = await client.call_tool("execute_code", {"code": code}, progress_callback=on_progress)
+        assert text_of(result) == printed
         assert messages[0] == "loading data files: slow.csv"
 
 

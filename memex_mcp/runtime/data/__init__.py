@@ -11,13 +11,16 @@
   drops it before making the views of its own data dirs. CSV, TSV, Parquet and JSON(L) are read
   by DuckDB at query time, so they are always current; XLSX goes through a Parquet copy in the
   cache dir, remade when the workbook's mtime or size changes (checked at each `sql()` call).
-- They are ordinary views, not temporary ones, so cursors see them too: `sql()` and `db` in a
-  thread other than the main one (sub-agents, subshells) use a cursor of that thread's own.
+- They are ordinary views, not temporary ones, so cursors see them too: `sql()` and `tables()` in
+  a thread other than the main one (sub-agents, subshells) use a cursor of that thread's own. `db`
+  is the one connection, which refuses a second call while it runs one: code in other threads
+  that uses it directly takes `db.cursor()`, as DuckDB's error says.
 - Nothing is imported or connected on the kernel's main thread at start: a thread imports duckdb,
   opens the file and scans the data dirs, 0.5 s after the kernel loads the runtime or as soon as
-  code needs the database (see `loader`). `db` is a stand-in until then, whose every attribute
-  waits for the connection; before the first cell after loading it is replaced by the connection
-  itself. `sql()` and `tables()` wait too, reporting progress after 0.5 s.
+  code needs the database (see `loader`). Until then `db` is a stand-in whose every attribute waits
+  for the connection; a cell whose code names `db` waits for loading before it runs, and `db` is
+  the connection itself from then on (`isinstance`, `with db:` and libraries that take a DuckDB
+  connection work). `sql()` and `tables()` wait too, reporting progress after 0.5 s.
 - The server's interrupt (a timeout, a cancelled call) stops a running query (`interrupts.py`),
   so the kernel keeps its state instead of being restarted.
 - A file that cannot be read is reported once, on stderr of the next cell (or of the call that
@@ -26,6 +29,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 from typing import Any
 
 from IPython.core.interactiveshell import InteractiveShell
@@ -34,10 +39,12 @@ from memex_mcp.runtime import config
 from memex_mcp.runtime.data import interrupts
 from memex_mcp.runtime.data.listing import Tables, help_section
 from memex_mcp.runtime.data.listing import tables as list_tables
-from memex_mcp.runtime.data.loader import DB_FILE, Loader
+from memex_mcp.runtime.data.loader import DB_FILE, DatabaseUnavailable, Loader
 from memex_mcp.runtime.data.sql import Database, make_sql
 
 __all__ = ["DB_FILE", "Loader", "install"]
+
+_NAMES_DB = re.compile(r"\bdb\b")
 
 
 def install(shell: InteractiveShell) -> tuple[dict[str, Any], Loader]:
@@ -51,9 +58,13 @@ def install(shell: InteractiveShell) -> tuple[dict[str, Any], Loader]:
         """Tables and views of `db`: name, kind, columns, rows where known cheaply, source file."""
         return list_tables(loader)
 
-    def before_cell(_info: Any) -> None:
+    def before_cell(info: Any) -> None:
         if not loader.ready.is_set():
-            return
+            # Only a cell that uses `db` waits: the others need not pay for loading the data dirs.
+            if not _NAMES_DB.search(getattr(info, "raw_cell", None) or ""):
+                return
+            with contextlib.suppress(DatabaseUnavailable):  # `db`'s attributes then say why
+                loader.wait()
         loader.print_reports()
         if loader.connection is not None and shell.user_ns.get("db") is stand_in:
             shell.user_ns["db"] = shell.user_ns_hidden["db"] = loader.connection
