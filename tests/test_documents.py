@@ -87,6 +87,7 @@ async def check_the_report(client: Client) -> None:
     assert "broken.pdf: not a readable PDF" in first
     assert "vault.pdf: encrypted PDF: it needs a password" in first
     assert await output(client, "hits = docs.search('EMEA revenue')\nlen(hits) > 0") == "True"  # not again
+    assert await output(client, "print(docs.refresh().skipped)") == "2"  # a new look, the same files: not again
     table = json.loads(await output(client, "print(docs.list().to_json(orient='records'))"))
     rows = {row["id"]: row for row in table}
     assert set(rows) == {"broken.pdf", "vault.pdf", "empty.txt", "blank.pdf", "reports/handbook.md",

@@ -48,6 +48,9 @@ class Corpus:
         self._records: dict[str, FileRecord] = {}
         self._added: list[tuple[str, Path]] = []
         self._unreported: list[tuple[str, str]] = []
+        #: (doc id, why) of every skip reported in this kernel: a file is reported again only if
+        #: it fails for another reason.
+        self._reported: set[tuple[str, str]] = set()
         self._last: Indexing | None = None
         self._failure: BaseException | None = None
         self._state: tuple[int, int, str] = (0, 0, "indexing documents: looking for files")
@@ -207,7 +210,8 @@ class Corpus:
             self._records = records if only is None else {**self._records, **records}
             index.set_members(r.id for r in self._records.values())
             self._last = run
-            self._unreported += run.problems
+            self._unreported += [p for p in run.problems if p not in self._reported]
+            self._reported.update(run.problems)
             return run
 
     def _sources(self) -> builtins.list[tuple[str, Path]]:
