@@ -111,9 +111,16 @@ async def test_a_corrupt_cache_is_rebuilt(anyio_backend: str, tmp_path: Path) ->
         assert await output(client, "docs.search('aardvarks')[0].doc") == "'a.txt'"
 
 
-async def test_a_symlink_loop_in_a_data_dir_is_followed_once(anyio_backend: str, tmp_path: Path) -> None:
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "b.txt").write_text("Badgers sleep by day.")
-    (tmp_path / "sub" / "back").symlink_to(tmp_path, target_is_directory=True)
-    async with server(tmp_path) as client:
-        assert await output(client, "list(docs.list().id)") == "['sub/b.txt']"
+async def test_a_linked_directory_is_read_by_docs_and_the_views_alike_and_a_link_loop_once(
+        anyio_backend: str, tmp_path: Path) -> None:
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    (data / "sub").mkdir(parents=True)
+    (data / "sub" / "b.txt").write_text("Badgers sleep by day.")
+    (data / "sub" / "back").symlink_to(data, target_is_directory=True)
+    elsewhere.mkdir()
+    (elsewhere / "c.md").write_text("Cormorants dive.")
+    (elsewhere / "counts.csv").write_text("n\n1\n2\n")
+    (data / "linked").symlink_to(elsewhere, target_is_directory=True)
+    async with server(data) as client:
+        assert await output(client, "list(docs.list().id)") == "['linked/c.md', 'sub/b.txt']"
+        assert await output(client, "print(sql('select count(*) from counts').fetchall())") == "[(2,)]"

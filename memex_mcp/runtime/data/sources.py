@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from memex_mcp.runtime.walk import files
 
 Kind = Literal["csv", "tsv", "parquet", "json", "xlsx"]
 
@@ -44,19 +45,16 @@ def kind_of(path: Path) -> Kind | None:
 
 
 def discover(dirs: Iterable[str]) -> list[DataFile]:
-    """Table files under each dir (recursively), in a stable order; hidden files and Excel's `~$` locks left out."""
+    """Table files under each dir (see `walk.files`), each once, in a stable order."""
     found: list[DataFile] = []
     seen: set[Path] = set()
     for top in dirs:
-        for root, subdirs, names in os.walk(top):
-            subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-            for name in sorted(names):
-                path = Path(root) / name
-                kind = kind_of(path)
-                if kind is None or name.startswith((".", "~$")) or path.resolve() in seen:
-                    continue
-                seen.add(path.resolve())
-                found.append(DataFile(path, kind))
+        for path in files(top):
+            kind = kind_of(path)
+            if kind is None or path.resolve() in seen:
+                continue
+            seen.add(path.resolve())
+            found.append(DataFile(path, kind))
     return found
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from memex_mcp.runtime.documents.errors import DocumentError
 from memex_mcp.runtime.documents.extract import extract, supported
 from memex_mcp.runtime.documents.index import BuildLock, FileRecord, Index
+from memex_mcp.runtime.walk import files
 
 #: Pages extracted in one run after which the index is optimised (it rewrites the whole index:
 #: about 0.13 s per 10,000 pages).
@@ -25,25 +26,12 @@ OnProgress = Callable[[int, int, str], None]
 
 
 def scan(root: Path) -> list[tuple[str, Path]]:
-    """(doc id, path) of every document under `root`, recursively, in a stable order. The id is the
-    path relative to `root`, with `/`. Hidden files and directories are left out; so is a single
-    file that is not a document (`root` itself may be a file: its id is its name)."""
+    """(doc id, path) of every document under `root` (see `walk.files`). The id is the path
+    relative to `root`, with `/`. A single file that is not a document is left out (`root` itself
+    may be a file: its id is its name)."""
     if root.is_file():
         return [(root.name, root)] if supported(root) else []
-    found = []
-    seen: set[tuple[int, int]] = set()  # directories by device and inode: a symlink loop ends here
-    for directory, subdirs, files in os.walk(root, followlinks=True):
-        stat = os.stat(directory)
-        if (stat.st_dev, stat.st_ino) in seen:
-            subdirs[:] = []
-            continue
-        seen.add((stat.st_dev, stat.st_ino))
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-        for name in sorted(files):
-            path = Path(directory, name)
-            if supported(path):
-                found.append((path.relative_to(root).as_posix(), path))
-    return found
+    return [(path.relative_to(root).as_posix(), path) for path in files(root) if supported(path)]
 
 
 @dataclass
