@@ -286,6 +286,24 @@ async def test_a_cell_that_uses_the_database_waits_for_loading_reporting_progres
         assert messages[0] == "loading data files: slow.csv"
 
 
+async def test_a_wait_for_loading_that_times_out_leaves_the_loading_to_finish(anyio_backend: str) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="memex-data-"))
+    pipe = data_dir / "slow.csv"
+    os.mkfifo(pipe)  # holds the loader at this file until the test writes it
+
+    def feed() -> None:
+        with pipe.open("w") as f:
+            f.write("a,b\n1,2\n")
+
+    async with Client(build_server(settings(data_dirs=(data_dir,))), raise_exceptions=True) as client:
+        with anyio.fail_after(60):
+            result = await run(client, "sql('select 42')", timeout=1)
+            assert result.is_error and "interrupted. The kernel kept its state." in text_of(result)
+            await anyio.to_thread.run_sync(feed)
+            # (A query would read the pipe again: the view's existence is the point.)
+            assert await value(client, "print([(t.name, t.source) for t in tables()])") == f"[('slow', '{pipe}')]"
+
+
 async def test_sql_in_another_thread_sees_the_views_and_that_threads_frames(client: Client) -> None:
     code = (
         "import threading\nout = []\n"

@@ -51,7 +51,9 @@ def install(shell: InteractiveShell) -> tuple[dict[str, Any], Loader]:
     """Start loading in the background; the prelude names `db`, `sql`, `tables`, and the loader."""
     loader = Loader(config.load())
     loader.start()
-    interrupts.install(lambda: loader.connection)
+    # While loading, the connection is the loading thread's: an interrupt of a cell waiting for
+    # it must stop only the wait, never make that thread skip the file it is reading.
+    interrupts.install(lambda: loader.connection if loader.ready.is_set() else None)
     stand_in = Database(loader)
 
     def tables() -> Tables:
