@@ -196,7 +196,7 @@ class Loader:
 
     def _add(self, file: DataFile) -> None:
         con = self._con()
-        name = unique(identifier(file.stem), self._taken())
+        name = unique(identifier(file.stem), names(self._con()))
         self._view(name, reader(file), str(file.path))
         rows = None
         if file.kind == "parquet":  # the footer knows; CSV and JSON would need a full read
@@ -222,7 +222,7 @@ class Loader:
                 name = previous.view
             else:
                 stem = file.stem if index == 0 else f"{file.stem}_{sheet.name}"
-                name = unique(identifier(stem), self._taken())
+                name = unique(identifier(stem), names(self._con()))
             source = Source(name, file, sheet=sheet.name, rows=sheet.rows)
             self._view(name, reader(sheet.parquet), source.label)
             sources.append(source)
@@ -234,13 +234,6 @@ class Loader:
         con = self._con()
         con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM {read}')
         con.execute(f'COMMENT ON VIEW "{name}" IS {literal(MARK + label)}')
-
-    def _taken(self) -> set[str]:
-        """Names in use: tables, and views (of earlier files, or made in SQL)."""
-        rows = self._con().execute(
-            "SELECT table_name FROM duckdb_tables() UNION ALL SELECT view_name FROM duckdb_views() WHERE NOT internal"
-        ).fetchall()
-        return {str(row[0]) for row in rows}
 
     def _con(self) -> DuckDBPyConnection:
         """This thread's connection: the loading thread's and the main thread's is the connection
@@ -262,6 +255,14 @@ class Loader:
     def _report(self, line: str) -> None:
         with self._lock:
             self._pending.append(line)
+
+
+def names(connection: DuckDBPyConnection) -> set[str]:
+    """The tables and views of the database (of data files, or made in SQL)."""
+    rows = connection.execute(
+        "SELECT table_name FROM duckdb_tables() UNION ALL SELECT view_name FROM duckdb_views() WHERE NOT internal"
+    ).fetchall()
+    return {str(row[0]) for row in rows}
 
 
 def reason(exc: BaseException) -> str:

@@ -13,7 +13,7 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any
 
-from memex_mcp.runtime.data.loader import Loader
+from memex_mcp.runtime.data.loader import Loader, names
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -59,15 +59,10 @@ def _explain(exc: Exception, connection: DuckDBPyConnection) -> Exception | None
     if not isinstance(exc, duckdb.CatalogException) or not _MISSING_TABLE.search(str(exc)):
         return None
     try:
-        names = sorted(
-            str(row[0]) for row in connection.execute(
-                "SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views() "
-                "WHERE NOT internal"
-            ).fetchall()
-        )
+        found = sorted(names(connection))
     except duckdb.Error:
         return None
-    there = ", ".join(names) if names else "none yet"
+    there = ", ".join(found) if found else "none yet"
     message = (
         f"{exc}\nTables and views: {there}. tables() lists them with their files; DataFrames, "
         "Arrow tables and relations in scope are tables by their variable name."
