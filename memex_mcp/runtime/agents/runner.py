@@ -2,7 +2,10 @@
 
 Cancel and timeout end the handle at once; code the agent is running then gets an exception
 raised in its thread (as Ctrl-C would), which its `except Exception` cannot catch. Code blocked
-in C (a long `time.sleep`, a socket read) stops when it comes back to Python.
+in C (a long `time.sleep`, a socket read) stops when it comes back to Python. A model call is
+stopped the same way when its provider says it can be (`interruptible`: the sampling model waits
+in short slices and withdraws its request); other providers' calls (an HTTP client's socket read)
+run to their end, and their answer is dropped.
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ class Runner:
         self._timeout = timeout
         self._parts: list[str] = []
         self._lock = threading.Lock()
-        self._in_code = False
+        #: True while the thread runs agent code or an interruptible model call: a stop may be raised.
+        self._stoppable = False
         self._stopping = False
         self._thread_id = 0
         self._submitted: tuple[Any] | None = None
@@ -77,7 +81,10 @@ class Runner:
             self.handle._finish("failed", reason=f"the agent runtime failed: {type(exc).__name__}: {exc}")
         finally:
             self._timer.cancel()
-            self._leave_code()
+            self._leave_stoppable()
+            # Finished handles stay listed for good: they must not keep this runner, and with it the
+            # agent's namespace (its own objects, and the parent's names as they were at the spawn).
+            self.handle._interrupt = _no_interrupt
 
     def _parts_append(self, text: str) -> None:
         self._parts.append(text)
@@ -113,7 +120,15 @@ class Runner:
                 raise Stopped
             info: dict[str, object] = {"name": self.handle.name, "turn": turn, "depth": self.handle.depth,
                                        "task": self.handle.task}
-            reply = self.model.complete(Request(list(messages), info=info))
+            request = Request(list(messages), info=info)
+            if getattr(self.model, "interruptible", False):
+                self._enter_stoppable()
+                try:
+                    reply = self.model.complete(request)
+                finally:
+                    self._leave_stoppable()
+            else:
+                reply = self.model.complete(request)
         except ModelError:
             raise
         except Exception as exc:  # a provider's own bug or a scripted model's: still the model's failure
@@ -137,14 +152,13 @@ class Runner:
         for i, block in enumerate(blocks, 1):
             filename = f"{prefix}{turn}{f'.{i}' if len(blocks) > 1 else ''}>"
             self.namespace.refresh()
-            with self._lock:
-                self._in_code = True
+            self._enter_stoppable()
             try:
                 error = run_block(block, self.namespace, filename, prefix)
             except Submitted:
                 pass
             finally:
-                self._leave_code()
+                self._leave_stoppable()
             if error is not None:
                 self._parts.append(error + "\n")
             if error is not None or self._submitted is not None or self.handle.done():
@@ -154,22 +168,34 @@ class Runner:
                                       time.perf_counter() - started))
         return output
 
-    def _leave_code(self) -> None:
+    def _enter_stoppable(self) -> None:
+        """Open the window in which a stop is raised in this thread; Stopped at once if one came
+        already (checked under the lock `_interrupt` takes, so a stop is never missed)."""
         with self._lock:
-            self._in_code = False
+            if self.handle.done():
+                raise Stopped
+            self._stoppable = True
+
+    def _leave_stoppable(self) -> None:
+        with self._lock:
+            self._stoppable = False
             if self._stopping:  # drop a stop that arrived as the code was returning
                 self._stopping = False
                 _raise_in(self._thread_id, None)
 
     def _interrupt(self) -> None:
         with self._lock:
-            if self._in_code:
+            if self._stoppable:
                 self._stopping = True
                 _raise_in(self._thread_id, Stopped)
 
     def _expire(self) -> None:
         if self.handle._finish("failed", reason=f"it ran out of time ({self._timeout:g} s)"):
             self._interrupt()
+
+
+def _no_interrupt() -> None:
+    pass
 
 
 def _raise_in(thread_id: int, error: type[BaseException] | None) -> None:
