@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import anyio
 import pytest
 from agent_helpers import SETUP, cell
+from conftest import settings
 from mcp import Client
+
+from memex_mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
 
@@ -220,3 +224,20 @@ wait_until(lambda: gc.collect() is not None and gone() is None)
 print(h.status, len(h.transcript))
 '''
     assert await cell(agents, code) == "1\ndone 1"
+
+
+async def test_agents_still_running_when_the_kernel_shuts_down_are_stopped_and_unwind(
+    anyio_backend: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "unwound"
+    code = SETUP + r'''
+busy = threading.Event()
+h = spawn_agent("Work forever", model=script(
+    "busy.set()\ntry:\n    while True:\n        time.sleep(0.01)\nfinally:\n    open(MARKER, 'w').close()"))
+busy.wait(10)
+print(h.status)
+'''.replace("MARKER", repr(str(marker)))
+    with anyio.fail_after(60):
+        async with Client(build_server(settings(timeout=30)), raise_exceptions=True) as client:
+            assert await cell(client, code) == "running"
+    assert marker.exists()

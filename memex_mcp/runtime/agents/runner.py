@@ -6,10 +6,15 @@ in C (a long `time.sleep`, a socket read) stops when it comes back to Python. A 
 stopped the same way when its provider says it can be (`interruptible`: the sampling model waits
 in short slices and withdraws its request); other providers' calls (an HTTP client's socket read)
 run to their end, and their answer is dropped.
+
+When the kernel exits, agents still running are cancelled and given a moment to unwind: left
+alone they would fight the exiting kernel for the GIL, and write while the last checkpoint is
+flushed and the database is closed.
 """
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from typing import Any
@@ -21,6 +26,13 @@ from memex_mcp.runtime.agents.returns import Contract
 from memex_mcp.runtime.history import Execution, History
 from memex_mcp.runtime.models.base import Message, Model, ModelError, Reply, Request
 from memex_mcp.runtime.streams import ROUTE, routed_threads
+
+#: How long the kernel's exit waits for cancelled agents to stop (code blocked in C may not).
+EXIT_GRACE = 1.0
+
+#: Agents whose thread has not ended yet.
+_running: set[Runner] = set()
+_exit_hooked = False
 
 
 class Submitted(Signal):
@@ -54,12 +66,15 @@ class Runner:
         self._submitted: tuple[Any] | None = None
         self._timer = threading.Timer(timeout, self._expire)
         self._timer.daemon = True
+        self._thread = threading.Thread(target=self._main, name=f"memex-agent-{handle.name}", daemon=True)
 
     def start(self) -> None:
         routed_threads()
+        _stop_agents_at_exit()
         self.handle._interrupt = self._interrupt
+        _running.add(self)
         self._timer.start()
-        threading.Thread(target=self._main, name=f"memex-agent-{self.handle.name}", daemon=True).start()
+        self._thread.start()
 
     def submit(self, value: Any = None) -> None:
         """Finish this agent with `value`, validated against its `returns`. A value that does not
@@ -85,6 +100,7 @@ class Runner:
             # Finished handles stay listed for good: they must not keep this runner, and with it the
             # agent's namespace (its own objects, and the parent's names as they were at the spawn).
             self.handle._interrupt = _no_interrupt
+            _running.discard(self)
 
     def _parts_append(self, text: str) -> None:
         self._parts.append(text)
@@ -196,6 +212,25 @@ class Runner:
 
 def _no_interrupt() -> None:
     pass
+
+
+def _stop_agents_at_exit() -> None:
+    """Register the exit hook once, at the first agent: after the checkpoint's and the database's
+    own hooks, so it runs before them (atexit runs the last registered first)."""
+    global _exit_hooked
+    if not _exit_hooked:
+        _exit_hooked = True
+        atexit.register(_stop_running)
+
+
+def _stop_running() -> None:
+    running = list(_running)
+    for runner in running:
+        runner.handle.cancel()
+    deadline = time.monotonic() + EXIT_GRACE
+    for runner in running:
+        if runner._thread.is_alive():
+            runner._thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _raise_in(thread_id: int, error: type[BaseException] | None) -> None:
