@@ -215,8 +215,9 @@ def _no_interrupt() -> None:
 
 
 def _stop_agents_at_exit() -> None:
-    """Register the exit hook once, at the first agent: after the checkpoint's and the database's
-    own hooks, so it runs before them (atexit runs the last registered first)."""
+    """Register the exit hook once, at the first agent: after the checkpoint's hook (registered at
+    kernel start) and, once the data are loaded, the database's, so it runs before them (atexit
+    runs the last registered first)."""
     global _exit_hooked
     if not _exit_hooked:
         _exit_hooked = True
