@@ -8,7 +8,7 @@ from typing import Any
 
 CATALOG = """\
 memex scratchpad: your variables persist between calls; only what you print is returned.
-  db                           DuckDB connection; its tables persist in this session's database file
+  db                           DuckDB connection (tables persist in the session's file); threads: db.cursor()
   sql(query, params=None)      run SQL on db → a DuckDB relation (prints a preview; .df(), .fetchall(),
                                .arrow()); data files are views, DataFrames in scope are tables by name
   tables()                     tables and views: kind, columns, rows where known, source file
