@@ -15,6 +15,7 @@ MCP SDK's import) has usually been answered, or at once when code needs the data
 from __future__ import annotations
 
 import atexit
+import contextlib
 import sys
 import threading
 import time
@@ -170,8 +171,7 @@ class Loader:
                 )
                 connection = duckdb.connect(":memory:")
                 break
-        # A clean close checkpoints the write-ahead log into the file.
-        atexit.register(connection.close)
+        atexit.register(_close, connection)
         return connection
 
     def _drop_views(self) -> None:
@@ -255,6 +255,14 @@ class Loader:
     def _report(self, line: str) -> None:
         with self._lock:
             self._pending.append(line)
+
+
+def _close(connection: DuckDBPyConnection) -> None:
+    """At exit: a clean close checkpoints the write-ahead log into the file. A connection still
+    busy (the kernel stops while loading, or a thread's query runs) refuses; the next open replays
+    the log instead, so there is nothing to report."""
+    with contextlib.suppress(Exception):
+        connection.close()
 
 
 def names(connection: DuckDBPyConnection) -> set[str]:
