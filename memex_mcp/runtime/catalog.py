@@ -26,6 +26,8 @@ memex scratchpad: your variables persist between calls; only what you print is r
                                h.cancel(), h.status, h.transcript; it reads your variables
   gather(*handles, timeout=None)
                                the results of several agents, in order
+  tools.<server>.<tool>(**arguments)
+                               downstream MCP servers' tools (--mcp-config) → Python objects; print tools
   memex_help()                 this catalog; help(obj) is Python's help
 Tips: keep big results in variables and print summaries (len, .head(), a few values)."""
 

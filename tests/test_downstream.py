@@ -1,0 +1,175 @@
+"""Downstream MCP servers (`--mcp-config`): their tools as Python functions in the kernel, `tools.*`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+from conftest import STATE_DIR, run, settings, text_of
+from mcp import Client
+
+from memex_mcp.server import build_server
+from memex_mcp.server.cli import parse
+
+pytestmark = pytest.mark.anyio
+
+SERVER = str(Path(__file__).with_name("downstream_server.py"))
+
+
+def write_config(name: str, servers: dict[str, dict[str, object]]) -> Path:
+    path = STATE_DIR / name
+    path.write_text(json.dumps({"mcpServers": servers}))
+    return path
+
+
+@pytest.fixture(scope="module")
+async def tools_client(anyio_backend: str) -> AsyncIterator[Client]:
+    config = write_config("downstream.json", {
+        "test-server": {"command": sys.executable, "args": [SERVER]},
+        "crashy": {"command": sys.executable, "args": [SERVER]},
+        "missing": {"command": "memex-no-such-command", "args": ["--x"]},
+    })
+    async with Client(build_server(settings(timeout=60, mcp_config=config)), raise_exceptions=True) as c:
+        yield c
+
+
+async def cell(client: Client, code: str) -> str:
+    with anyio.fail_after(60):
+        result = await run(client, code)
+    text = text_of(result)
+    assert not result.is_error, text
+    return text
+
+
+async def test_tool_results_are_python_objects(tools_client: Client) -> None:
+    code = """\
+s = tools.test_server
+weather = s.get_weather(city="Oslo", days=2)
+print(weather, type(weather).__name__)
+print(s.primes(n=10))
+print(s.json_text()["sales"])
+print(repr(s.greet(name="Ada")))
+png = s.image()
+print(type(png).__name__, png[:4])
+print(s.echo(text="hi", count=3))
+"""
+    assert (await cell(tools_client, code)).splitlines()[-6:] == [
+        "{'city': 'Oslo', 'days': 2, 'forecast': ['sun', 'sun']} dict",
+        "[2, 3, 5, 7]",
+        "[1, 2, 3]",
+        "'Hello, Ada!'",
+        "bytes b'\\x89PNG'",
+        "{'text': 'hi', 'count': 3}",
+    ]
+
+
+async def test_a_tool_has_its_description_as_docstring_and_a_signature_from_its_schema(tools_client: Client) -> None:
+    code = """\
+import inspect
+f = tools.test_server.get_weather
+print(f.__doc__.splitlines()[0])
+print(inspect.signature(f))
+"""
+    assert (await cell(tools_client, code)).splitlines() == [
+        "The weather in a city, as structured content.",
+        "(*, city: str, days: int = 1)",
+    ]
+
+
+async def test_names_that_are_not_identifiers_are_mangled_and_the_mapping_shows(tools_client: Client) -> None:
+    text = await cell(tools_client, "tools")
+    assert "test_server (MCP name 'test-server'): get_weather ('get-weather'), primes," in text
+    assert "crashy: " in text
+    assert "missing: NOT AVAILABLE" in text
+    assert "help(tools.<server>)" in text.splitlines()[0]
+
+
+async def test_help_on_a_server_lists_its_tools_with_signatures(tools_client: Client) -> None:
+    text = await cell(tools_client, "help(tools.test_server)")
+    assert "get_weather(*, city: str, days: int = 1)" in text
+    assert "The weather in a city, as structured content." in text
+
+
+async def test_a_tool_error_raises_with_the_tools_error_text(tools_client: Client) -> None:
+    code = """\
+try:
+    tools.test_server.fail(reason="disk full")
+except tools.ToolError as exc:
+    print(type(exc).__name__, exc.server, exc.tool, "|", exc)
+"""
+    expected = "ToolError test-server fail | Error executing tool fail: it failed: disk full"
+    assert await cell(tools_client, code) == expected
+    with anyio.fail_after(60):
+        result = await run(tools_client, "tools.test_server.fail()")
+    assert result.is_error
+    assert text_of(result).endswith("ToolError: Error executing tool fail: it failed: no reason")
+
+
+async def test_positional_arguments_are_refused_with_the_signature(tools_client: Client) -> None:
+    with anyio.fail_after(60):
+        result = await run(tools_client, "tools.test_server.greet('Ada')")
+    assert "TypeError: tools.test_server.greet() takes keyword arguments only: tools.test_server.greet(*, name: str)" \
+        in text_of(result)
+
+
+async def test_four_threads_call_tools_in_parallel_from_one_cell(tools_client: Client) -> None:
+    code = """\
+from concurrent.futures import ThreadPoolExecutor
+with ThreadPoolExecutor(4) as pool:
+    results = list(pool.map(lambda i: tools.test_server.echo(text=f"t{i}", delay=0.2, count=i), range(4)))
+print(results)
+"""
+    assert await cell(tools_client, code) == str([{"text": f"t{i}", "count": i} for i in range(4)])
+
+
+async def test_a_server_that_cannot_start_is_reported_once_and_the_others_work(tools_client: Client) -> None:
+    texts = [await cell(tools_client, "print(tools.test_server.greet(name='x'))") for _ in range(2)]
+    code = """\
+try:
+    tools.missing.anything()
+except tools.ToolError as exc:
+    print(exc)
+"""
+    texts.append(await cell(tools_client, code))
+    assert "MCP server 'missing': it failed to start: command not found" in texts[2]
+    # Reported once, in a result's notes (by now the first call of the module may have carried it).
+    assert sum(t.count("[memex] MCP server 'missing'") for t in texts) <= 1
+    assert all("Hello, x!" in t for t in texts[:2])
+
+
+async def test_a_server_that_dies_gives_its_stderr_then_a_clear_error(tools_client: Client) -> None:
+    code = """\
+for _ in range(2):
+    try:
+        tools.crashy.crash()
+    except tools.ToolError as exc:
+        print(exc)
+print(tools.test_server.greet(name="still here"))
+"""
+    text = await cell(tools_client, code)
+    died = "MCP server 'crashy': it stopped (its connection closed) during a call of 'crash'; its tools fail"
+    assert text.count(died) == 2
+    assert "crashing on purpose" in text
+    assert text.endswith("Hello, still here!")
+    assert "[memex] MCP server 'crashy'" in await cell(tools_client, "1")
+
+
+async def test_without_a_config_tools_says_how_to_configure_servers(client: Client) -> None:
+    text = await cell(client, "tools")
+    assert text.startswith("tools: no downstream MCP servers. Start memex-mcp with --mcp-config FILE")
+    with anyio.fail_after(60):
+        result = await run(client, "tools.github.search()")
+    assert "AttributeError: There is no downstream MCP server 'github'. Start memex-mcp with --mcp-config" \
+        in text_of(result)
+
+
+def test_a_bad_config_file_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_config("bad.json", {"x": {"args": []}})
+    with pytest.raises(SystemExit) as exit_:
+        parse(["--mcp-config", str(path)])
+    assert exit_.value.code == 2
+    assert "server 'x' needs either a command or a url" in capsys.readouterr().err
