@@ -58,6 +58,11 @@ def echo(text: str, delay: float = 0.0, count: int | None = None) -> CallToolRes
     return CallToolResult(content=[TextContent(type="text", text=json.dumps({"text": text, "count": count}))])
 
 
+@server.tool(description="The server's process id.")
+def pid() -> int:
+    return os.getpid()
+
+
 @server.tool(description="Exits the server's process, as a crash would.")
 def crash() -> str:
     print("crashing on purpose", file=sys.stderr, flush=True)

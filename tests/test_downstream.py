@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
+from agent_helpers import SETUP
 from conftest import STATE_DIR, run, settings, text_of
-from mcp import Client
+from mcp import Client, StdioServerParameters
 
 from memex_mcp.server import build_server
 from memex_mcp.server.cli import parse
@@ -126,6 +130,15 @@ print(results)
     assert await cell(tools_client, code) == str([{"text": f"t{i}", "count": i} for i in range(4)])
 
 
+async def test_a_sub_agent_calls_tools_from_its_thread(tools_client: Client) -> None:
+    await cell(tools_client, SETUP)
+    code = """\
+h = spawn_agent("Greet", model=script("submit(tools.test_server.greet(name='agent'))"))
+print(h.result(timeout=30))
+"""
+    assert await cell(tools_client, code) == "Hello, agent!"
+
+
 async def test_a_server_that_cannot_start_is_reported_once_and_the_others_work(tools_client: Client) -> None:
     texts = [await cell(tools_client, "print(tools.test_server.greet(name='x'))") for _ in range(2)]
     code = """\
@@ -165,6 +178,31 @@ async def test_without_a_config_tools_says_how_to_configure_servers(client: Clie
         result = await run(client, "tools.github.search()")
     assert "AttributeError: There is no downstream MCP server 'github'. Start memex-mcp with --mcp-config" \
         in text_of(result)
+
+
+async def test_downstream_servers_stop_when_memex_gets_sigterm(anyio_backend: str) -> None:
+    config = write_config("sigterm.json", {"one": {"command": sys.executable, "args": [SERVER]}})
+    params = StdioServerParameters(command=sys.executable, args=["-m", "memex_mcp", "--mcp-config", str(config)],
+                                   env=dict(os.environ))
+    with anyio.fail_after(60):
+        async with Client(params) as memex:
+            text = await cell(memex, "import os\nprint(os.getppid(), tools.one.pid())")
+            server_pid, downstream_pid = map(int, text.split())
+            assert _alive(downstream_pid)
+            os.kill(server_pid, signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            while _alive(downstream_pid) and time.monotonic() < deadline:
+                await anyio.sleep(0.05)
+            assert not _alive(downstream_pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead too
+        return stat.read().split()[2] != "Z"
 
 
 def test_a_bad_config_file_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
