@@ -130,6 +130,26 @@ print(results)
     assert await cell(tools_client, code) == str([{"text": f"t{i}", "count": i} for i in range(4)])
 
 
+async def test_tool_functions_and_servers_survive_pickling_as_checkpoints_do(tools_client: Client) -> None:
+    code = """\
+import cloudpickle
+greet, server = cloudpickle.loads(cloudpickle.dumps((tools.test_server.greet, tools.test_server)))
+print(greet(name="again"), server is tools.test_server, cloudpickle.loads(cloudpickle.dumps(tools)) is tools)
+"""
+    assert await cell(tools_client, code) == "Hello, again! True True"
+
+
+async def test_a_slow_tool_call_is_interrupted_at_the_timeout_and_the_kernel_keeps_its_state(
+    tools_client: Client,
+) -> None:
+    await cell(tools_client, "kept = 42")
+    with anyio.fail_after(60):
+        result = await run(tools_client, "tools.test_server.echo(text='slow', delay=30)", timeout=1)
+    assert result.is_error
+    assert "timed out" in text_of(result) or "exceeded" in text_of(result)
+    assert await cell(tools_client, "print(kept, tools.test_server.greet(name='after'))") == "42 Hello, after!"
+
+
 async def test_a_sub_agent_calls_tools_from_its_thread(tools_client: Client) -> None:
     await cell(tools_client, SETUP)
     code = """\

@@ -135,6 +135,10 @@ class Server(types.ModuleType):
         for python_name_, tool in names.items():
             setattr(self, python_name_, _function(self.__name__, python_name_, server.name, tool, call))
 
+    def __reduce__(self) -> tuple[Callable[[str], Server], tuple[str]]:
+        # By name: a checkpointed variable holding a server gets the new kernel's on restore.
+        return _server_named, (self.__name__.removeprefix("tools."),)
+
     def __getattr__(self, name: str) -> Any:
         if self._server.error is not None and not name.startswith("_"):
             raise ToolError(self._server.error, self._server.name)
@@ -149,6 +153,11 @@ class Server(types.ModuleType):
             first = tool.description.strip().splitlines()[0] if tool.description.strip() else ""
             lines.append(f"  {name}{_signature(tool.input_schema)}  {first[:100]}")
         return "\n".join(lines)
+
+
+def _server_named(name: str) -> Server:
+    server: Server = getattr(tools, name)
+    return server
 
 
 def _summary(server: Server) -> str:
