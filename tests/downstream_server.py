@@ -1,4 +1,4 @@
-"""A tiny downstream MCP server for tests/test_downstream.py, run as `python downstream_server.py`."""
+"""A tiny downstream MCP server for tests/test_downstream.py: `python downstream_server.py [--http PORT]`."""
 
 from __future__ import annotations
 
@@ -70,4 +70,7 @@ def crash() -> str:
 
 
 if __name__ == "__main__":
-    server.run("stdio")
+    if sys.argv[1:2] == ["--http"]:  # python downstream_server.py --http PORT: streamable HTTP at /mcp
+        server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        server.run("stdio")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -214,6 +216,29 @@ async def test_downstream_servers_stop_when_memex_gets_sigterm(anyio_backend: st
             while _alive(downstream_pid) and time.monotonic() < deadline:
                 await anyio.sleep(0.05)
             assert not _alive(downstream_pid)
+
+
+async def test_a_url_entry_reaches_a_streamable_http_server(anyio_backend: str) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    web = subprocess.Popen([sys.executable, SERVER, "--http", str(port)], stderr=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL)
+    try:
+        with anyio.fail_after(30):
+            while True:  # until it listens
+                try:
+                    await (await anyio.connect_tcp("127.0.0.1", port)).aclose()
+                    break
+                except OSError:
+                    await anyio.sleep(0.05)
+        config = write_config("http.json", {"web": {"url": f"http://127.0.0.1:{port}/mcp",
+                                                    "headers": {"X-Test": "1"}}})
+        async with Client(build_server(settings(mcp_config=config)), raise_exceptions=True) as memex:
+            assert await cell(memex, "print(tools.web.greet(name='web'))") == "Hello, web!"
+    finally:
+        web.terminate()
+        web.wait(timeout=10)
 
 
 def _alive(pid: int) -> bool:
