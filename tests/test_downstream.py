@@ -37,6 +37,7 @@ async def tools_client(anyio_backend: str) -> AsyncIterator[Client]:
     config = write_config("downstream.json", {
         "test-server": {"command": sys.executable, "args": [SERVER]},
         "crashy": {"command": sys.executable, "args": [SERVER]},
+        "victim": {"command": sys.executable, "args": [SERVER]},
         "missing": {"command": "memex-no-such-command", "args": ["--x"]},
     })
     async with Client(build_server(settings(timeout=60, mcp_config=config)), raise_exceptions=True) as c:
@@ -186,11 +187,20 @@ for _ in range(2):
 print(tools.test_server.greet(name="still here"))
 """
     text = await cell(tools_client, code)
-    died = "MCP server 'crashy': it stopped (its connection closed) during a call of 'crash'; its tools fail"
+    died = "MCP server 'crashy': it stopped (its connection closed); its tools fail until memex-mcp restarts"
     assert text.count(died) == 2
     assert "crashing on purpose" in text
     assert text.endswith("Hello, still here!")
     assert "[memex] MCP server 'crashy'" in await cell(tools_client, "1")
+
+
+async def test_a_server_that_dies_between_calls_is_reported_in_the_next_result(tools_client: Client) -> None:
+    await cell(tools_client, "import os, signal\nos.kill(tools.victim.pid(), signal.SIGKILL)")
+    with anyio.fail_after(30):
+        while "[memex] MCP server 'victim': it stopped" not in (text := await cell(tools_client, "1")):
+            pass  # its end reaches memex at once; the next result may just have been on its way
+    assert "its tools fail until memex-mcp restarts" in text
+    assert "victim: NOT AVAILABLE" in await cell(tools_client, "tools")
 
 
 async def test_without_a_config_tools_says_how_to_configure_servers(client: Client) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import inspect
 import json
 import keyword
@@ -106,8 +107,19 @@ class Tools:
             return _HOW
         return f"Servers: {', '.join(self._load()) or 'none'}."
 
+    def _refresh(self) -> None:
+        """Bring the servers' states up to date (one may have died since the first listing)."""
+        with contextlib.suppress(channel.ChannelError):
+            fresh = DownstreamListing.model_validate(self._line().call("tools.list", timeout=_LIST_TIMEOUT))
+            states = {server.name: server for server in fresh.servers}
+            for server in (self._servers or {}).values():
+                server._server = states.get(server._server.name, server._server)
+
     def __repr__(self) -> str:
+        loaded = self._servers is not None
         servers = self._load()
+        if loaded:
+            self._refresh()
         if not servers:
             if self._unreachable is not None:
                 return f"tools: {self._unreachable}"

@@ -14,14 +14,17 @@ import logging
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 from mcp import Client
 from mcp import types as mcp_types
+from mcp.client._transport import ReadStream, Transport, TransportStreams
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.exceptions import MCPError
+from mcp.shared.message import SessionMessage
 from mcp_types import CONNECTION_CLOSED
 
 from memex_mcp.protocol import (
@@ -43,6 +46,7 @@ START_TIMEOUT = 60.0
 #: Seconds a server gets to stop when memex stops.
 _STOP_TIMEOUT = 10.0
 _STDERR_TAIL = 1500
+_STOPPED = "it stopped (its connection closed); its tools fail until memex-mcp restarts"
 _log = logging.getLogger(__name__)
 
 
@@ -110,20 +114,26 @@ class _Connection:
 
     def _client_for(self, stack: contextlib.AsyncExitStack) -> Client:
         config = self.config
+        transport: Transport
         if config.url is not None:
-            if not config.headers:
-                return Client(config.url)
             from mcp.client.streamable_http import streamable_http_client
             from mcp.shared._httpx_utils import create_mcp_http_client
 
-            http = create_mcp_http_client(headers=config.headers)
+            http = create_mcp_http_client(headers=config.headers or None)
             stack.push_async_callback(http.aclose)
-            return Client(streamable_http_client(config.url, http_client=http))
-        assert config.command is not None
-        errlog = stack.enter_context(self._stderr.open("w"))
-        params = StdioServerParameters(command=config.command, args=config.args, env=config.env or None,
-                                       cwd=config.cwd)
-        return Client(stdio_client(params, errlog=errlog))
+            transport = streamable_http_client(config.url, http_client=http)
+        else:
+            assert config.command is not None
+            errlog = stack.enter_context(self._stderr.open("w"))
+            params = StdioServerParameters(command=config.command, args=config.args, env=config.env or None,
+                                           cwd=config.cwd)
+            transport = stdio_client(params, errlog=errlog)
+        return Client(_watched(transport, self._ended))
+
+    def _ended(self) -> None:
+        """The server's stream ended: its process exited (or the HTTP server went away)."""
+        if self.error is None and self.ready.is_set() and not self._stop.is_set():
+            self._fail(_STOPPED)
 
     def _fail(self, why: str) -> None:
         tail = _tail(self._stderr)
@@ -145,8 +155,7 @@ class _Connection:
                 raise MemexError(f"MCP server {self.name!r} refused the call of {tool!r}: "
                                  f"{exc.error.message}") from None
             if self.error is None:
-                self._fail(f"it stopped (its connection closed) during a call of {tool!r}; its tools "
-                           "fail until memex-mcp restarts")
+                self._fail(_STOPPED)
             raise DownstreamUnavailable(self.error or "") from None
         return _result(result)
 
@@ -198,6 +207,51 @@ class Downstream:
             raise MemexError(f"There is no downstream MCP server {request.server!r}; "
                              f"configured: {', '.join(map(repr, self._servers)) or 'none'}.")
         return (await connection.call(request.tool, request.arguments)).model_dump(mode="json")
+
+
+@contextlib.asynccontextmanager
+async def _watched(transport: Transport, on_end: Callable[[], None]) -> AsyncIterator[TransportStreams]:
+    """`transport`, telling `on_end` when its read stream ends: a server that dies between calls
+    is noticed (and reported) at once, not at the next call."""
+    async with transport as (read, write):
+        yield _WatchedRead(read, on_end), write
+
+
+class _WatchedRead:
+    """A `ReadStream` that calls `on_end` when the stream ends."""
+
+    def __init__(self, stream: ReadStream[SessionMessage | Exception], on_end: Callable[[], None]) -> None:
+        self._stream = stream
+        self._on_end = on_end
+
+    async def receive(self) -> SessionMessage | Exception:
+        try:
+            return await self._stream.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            self._on_end()
+            raise
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    def __aiter__(self) -> _WatchedRead:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> _WatchedRead:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def last_context(self) -> Any:
+        return getattr(self._stream, "last_context", None)
 
 
 async def _list_tools(client: Client) -> list[DownstreamTool]:
