@@ -71,6 +71,7 @@ class Tools:
                     # Not kept: the next use asks again.
                     self._unreachable = f"The downstream MCP servers cannot be listed: {exc}"
                     return {}
+                self._unreachable = None
                 self._servers = {}
                 for server in self._listing.servers:
                     python_name = _identifier(server.name, set(self._servers) | set(dir(Tools)))
