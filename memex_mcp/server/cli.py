@@ -18,8 +18,6 @@ from pydantic import ValidationError
 from memex_mcp import __version__
 from memex_mcp.server.settings import Settings, default_state_dir
 
-_LATER = "is accepted; {what} arrives in a later version of memex-mcp"
-
 
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"MEMEX_{name}", default)
@@ -75,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--answer-schema", type=Path, default=_env("ANSWER_SCHEMA"), metavar="FILE",
                    help="JSON Schema file that submit validates answers against")
     p.add_argument("--mcp-config", type=Path, default=_env("MCP_CONFIG"), metavar="FILE",
-                   help="mcpServers JSON of downstream servers (arrives in a later version)")
+                   help="mcpServers JSON (as Claude Desktop's) of MCP servers whose tools the kernel calls as "
+                   "tools.<server>.<tool>(...)")
     return p
 
 
@@ -105,11 +104,13 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
     except ValidationError as exc:
         err = exc.errors()[0]
         fail(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}")
-    for given, option, what in (
-        (settings.mcp_config, "--mcp-config", "calling downstream servers"),
-    ):
-        if given:
-            print(f"memex-mcp: note: {option} {_LATER.format(what=what)}", file=sys.stderr)
+    if settings.mcp_config is not None:
+        from memex_mcp.server.mcp_config import ConfigError, read_config
+
+        try:
+            read_config(settings.mcp_config)
+        except ConfigError as exc:
+            fail(f"--mcp-config {exc}")
     return args.command, settings
 
 
@@ -181,9 +182,10 @@ async def _serve(settings: Settings) -> None:
 
 async def _terminate() -> None:
     from memex_mcp.server.channel import remove_socket_dirs
+    from memex_mcp.server.downstream import stop_all
     from memex_mcp.server.kernel import shutdown_all
 
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(shutdown_all(), timeout=10)
+        await asyncio.wait_for(asyncio.gather(shutdown_all(), stop_all()), timeout=10)
     remove_socket_dirs()
     os._exit(0)
