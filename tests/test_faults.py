@@ -110,3 +110,36 @@ async def test_a_kernel_that_cannot_start_is_explained_and_tried_again(
         await kill(pid)
         with anyio.fail_after(60):
             assert "died after the previous call" in text_of(await run(own, "'watched again'"))
+
+
+async def test_a_call_cancelled_while_the_kernel_starts_leaves_the_start_to_the_next_call(anyio_backend: str) -> None:
+    async with Client(build_server(settings(timeout=30)), raise_exceptions=True) as own:
+        with anyio.move_on_after(0.05):  # far less than a kernel start: the call waits for the kernel
+            await run(own, "'never seen'")
+        with anyio.fail_after(60):
+            assert text_of(await run(own, "6 * 7")) == "42"
+
+
+async def test_a_kernel_that_cannot_be_replaced_is_explained_and_the_next_start_restores(
+    anyio_backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "ipykernel"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("raise ImportError('boom: this ipykernel is broken')\n")
+    async with Client(build_server(settings(timeout=30)), raise_exceptions=True) as own:
+        with anyio.fail_after(60):
+            await run(own, "kept = 'from the checkpoint'")
+            monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # every new kernel fails from now on
+            died = await run(own, "import os\nos._exit(3)")
+        assert died.is_error
+        assert "The kernel died while running this code (exit code 3), and a new one could not be started " \
+               "(it exited while starting (exit code 1); it said: " in text_of(died)
+        assert text_of(died).endswith("boom: this ipykernel is broken); the next call tries again.")
+        with anyio.fail_after(60):
+            still = await run(own, "kept")
+        assert still.is_error and "boom: this ipykernel is broken" in text_of(still)
+        monkeypatch.delenv("PYTHONPATH")
+        with anyio.fail_after(60):
+            text = text_of(await run(own, "kept"))
+        assert text.startswith("[memex] A new kernel has started; restored the variables as of execution [")
+        assert text.endswith(": kept.\n'from the checkpoint'")
