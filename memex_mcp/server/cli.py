@@ -19,6 +19,11 @@ from memex_mcp import __version__
 from memex_mcp.server.settings import Settings, default_state_dir
 
 _LATER = "is accepted; {what} arrives in a later version of memex-mcp"
+#: Said instead of pydantic's message where that one would show a pattern or a raw byte count.
+_MESSAGES = {
+    "session": "a session name is 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit",
+    "memory_limit": "must be at least 256M",
+}
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -65,13 +70,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="largest code accepted by execute_code (default 1000000)")
     p.add_argument("--memory-limit", type=_size, default=_env("MEMORY_LIMIT"), metavar="SIZE",
                    help="address-space limit of the kernel, e.g. 4G or 512M: an allocation beyond it raises "
-                   "MemoryError (default: no limit)")
+                   "MemoryError (at least 256M; default: no limit)")
     p.add_argument("--checkpoint-max-bytes", type=_size, default=_env("CHECKPOINT_MAX_BYTES", "512M"),
                    metavar="SIZE", help="variables larger than this are left out of checkpoints; DataFrames and "
                    "Arrow tables are saved as Parquet instead; 0 switches checkpoints off (default 512M)")
     p.add_argument("--agent-model", default=_env("AGENT_MODEL", "auto"), metavar="SPEC",
-                   help="model for sub-agents: auto, sampling, openai:<model>, anthropic:<model> "
-                   "(sub-agents arrive in a later version)")
+                   help="model for sub-agents: auto, sampling, openai:<model>, anthropic:<model> (default auto)")
     p.add_argument("--answer-schema", type=Path, default=_env("ANSWER_SCHEMA"), metavar="FILE",
                    help="JSON Schema file that submit validates answers against")
     p.add_argument("--mcp-config", type=Path, default=_env("MCP_CONFIG"), metavar="FILE",
@@ -104,12 +108,10 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
         )
     except ValidationError as exc:
         err = exc.errors()[0]
-        fail(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}")
-    for given, option, what in (
-        (settings.mcp_config, "--mcp-config", "calling downstream servers"),
-    ):
-        if given:
-            print(f"memex-mcp: note: {option} {_LATER.format(what=what)}", file=sys.stderr)
+        option = str(err["loc"][0])
+        fail(f"--{option.replace('_', '-')}: {_MESSAGES.get(option, err['msg'])}")
+    if settings.mcp_config is not None:
+        print(f"memex-mcp: note: --mcp-config {_LATER.format(what='calling downstream servers')}", file=sys.stderr)
     return args.command, settings
 
 
@@ -123,7 +125,7 @@ def _size(text: str) -> int:
         number, unit = number[:-1], number[-1]
     try:
         return int(float(number) * _UNITS[unit])
-    except ValueError:
+    except (ValueError, OverflowError):  # 'nan', 'inf', '1e400'
         raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 4G, 512M, 1000000)") from None
 
 
