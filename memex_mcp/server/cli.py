@@ -184,8 +184,10 @@ async def _serve(settings: Settings) -> None:
 async def _terminate() -> None:
     from memex_mcp.server.channel import remove_socket_dirs
     from memex_mcp.server.kernel import shutdown_all
+    from memex_mcp.server.session import close_all
 
     with contextlib.suppress(Exception):
         await asyncio.wait_for(shutdown_all(), timeout=10)
+    close_all()
     remove_socket_dirs()
     os._exit(0)
