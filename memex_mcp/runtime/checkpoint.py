@@ -11,10 +11,13 @@ function defined in an earlier cell, or a sub-agent's thread), of a value that i
 plain pickler cannot handle (one holding lambdas or cell-defined functions). Such a value is saved
 again the next time a cell names it.
 
-Small changes are pickled and written before the reply (well under a millisecond for a small
-scope), so a kernel killed right after a reply loses nothing. Values estimated above 4 MB are
-written after the reply is sent, on the kernel's main thread and under its shell lock, so the next
-request waits for them and no later cell can mutate a value while it is being written.
+Small changed values are pickled before the reply (well under a millisecond for a small scope):
+a snapshot, so later mutations cannot reach the checkpoint. Their files, the history line and the
+manifest are written right after the reply; values estimated above 4 MB are pickled then, straight
+into their file. That happens on the kernel's main thread under its shell lock, so the next request
+waits for it and no later cell can mutate a value while it is written; a kernel killed in that
+instant keeps the previous checkpoint, whole. Sub-agents' threads are not stopped: a value one of
+them changes while it is pickled keeps its previous version until the next cell.
 """
 
 from __future__ import annotations
