@@ -114,6 +114,7 @@ def test_a_server_killed_with_sigkill_comes_back_with_the_same_session_and_state
     try:
         text = second.run("numbers, history[0].output")
         assert text.startswith("[memex] restored session killed: 2 variable(s) (numbers, os) and 1 execution(s)")
+        assert "in use by another" not in text  # the killed server's lock went with it
         assert text.endswith(f"([1, 2, 3], 'before the kill\\n{kernel}\\n')")
     finally:
         second.kill()
