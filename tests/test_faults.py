@@ -90,13 +90,19 @@ async def test_a_cancelled_call_interrupts_its_execution_and_the_server_keeps_se
     assert first == second  # the loop is no longer running
 
 
-async def test_a_kernel_that_cannot_start_is_explained_and_tried_again(
-    anyio_backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def broken_ipykernel(tmp_path: Path) -> str:
+    """A PYTHONPATH under which every new kernel fails to start, saying why."""
     broken = tmp_path / "ipykernel"
     broken.mkdir()
     (broken / "__init__.py").write_text("raise ImportError('boom: this ipykernel is broken')\n")
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    return str(tmp_path)
+
+
+async def test_a_kernel_that_cannot_start_is_explained_and_tried_again(
+    anyio_backend: str, broken_ipykernel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", broken_ipykernel)
     async with Client(build_server(settings(timeout=30)), raise_exceptions=True) as own:
         with anyio.fail_after(60):
             failed = await run(own, "1 + 1")
@@ -121,15 +127,12 @@ async def test_a_call_cancelled_while_the_kernel_starts_leaves_the_start_to_the_
 
 
 async def test_a_kernel_that_cannot_be_replaced_is_explained_and_the_next_start_restores(
-    anyio_backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    anyio_backend: str, broken_ipykernel: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    broken = tmp_path / "ipykernel"
-    broken.mkdir()
-    (broken / "__init__.py").write_text("raise ImportError('boom: this ipykernel is broken')\n")
     async with Client(build_server(settings(timeout=30)), raise_exceptions=True) as own:
         with anyio.fail_after(60):
             await run(own, "kept = 'from the checkpoint'")
-            monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # every new kernel fails from now on
+            monkeypatch.setenv("PYTHONPATH", broken_ipykernel)  # every new kernel fails from now on
             died = await run(own, "import os\nos._exit(3)")
         assert died.is_error
         assert "The kernel died while running this code (exit code 3), and a new one could not be started " \
