@@ -63,6 +63,8 @@ class Scratchpad:
         #: What the last kernel start restored from the session's checkpoint.
         self._restored = RestoreReport()
         self._first_start = True
+        #: Set when the scratchpad starts closing: no kernel starts after that, so none outlives it.
+        self._closing = False
 
     async def __aenter__(self) -> Scratchpad:
         # Before any code runs: kernels connect when they first need the server.
@@ -73,6 +75,7 @@ class Scratchpad:
         return self
 
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._closing = True
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.wait({self._watcher})  # a replacement it was starting is shut down below
@@ -99,6 +102,8 @@ class Scratchpad:
         once: the runtime then sets that checkpoint aside and starts empty. A kernel that fails, or
         is cancelled, after it answered is shut down: none is left running unowned."""
         for attempt in range(2):
+            if self._closing and launched is None:
+                raise KernelDied("the server is closing this session")
             kernel = launched or await Kernel.launch(self._workdir, self.session.config)
             launched = None
             await kernel.ready()
