@@ -277,3 +277,17 @@ set_default_model(None)
 '''
     with anyio.fail_after(30):
         assert await cell(agents, code) == "from the default"
+
+
+async def test_agents_search_and_grep_the_documents_from_their_own_threads(agents: Client) -> None:
+    code = r'''
+import pathlib, tempfile
+folder = pathlib.Path(tempfile.mkdtemp())
+for topic in ("zebras", "walruses", "pelicans"):
+    (folder / f"{topic}.md").write_text(f"# {topic}\n\nThe {topic} census counted many {topic} this year.\n")
+docs.add(folder)
+look = "hit = docs.search(topic)[0]\nsubmit((hit.doc.split('/')[-1], len(list(docs.grep(topic)))))"
+hs = [spawn_agent("Find it", inputs={"topic": t}, model=script(look)) for t in ("zebras", "walruses", "pelicans")]
+print(gather(*hs, timeout=30))
+'''
+    assert await cell(agents, code) == "[('zebras.md', 2), ('walruses.md', 2), ('pelicans.md', 2)]"

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import anyio
 import pytest
 from agent_helpers import SETUP, cell
+from conftest import settings
 from mcp import Client
+
+from memex_mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
 
@@ -167,3 +171,73 @@ slow.cancel()
     text = await cell(agents, code)
     assert text.startswith("slowpoke still running after 0.2 s; they keep running.")
     assert text.endswith("running\nTrue")
+
+
+# A model that never answers: it waits in Python, as the sampling model waits for the client.
+THINKS_FOREVER = r'''
+from memex_mcp.runtime import config
+from memex_mcp.runtime.agents import set_concurrency
+thinking = threading.Event()
+def think_forever(messages, info):
+    thinking.set()
+    while True:
+        time.sleep(0.01)
+'''
+
+
+async def test_an_agent_cancelled_while_its_model_thinks_stops_and_frees_its_model_call(agents: Client) -> None:
+    code = THINKS_FOREVER + r'''
+set_concurrency(1)  # one model call at a time: the next agent runs only if the first let go of it
+try:
+    stuck = spawn_agent("Think", model=ScriptedModel(think_forever))
+    thinking.wait(10)
+    print(stuck.cancel(), stuck.status)
+    wait_until(lambda: not agent_thread_alive(stuck.name))
+    print(spawn_agent("Next", model=script("submit('next ran')")).result(timeout=20))
+finally:
+    set_concurrency(config.load().agent_concurrency)
+'''
+    assert await cell(agents, code) == "True cancelled\nnext ran"
+
+
+async def test_an_agent_whose_model_thinks_past_its_timeout_fails_and_stops_waiting(agents: Client) -> None:
+    code = THINKS_FOREVER + r'''
+late = spawn_agent("Think", timeout=0.5, model=ScriptedModel(think_forever))
+wait_until(late.done)
+wait_until(lambda: not agent_thread_alive(late.name))
+print(late.status, late.reason, late.usage.model_calls)
+'''
+    assert await cell(agents, code) == "failed it ran out of time (0.5 s) 0"
+
+
+async def test_a_finished_agent_keeps_no_parent_object_the_parent_let_go(agents: Client) -> None:
+    code = r'''
+import gc, weakref
+class Big:
+    pass
+big = Big()
+gone = weakref.ref(big)
+h = spawn_agent("Answer", model=script("submit(1)"))
+print(h.result(timeout=20))
+del big
+wait_until(lambda: gc.collect() is not None and gone() is None)
+print(h.status, len(h.transcript))
+'''
+    assert await cell(agents, code) == "1\ndone 1"
+
+
+async def test_agents_still_running_when_the_kernel_shuts_down_are_stopped_and_unwind(
+    anyio_backend: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "unwound"
+    code = SETUP + r'''
+busy = threading.Event()
+h = spawn_agent("Work forever", model=script(
+    "busy.set()\ntry:\n    while True:\n        time.sleep(0.01)\nfinally:\n    open(MARKER, 'w').close()"))
+busy.wait(10)
+print(h.status)
+'''.replace("MARKER", repr(str(marker)))
+    with anyio.fail_after(60):
+        async with Client(build_server(settings(timeout=30)), raise_exceptions=True) as client:
+            assert await cell(client, code) == "running"
+    assert marker.exists()

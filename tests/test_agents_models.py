@@ -204,14 +204,3 @@ for package in ("openai", "anthropic"):
         "anthropic:some-model needs the anthropic package: pip install 'memex-mcp[anthropic]'"
     )
 
-
-async def test_the_sampling_model_is_a_clear_error_until_it_exists(own_client: Client) -> None:
-    code = r'''
-from memex_mcp.runtime.models import resolve, ModelError
-try:
-    print(resolve("sampling").name)
-except ModelError as exc:
-    print(exc)
-'''
-    text = await cell(own_client, code)
-    assert text == "sampling" or text.startswith("The 'sampling' model (the MCP client's own model) is not available")

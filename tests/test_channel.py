@@ -162,8 +162,6 @@ def test_the_socket_path_fits_the_unix_limit_and_its_directory_is_private(path: 
     assert path.parent.stat().st_mode & 0o777 == 0o700
 
 
-
-
 def test_socket_directories_of_dead_servers_are_removed_when_a_session_starts(tmp_path: Path) -> None:
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     orphan = Path(tempfile.gettempdir()) / f"memex-ch-{int(dead.stdout)}-test"

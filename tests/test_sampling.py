@@ -135,3 +135,29 @@ async def test_a_request_that_times_out_is_withdrawn_from_the_client(anyio_backe
             assert text_of(await run(client, TIMES_OUT)) == (
                 "The sampling model cannot answer: The server did not answer sampling.create within 0.5 s.")
             await cancelled.wait()
+
+
+async def test_cancelling_an_agent_that_waits_for_the_clients_model_withdraws_its_request(
+    anyio_backend: str,
+) -> None:
+    asked, cancelled = anyio.Event(), anyio.Event()
+
+    async def never(context: ClientRequestContext, params: types.CreateMessageRequestParams) -> types.ErrorData:
+        asked.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cancelled.set()
+        raise AssertionError("unreachable")
+
+    stop = ("import threading, time\nprint(thinker.cancel(), thinker.status)\nfor _ in range(1000):\n"
+            "    if not any(t.name == 'memex-agent-thinker' for t in threading.enumerate()):\n        break\n"
+            "    time.sleep(0.01)\nprint(any(t.name == 'memex-agent-thinker' for t in threading.enumerate()))")
+    async with Client(build_server(settings()), raise_exceptions=True, mode="legacy",
+                      sampling_callback=never) as client:
+        with anyio.fail_after(60):
+            started = await run(client, "thinker = spawn_agent('Think', name='thinker', model='sampling')")
+            assert not started.is_error, text_of(started)
+            await asked.wait()
+            assert text_of(await run(client, stop)) == "True cancelled\nFalse"
+            await cancelled.wait()

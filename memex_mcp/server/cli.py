@@ -75,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
                    metavar="SIZE", help="variables larger than this are left out of checkpoints; DataFrames and "
                    "Arrow tables are saved as Parquet instead; 0 switches checkpoints off (default 512M)")
     p.add_argument("--agent-model", default=_env("AGENT_MODEL", "auto"), metavar="SPEC",
-                   help="model for sub-agents: auto, sampling, openai:<model>, anthropic:<model> (default auto)")
+                   help="model for sub-agents: auto, sampling, openai:<model>, anthropic:<model> "
+                   "(default auto: the provider the environment configures)")
     p.add_argument("--answer-schema", type=Path, default=_env("ANSWER_SCHEMA"), metavar="FILE",
                    help="JSON Schema file that submit validates answers against")
     p.add_argument("--mcp-config", type=Path, default=_env("MCP_CONFIG"), metavar="FILE",

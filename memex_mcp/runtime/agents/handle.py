@@ -96,8 +96,6 @@ class AgentHandle:
         if not self._finish("cancelled", reason="it was cancelled"):
             return False
         self._interrupt()
-        for child in list(self.children):
-            child.cancel()
         return True
 
     def __await__(self) -> Generator[Any, None, Any]:

@@ -2,11 +2,19 @@
 
 Cancel and timeout end the handle at once; code the agent is running then gets an exception
 raised in its thread (as Ctrl-C would), which its `except Exception` cannot catch. Code blocked
-in C (a long `time.sleep`, a socket read) stops when it comes back to Python.
+in C (a long `time.sleep`, a socket read) stops when it comes back to Python. A model call is
+stopped the same way when its provider says it can be (`interruptible`: the sampling model waits
+in short slices and withdraws its request); other providers' calls (an HTTP client's socket read)
+run to their end, and their answer is dropped.
+
+When the kernel exits, agents still running are cancelled and given a moment to unwind: left
+alone they would fight the exiting kernel for the GIL, and write while the last checkpoint is
+flushed and the database is closed.
 """
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from typing import Any
@@ -18,6 +26,13 @@ from memex_mcp.runtime.agents.returns import Contract
 from memex_mcp.runtime.history import Execution, History
 from memex_mcp.runtime.models.base import Message, Model, ModelError, Reply, Request
 from memex_mcp.runtime.streams import ROUTE, routed_threads
+
+#: How long the kernel's exit waits for cancelled agents to stop (code blocked in C may not).
+EXIT_GRACE = 1.0
+
+#: Agents whose thread has not ended yet.
+_running: set[Runner] = set()
+_exit_hooked = False
 
 
 class Submitted(Signal):
@@ -44,18 +59,22 @@ class Runner:
         self._timeout = timeout
         self._parts: list[str] = []
         self._lock = threading.Lock()
-        self._in_code = False
+        #: True while the thread runs agent code or an interruptible model call: a stop may be raised.
+        self._stoppable = False
         self._stopping = False
         self._thread_id = 0
         self._submitted: tuple[Any] | None = None
         self._timer = threading.Timer(timeout, self._expire)
         self._timer.daemon = True
+        self._thread = threading.Thread(target=self._main, name=f"memex-agent-{handle.name}", daemon=True)
 
     def start(self) -> None:
         routed_threads()
+        _stop_agents_at_exit()
         self.handle._interrupt = self._interrupt
+        _running.add(self)
         self._timer.start()
-        threading.Thread(target=self._main, name=f"memex-agent-{self.handle.name}", daemon=True).start()
+        self._thread.start()
 
     def submit(self, value: Any = None) -> None:
         """Finish this agent with `value`, validated against its `returns`. A value that does not
@@ -77,7 +96,11 @@ class Runner:
             self.handle._finish("failed", reason=f"the agent runtime failed: {type(exc).__name__}: {exc}")
         finally:
             self._timer.cancel()
-            self._leave_code()
+            self._leave_stoppable()
+            # Finished handles stay listed for good: they must not keep this runner, and with it the
+            # agent's namespace (its own objects, and the parent's names as they were at the spawn).
+            self.handle._interrupt = _no_interrupt
+            _running.discard(self)
 
     def _parts_append(self, text: str) -> None:
         self._parts.append(text)
@@ -113,7 +136,15 @@ class Runner:
                 raise Stopped
             info: dict[str, object] = {"name": self.handle.name, "turn": turn, "depth": self.handle.depth,
                                        "task": self.handle.task}
-            reply = self.model.complete(Request(list(messages), info=info))
+            request = Request(list(messages), info=info)
+            if getattr(self.model, "interruptible", False):
+                self._enter_stoppable()
+                try:
+                    reply = self.model.complete(request)
+                finally:
+                    self._leave_stoppable()
+            else:
+                reply = self.model.complete(request)
         except ModelError:
             raise
         except Exception as exc:  # a provider's own bug or a scripted model's: still the model's failure
@@ -137,14 +168,13 @@ class Runner:
         for i, block in enumerate(blocks, 1):
             filename = f"{prefix}{turn}{f'.{i}' if len(blocks) > 1 else ''}>"
             self.namespace.refresh()
-            with self._lock:
-                self._in_code = True
+            self._enter_stoppable()
             try:
                 error = run_block(block, self.namespace, filename, prefix)
             except Submitted:
                 pass
             finally:
-                self._leave_code()
+                self._leave_stoppable()
             if error is not None:
                 self._parts.append(error + "\n")
             if error is not None or self._submitted is not None or self.handle.done():
@@ -154,22 +184,54 @@ class Runner:
                                       time.perf_counter() - started))
         return output
 
-    def _leave_code(self) -> None:
+    def _enter_stoppable(self) -> None:
+        """Open the window in which a stop is raised in this thread; Stopped at once if one came
+        already (checked under the lock `_interrupt` takes, so a stop is never missed)."""
         with self._lock:
-            self._in_code = False
+            if self.handle.done():
+                raise Stopped
+            self._stoppable = True
+
+    def _leave_stoppable(self) -> None:
+        with self._lock:
+            self._stoppable = False
             if self._stopping:  # drop a stop that arrived as the code was returning
                 self._stopping = False
                 _raise_in(self._thread_id, None)
 
     def _interrupt(self) -> None:
         with self._lock:
-            if self._in_code:
+            if self._stoppable:
                 self._stopping = True
                 _raise_in(self._thread_id, Stopped)
 
     def _expire(self) -> None:
         if self.handle._finish("failed", reason=f"it ran out of time ({self._timeout:g} s)"):
             self._interrupt()
+
+
+def _no_interrupt() -> None:
+    pass
+
+
+def _stop_agents_at_exit() -> None:
+    """Register the exit hook once, at the first agent: after the checkpoint's hook (registered at
+    kernel start) and, once the data are loaded, the database's, so it runs before them (atexit
+    runs the last registered first)."""
+    global _exit_hooked
+    if not _exit_hooked:
+        _exit_hooked = True
+        atexit.register(_stop_running)
+
+
+def _stop_running() -> None:
+    running = list(_running)
+    for runner in running:
+        runner.handle.cancel()
+    deadline = time.monotonic() + EXIT_GRACE
+    for runner in running:
+        if runner._thread.is_alive():
+            runner._thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _raise_in(thread_id: int, error: type[BaseException] | None) -> None:

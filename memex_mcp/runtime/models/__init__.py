@@ -73,21 +73,12 @@ def _auto() -> Model:
 
 
 def _sampling_available() -> bool:
-    try:
-        from memex_mcp.runtime.models import sampling  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        return False
-    available = getattr(sampling, "sampling_available", None)
-    return bool(available()) if callable(available) else False
+    from memex_mcp.runtime.models.sampling import sampling_available
+
+    return sampling_available()
 
 
 def _sampling() -> Model:
-    try:
-        from memex_mcp.runtime.models import sampling  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        raise ModelError(
-            "The 'sampling' model (the MCP client's own model) is not available in this version; "
-            "configure 'openai:<model>' or 'anthropic:<model>' instead."
-        ) from None
-    model: Model = sampling.SamplingModel()
-    return model
+    from memex_mcp.runtime.models.sampling import SamplingModel
+
+    return SamplingModel()

@@ -2,6 +2,11 @@
 
 A provider is called from an agent's own thread and blocks until the model answers; agents run
 in parallel because each waits in its own thread.
+
+A provider may set the class attribute `interruptible = True` when its `complete` can be stopped
+by an exception raised in that thread (it waits in Python, in short slices, and cleans up in
+`finally`): a cancelled or timed-out agent then stops waiting at once. Without it, the call runs
+to its end and its answer is dropped.
 """
 
 from __future__ import annotations

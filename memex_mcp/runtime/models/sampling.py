@@ -20,6 +20,8 @@ class SamplingModel:
     """Implements `base.Model` by sending each request over the kernel's channel to the server."""
 
     name = "sampling"
+    #: The channel waits in 0.25 s slices and withdraws the request when its wait is stopped.
+    interruptible = True
 
     def __init__(self, line: channel.Channel | None = None, timeout: float = _TIMEOUT) -> None:
         self._line = line

@@ -22,6 +22,9 @@ Answer = Callable[[list[Message], dict[str, object]], str]
 
 
 class ScriptedModel:
+    #: Its answers are Python functions: a cancelled agent stops them as it stops agent code.
+    interruptible = True
+
     def __init__(self, fn: Answer, latency: float = 0.0, name: str = "scripted") -> None:
         """`latency`: seconds each call sleeps before answering, as a remote model would take."""
         self.fn = fn
