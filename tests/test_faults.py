@@ -55,6 +55,18 @@ async def test_code_that_ignores_the_interrupt_gets_the_kernel_restarted_with_it
     assert text_of(await run(client, "kept")) == "1"
 
 
+async def test_a_kernel_that_dies_on_the_interrupt_is_said_to_have_died_and_comes_back(client: Client) -> None:
+    await run(client, "kept_too = 2")
+    code = "import os, signal\nsignal.signal(signal.SIGINT, lambda *_: os._exit(4))\nwhile True:\n    pass"
+    with anyio.fail_after(30):
+        result = await run(client, code, timeout=1)
+    assert result.is_error
+    assert text_of(result).startswith(
+        "TimeoutError: the execution exceeded 1 s and was interrupted. The kernel died on the interrupt "
+        "(exit code 4) and was replaced by a new one; restored the variables")
+    assert text_of(await run(client, "kept_too")) == "2"
+
+
 async def test_a_kernel_killed_between_calls_is_replaced_and_the_next_call_says_so(client: Client) -> None:
     await run(client, "survivor = 1")
     # Its checkpoint is written right after its reply: a kill in that instant would lose it.

@@ -244,11 +244,18 @@ class Scratchpad:
         if run.done() and not run.cancelled() and run.exception() is None:
             result.ending = (result.ending or "The execution was interrupted.") + " The kernel kept its state."
             return
+        died = run.done() and not run.cancelled() and isinstance(run.exception(), KernelDied)
         run.cancel()
-        ok, text = await self._replace(kernel)
+        outcome = await self._replace(kernel)
+        ending = result.ending or "The execution was interrupted."
+        if died:  # the interrupt killed it (a SIGINT handler that exits, a C library that aborts)
+            what = f"The kernel died on the interrupt ({kernel.exit_description()})"
+            result.ending = f"{ending} {self._replaced(what, outcome)}"
+            return
+        ok, text = outcome
         restarted = f"restarted; {text}." if ok else (
             f"stopped, and a new one could not be started ({text}); the next call tries again.")
-        result.ending = (result.ending or "The execution was interrupted.") + (
+        result.ending = ending + (
             f" It did not stop within {self._settings.interrupt_grace:g} s of the interrupt, so the kernel "
             f"was {restarted}"
         )
