@@ -6,6 +6,7 @@
     python -m benchmarks --only sql            # sql() against raw DuckDB over 10 M rows
     python -m benchmarks --only documents --pages 10000
     python -m benchmarks --only context        # characters that reach the model, against baselines
+    python -m benchmarks --only downstream     # a downstream MCP tool from a cell against a direct call
     python -m benchmarks --no-write            # print only
 
 `--only` rewrites that section of BENCHMARKS.md and keeps the others.
@@ -19,18 +20,19 @@ import time
 
 import anyio
 
-from benchmarks import agents, channel, checkpoint, context, documents, latency, memory, report, startup
+from benchmarks import agents, channel, checkpoint, context, documents, downstream, latency, memory, report, startup
 from benchmarks import sql as sql_bench
 from benchmarks.common import ROOT, machine
 
 OUT = ROOT / "BENCHMARKS.md"
-NAMES = ("latency", "startup", "memory", "agents", "documents", "sql", "channel", "context", "checkpoint")
+NAMES = ("latency", "startup", "memory", "agents", "documents", "sql", "channel", "context", "checkpoint",
+         "downstream")
 
 
 def _command(args: argparse.Namespace, only: str | None) -> str:
     """The canonical command that repeats this measurement (defaults spelled out)."""
     parts = ["python -m benchmarks"] + ([f"--only {only}"] if only else [])
-    if only == "channel":
+    if only in ("channel", "downstream"):
         parts.append(f"--calls {args.calls}")
     if only in (None, "latency"):
         parts += [f"--calls {args.calls}", f"--rounds {args.rounds}"] + ([] if args.whatif else ["--no-whatif"])
@@ -69,6 +71,8 @@ async def main(args: argparse.Namespace) -> None:
             sections[name] = sql_bench.report(sql_bench.run(), command, info["date"])
         elif name == "channel":
             sections[name] = report.channel(await channel.run(args.calls), command, info["date"])
+        elif name == "downstream":
+            sections[name] = downstream.section(await downstream.run(args.calls), command, info["date"])
         elif name == "checkpoint":
             result = await checkpoint.run(min(args.calls, 200), args.scope_mb)
             sections[name] = checkpoint.section(result, command, info["date"])

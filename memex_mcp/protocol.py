@@ -155,3 +155,53 @@ class RestoreReport(_Model):
     execution_count: int = 0
     #: Executions of `history` brought back.
     history: int = 0
+
+
+# Downstream MCP servers (`--mcp-config`): the kernel's `tools` asks through the channel.
+
+
+class DownstreamTool(_Model):
+    #: As the downstream server names it; the kernel makes it an identifier.
+    name: str
+    description: str = ""
+    input_schema: dict[str, Any] = {}
+    #: The tool's structured result is the SDK's `{"result": …}` wrapper of a non-object value.
+    wraps_result: bool = False
+
+
+class DownstreamServer(_Model):
+    #: As `mcpServers` names it.
+    name: str
+    #: Why the server cannot be used (it failed to start, or died), with its stderr tail; None: it works.
+    error: str | None = None
+    tools: list[DownstreamTool] = []
+
+
+class DownstreamListing(_Model):
+    """`tools.list`: every configured server, once each has started or failed."""
+
+    #: The `--mcp-config` file; None: the server was started without one.
+    config: str | None = None
+    servers: list[DownstreamServer] = []
+
+
+class ToolCallParams(_Model):
+    """`tools.call`: call `tool` of downstream `server` (both as the server and config name them)."""
+
+    server: str
+    tool: str
+    arguments: dict[str, Any] = {}
+
+
+class ToolContent(_Model):
+    type: Literal["text", "image", "audio", "blob", "other"]
+    text: str | None = None
+    #: Base64, for images, audio and binary resources.
+    data: str | None = None
+    mime_type: str | None = None
+
+
+class ToolCallResult(_Model):
+    is_error: bool = False
+    structured: dict[str, Any] | None = None
+    content: list[ToolContent] = []

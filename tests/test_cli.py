@@ -24,9 +24,9 @@ def test_help_documents_every_option() -> None:
     for option in OPTIONS:
         assert option in result.stdout
     assert "MEMEX_" in result.stdout
-    # Only what is not built yet (--transport http, --mcp-config) says so.
+    # Only what is not built yet (--transport http) says so.
     text = " ".join(result.stdout.split())  # as argparse wrapped it
-    assert text.count("later version") + text.count("not available") == 2
+    assert text.count("later version") + text.count("not available") == 1
 
 
 @pytest.mark.parametrize(

@@ -24,8 +24,8 @@ memex scratchpad: your variables persist between calls; only what you print is r
   spawn_agent(task, inputs=None, returns=None, name=None, model=None, max_turns=20)
                                a sub-agent in its own thread → handle: h.result() (raises AgentFailed),
                                h.cancel(), h.status, h.transcript; it reads your variables
-  gather(*handles, timeout=None)
-                               the results of several agents, in order
+  gather(*handles, timeout=None)  the agents' results, in order
+  tools.<server>.<tool>(...)   MCP servers' tools (--mcp-config)
   memex_help()                 this catalog; help(obj) is Python's help
 Tips: keep big results in variables and print summaries (len, .head(), a few values)."""
 

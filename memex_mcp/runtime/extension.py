@@ -15,6 +15,7 @@ from memex_mcp.runtime.documents.corpus import Corpus, read_document
 from memex_mcp.runtime.limits import apply_memory_limit
 from memex_mcp.runtime.rpc import Rpc
 from memex_mcp.runtime.submit import Submissions
+from memex_mcp.runtime.tools import tools
 
 __all__ = ["load_ipython_extension"]
 
@@ -45,6 +46,7 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
         **agents.bind(ns),
         "docs": docs,
         "read_document": read_document,
+        "tools": tools,
         **database,
     }
     rpc = prelude[RPC_NAME] = Rpc(ns, shell.user_ns_hidden, submissions)

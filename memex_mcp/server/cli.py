@@ -18,13 +18,11 @@ from pydantic import ValidationError
 from memex_mcp import __version__
 from memex_mcp.server.settings import Settings, default_state_dir
 
-_LATER = "is accepted; {what} arrives in a later version of memex-mcp"
 #: Said instead of pydantic's message where that one would show a pattern or a raw byte count.
 _MESSAGES = {
     "session": "a session name is 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit",
     "memory_limit": "must be at least 256M",
 }
-
 
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"MEMEX_{name}", default)
@@ -80,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--answer-schema", type=Path, default=_env("ANSWER_SCHEMA"), metavar="FILE",
                    help="JSON Schema file that submit validates answers against")
     p.add_argument("--mcp-config", type=Path, default=_env("MCP_CONFIG"), metavar="FILE",
-                   help="mcpServers JSON of downstream servers (arrives in a later version)")
+                   help="mcpServers JSON (as Claude Desktop's) of MCP servers whose tools the kernel calls as "
+                   "tools.<server>.<tool>(...)")
     return p
 
 
@@ -112,7 +111,12 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
         option = str(err["loc"][0])
         fail(f"--{option.replace('_', '-')}: {_MESSAGES.get(option, err['msg'])}")
     if settings.mcp_config is not None:
-        print(f"memex-mcp: note: --mcp-config {_LATER.format(what='calling downstream servers')}", file=sys.stderr)
+        from memex_mcp.server.mcp_config import ConfigError, read_config
+
+        try:
+            read_config(settings.mcp_config)
+        except ConfigError as exc:
+            fail(f"--mcp-config {exc}")
     return args.command, settings
 
 
@@ -184,11 +188,12 @@ async def _serve(settings: Settings) -> None:
 
 async def _terminate() -> None:
     from memex_mcp.server.channel import remove_socket_dirs
+    from memex_mcp.server.downstream import stop_all
     from memex_mcp.server.kernel import shutdown_all
     from memex_mcp.server.session import close_all
 
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(shutdown_all(), timeout=10)
+        await asyncio.wait_for(asyncio.gather(shutdown_all(), stop_all()), timeout=10)
     close_all()
     remove_socket_dirs()
     os._exit(0)

@@ -15,6 +15,7 @@ import anyio
 from memex_mcp.protocol import Progress, RestoreReport, ScopeListing
 from memex_mcp.server import recovery
 from memex_mcp.server.channel import ChannelServer
+from memex_mcp.server.downstream import Downstream
 from memex_mcp.server.errors import ToolInputError
 from memex_mcp.server.kernel import Kernel, KernelDied
 from memex_mcp.server.output import CellOutput
@@ -58,8 +59,10 @@ class Scratchpad:
         self._watcher: asyncio.Task[None] | None = None
         #: The client's model, for the kernel's `sampling` provider; app.py keeps its session current.
         self.sampling = ClientSampling()
+        #: The `--mcp-config` servers, for the kernel's `tools`.
+        self.downstream = Downstream(settings.mcp_config)
         #: Kernel code reaches the server here, from any thread, also while a cell runs.
-        self.channel = ChannelServer(self.session.channel, self.sampling.handlers())
+        self.channel = ChannelServer(self.session.channel, {**self.sampling.handlers(), **self.downstream.handlers()})
         #: What the last kernel start restored from the session's checkpoint.
         self._restored = RestoreReport()
         self._first_start = True
@@ -69,6 +72,7 @@ class Scratchpad:
     async def __aenter__(self) -> Scratchpad:
         # Before any code runs: kernels connect when they first need the server.
         await self.channel.start()
+        self.downstream.start()
         self._kernel = asyncio.ensure_future(self._start_kernel(self._launched))
         self._launched = None
         self._watcher = asyncio.ensure_future(self._watch())
@@ -83,6 +87,7 @@ class Scratchpad:
             with contextlib.suppress(BaseException):
                 await (await self._kernel).shutdown()
         await self.channel.close()
+        await self.downstream.close()
         self.session.close()
 
     async def _start_kernel(self, launched: Kernel | None = None, retry: bool = False) -> Kernel:
@@ -196,7 +201,7 @@ class Scratchpad:
                     await self._replace_dead(kernel)
                     kernel = await self.kernel()
                 # Taken only now: starting the kernel may have left a note (a restored session).
-                result.notes += self._notes
+                result.notes += self._notes + self.downstream.take_reports()
                 self._notes = []
                 await self._run(kernel, code, limit, result)
                 if result.status != "died" or result.output.started:
