@@ -55,6 +55,18 @@ async def test_code_that_ignores_the_interrupt_gets_the_kernel_restarted_with_it
     assert text_of(await run(client, "kept")) == "1"
 
 
+async def test_a_kernel_that_dies_on_the_interrupt_is_said_to_have_died_and_comes_back(client: Client) -> None:
+    await run(client, "kept_too = 2")
+    code = "import os, signal\nsignal.signal(signal.SIGINT, lambda *_: os._exit(4))\nwhile True:\n    pass"
+    with anyio.fail_after(30):
+        result = await run(client, code, timeout=1)
+    assert result.is_error
+    assert text_of(result).startswith(
+        "TimeoutError: the execution exceeded 1 s and was interrupted. The kernel died on the interrupt "
+        "(exit code 4) and was replaced by a new one; restored the variables")
+    assert text_of(await run(client, "kept_too")) == "2"
+
+
 async def test_a_kernel_killed_between_calls_is_replaced_and_the_next_call_says_so(client: Client) -> None:
     await run(client, "survivor = 1")
     # Its checkpoint is written right after its reply: a kill in that instant would lose it.
@@ -90,13 +102,19 @@ async def test_a_cancelled_call_interrupts_its_execution_and_the_server_keeps_se
     assert first == second  # the loop is no longer running
 
 
-async def test_a_kernel_that_cannot_start_is_explained_and_tried_again(
-    anyio_backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def broken_ipykernel(tmp_path: Path) -> str:
+    """A PYTHONPATH under which every new kernel fails to start, saying why."""
     broken = tmp_path / "ipykernel"
     broken.mkdir()
     (broken / "__init__.py").write_text("raise ImportError('boom: this ipykernel is broken')\n")
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    return str(tmp_path)
+
+
+async def test_a_kernel_that_cannot_start_is_explained_and_tried_again(
+    anyio_backend: str, broken_ipykernel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", broken_ipykernel)
     async with Client(build_server(settings(timeout=30)), raise_exceptions=True) as own:
         with anyio.fail_after(60):
             failed = await run(own, "1 + 1")
@@ -110,3 +128,33 @@ async def test_a_kernel_that_cannot_start_is_explained_and_tried_again(
         await kill(pid)
         with anyio.fail_after(60):
             assert "died after the previous call" in text_of(await run(own, "'watched again'"))
+
+
+async def test_a_call_cancelled_while_the_kernel_starts_leaves_the_start_to_the_next_call(anyio_backend: str) -> None:
+    async with Client(build_server(settings(timeout=30)), raise_exceptions=True) as own:
+        with anyio.move_on_after(0.05):  # far less than a kernel start: the call waits for the kernel
+            await run(own, "'never seen'")
+        with anyio.fail_after(60):
+            assert text_of(await run(own, "6 * 7")) == "42"
+
+
+async def test_a_kernel_that_cannot_be_replaced_is_explained_and_the_next_start_restores(
+    anyio_backend: str, broken_ipykernel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with Client(build_server(settings(timeout=30)), raise_exceptions=True) as own:
+        with anyio.fail_after(60):
+            await run(own, "kept = 'from the checkpoint'")
+            monkeypatch.setenv("PYTHONPATH", broken_ipykernel)  # every new kernel fails from now on
+            died = await run(own, "import os\nos._exit(3)")
+        assert died.is_error
+        assert "The kernel died while running this code (exit code 3), and a new one could not be started " \
+               "(it exited while starting (exit code 1); it said: " in text_of(died)
+        assert text_of(died).endswith("boom: this ipykernel is broken); the next call tries again.")
+        with anyio.fail_after(60):
+            still = await run(own, "kept")
+        assert still.is_error and "boom: this ipykernel is broken" in text_of(still)
+        monkeypatch.delenv("PYTHONPATH")
+        with anyio.fail_after(60):
+            text = text_of(await run(own, "kept"))
+        assert text.startswith("[memex] A new kernel has started; restored the variables as of execution [")
+        assert text.endswith(": kept.\n'from the checkpoint'")

@@ -114,6 +114,7 @@ def test_a_server_killed_with_sigkill_comes_back_with_the_same_session_and_state
     try:
         text = second.run("numbers, history[0].output")
         assert text.startswith("[memex] restored session killed: 2 variable(s) (numbers, os) and 1 execution(s)")
+        assert "in use by another" not in text  # the killed server's lock went with it
         assert text.endswith(f"([1, 2, 3], 'before the kill\\n{kernel}\\n')")
     finally:
         second.kill()
@@ -193,3 +194,15 @@ async def test_an_in_process_client_that_goes_away_mid_execution_stops_its_kerne
                 tasks.cancel_scope.cancel()  # the client leaves with its call still running
         assert await anyio.to_thread.run_sync(wait_exit, kernel)
         assert not Path(session).exists()
+
+
+async def test_a_named_session_that_only_printed_comes_back_with_its_history(anyio_backend: str) -> None:
+    name = f"printed-{uuid.uuid4().hex[:8]}"
+    with anyio.fail_after(60):
+        async with Client(build_server(settings(session=name)), raise_exceptions=True) as first:
+            await run(first, "print('no variables here')")
+        async with Client(build_server(settings(session=name)), raise_exceptions=True) as second:
+            text = text_of(await run(second, "[(e.number, e.output) for e in history]"))
+    assert text == (f"[memex] restored session {name}: 0 variable(s) and 1 execution(s) of history, as of "
+                    "execution [1]; tables are kept in its database.\n"
+                    "[(1, 'no variables here\\n')]")

@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import run, text_of
+from conftest import STATE_DIR, run, text_of
 from mcp import Client, StdioServerParameters
 
 pytestmark = pytest.mark.anyio
@@ -102,12 +102,14 @@ def _connection_file(pid: int) -> Path:
     return Path(args[args.index("-f") + 1])
 
 
-def _assert_gone(kernel_pid: int, connection_file: Path) -> None:
+def _assert_gone(kernel_pid: int, connection_file: Path, server_pid: int) -> None:
+    """The kernel has exited, and the server left neither its connection file nor its session dir."""
     deadline = time.monotonic() + 10
     while _alive(kernel_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(kernel_pid)
     assert not connection_file.exists()
+    assert not list((STATE_DIR / "sessions").glob(f".ephemeral-{server_pid}-*"))
 
 
 def test_stdout_carries_only_json_rpc_and_the_kernel_stops_with_the_server() -> None:
@@ -123,7 +125,7 @@ def test_stdout_carries_only_json_rpc_and_the_kernel_stops_with_the_server() -> 
         assert session.proc.stdin is not None
         session.proc.stdin.close()  # the client goes away: the server must exit and take its kernel along
         assert session.proc.wait(timeout=30) == 0
-        _assert_gone(kernel_pid, connection_file)
+        _assert_gone(kernel_pid, connection_file, session.proc.pid)
     finally:
         session.kill()
 
@@ -137,7 +139,7 @@ def test_sigterm_stops_the_server_and_its_kernel() -> None:
         connection_file = _connection_file(kernel_pid)
         session.proc.send_signal(signal.SIGTERM)
         assert session.proc.wait(timeout=30) == 0
-        _assert_gone(kernel_pid, connection_file)
+        _assert_gone(kernel_pid, connection_file, session.proc.pid)
         # and no replacement kernel was started on the way out
         assert connection_file.parent == session.tmp
         assert not [f for f in session.tmp.glob("tmp*.json") if f.stat().st_mtime > started]

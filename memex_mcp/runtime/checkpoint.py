@@ -11,14 +11,13 @@ function defined in an earlier cell, or a sub-agent's thread), of a value that i
 plain pickler cannot handle (one holding lambdas or cell-defined functions). Such a value is saved
 again the next time a cell names it.
 
-Small changes are pickled and written before the reply (well under a millisecond for a small
-scope), so a kernel killed right after a reply loses nothing. Values estimated above 4 MB are
-written after the reply is sent, on the kernel's main thread and under its shell lock, so the next
-request waits for them and no later cell can mutate a value while it is being written.
-
-Values reference each other, prelude objects (`db`, `history`) and other variables by name
-(pickle persistent ids): `f` that reads `df` does not carry a copy of `df`, and after a restore
-`b['k'] is a` still holds.
+Small changed values are pickled before the reply (well under a millisecond for a small scope):
+a snapshot, so later mutations cannot reach the checkpoint. Their files, the history line and the
+manifest are written right after the reply; values estimated above 4 MB are pickled then, straight
+into their file. That happens on the kernel's main thread under its shell lock, so the next request
+waits for it and no later cell can mutate a value while it is written; a kernel killed in that
+instant keeps the previous checkpoint, whole. Sub-agents' threads are not stopped: a value one of
+them changes while it is pickled keeps its previous version until the next cell.
 """
 
 from __future__ import annotations
@@ -26,9 +25,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import importlib
 import io
-import pickle
 import re
 import threading
 import types
@@ -38,23 +35,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cloudpickle  # type: ignore[import-untyped]
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
 from memex_mcp.protocol import RestoreReport, RuntimeConfig, Unrestored
 from memex_mcp.runtime.cells import CellRecorder
-from memex_mcp.runtime.checkpoint_load import Loader, quiet, say
+from memex_mcp.runtime.checkpoint_load import Loader, load_history
 from memex_mcp.runtime.checkpoint_store import CorruptFile, Entry, Manifest, Skipped, Store
-from memex_mcp.runtime.history import Execution, History
+from memex_mcp.runtime.checkpoint_values import (
+    ATOMS,
+    RECHECK,
+    Pickler,
+    Refs,
+    changed_while_pickled,
+    is_large,
+    not_restorable,
+    parquet_writer,
+    plain_crc,
+    quiet,
+    say,
+    too_big,
+    type_name,
+)
+from memex_mcp.runtime.history import History
 from memex_mcp.runtime.rpc import Rpc
 from memex_mcp.runtime.scope import size_bytes
 from memex_mcp.runtime.submit import Submissions
 
-#: Changed values estimated above this are pickled after the reply, straight into their file.
-_INLINE = 4 * 2**20
-_RECHECK = 256 * 2**10
 _IDENT = re.compile(r"[^\W\d]\w*")
-_ATOMS = (str, bytes, int, float, complex, bool, type(None))
 _PICKLE_SUFFIX = ".pkl"
 _PARQUET_SUFFIX = ".parquet"
 
@@ -65,7 +72,6 @@ class _Known:
 
     obj_id: int
     crc: int
-    size: int
     saved: bool
     #: CRC of the value's plain pickle, for the cheap check after each cell (None: cannot).
     probe: int | None = None
@@ -78,18 +84,6 @@ class _Write:
 
     def to(self, file: Any) -> None:
         file.write(self.data)
-
-
-class _Pickler(cloudpickle.CloudPickler):  # type: ignore[misc]
-    def __init__(self, file: Any, refs: dict[int, tuple[str, str]], top: Any) -> None:
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._refs = refs
-        self._top = top
-
-    def persistent_id(self, obj: Any) -> tuple[str, str] | None:
-        if obj is self._top:
-            return None
-        return self._refs.get(id(obj))
 
 
 class Checkpointer:
@@ -120,7 +114,7 @@ class Checkpointer:
         #: Why the last checkpoint failed, if it did (kept for debugging; cells never see it).
         self.last_error: str | None = None
         # An existing checkpoint is not overwritten until `restore()` has read it.
-        self._armed = config.checkpoint_max_bytes > 0 and self._store.read_json("manifest.json") is None
+        self._armed = config.checkpoint_max_bytes > 0 and not self._store.exists()
 
     def install(self) -> None:
         self._shell.events.register("post_run_cell", self.after_cell)
@@ -168,24 +162,24 @@ class Checkpointer:
         for name, value in current.items():
             known = self._known.get(name)
             unchanged = known is not None and known.obj_id == id(value) and name not in mentioned and (
-                known.probe is None or known.probe == _probe(value))
+                known.probe is None or known.probe == plain_crc(value))
             if unchanged:
                 continue
-            if _large(value):
+            if is_large(value):
                 self._pending.add(name)
                 continue
             self._snapshot(name, value, refs)
         self._execution = execution or self._execution
 
-    def _snapshot(self, name: str, value: Any, refs: dict[int, tuple[str, str]]) -> None:
+    def _snapshot(self, name: str, value: Any, refs: Refs) -> None:
         """Pickle a small value now; its file is written after the reply."""
-        kind = _type_name(value)
+        kind = type_name(value)
         if isinstance(value, types.ModuleType):
             old = self._manifest.variables.get(name)
             if old is None or old.module != value.__name__:
                 self._set(name, value, Entry(kind, "module", module=value.__name__))
             return
-        if reason := _not_restorable(value):
+        if reason := not_restorable(value):
             self._skip(name, value, Skipped(kind, reason))
             return
         estimate = size_bytes(value)
@@ -194,41 +188,36 @@ class Checkpointer:
             return
         try:
             buffer = io.BytesIO()
-            _Pickler(buffer, refs, value).dump(value)
-        except RuntimeError as exc:
-            if "changed size during iteration" not in str(exc):
-                self._skip(name, value, Skipped(kind, f"not picklable ({say(exc)})"))
-            else:  # a sub-agent's thread was changing it: keep the last version, try again next cell
-                self._known.pop(name, None)
-            return
+            Pickler(buffer, refs, value).dump(value)
         except Exception as exc:
-            self._skip(name, value, Skipped(kind, f"not picklable ({say(exc)})"))
+            self._unpicklable(name, value, kind, exc)
             return
         data = buffer.getvalue()
         if len(data) > self._max:
-            self._skip(name, value, Skipped(kind, _too_big(len(data), self._max)))
+            self._skip(name, value, Skipped(kind, too_big(len(data), self._max)))
             return
-        crc, probe = zlib.crc32(data), _probe(value) if len(data) <= _RECHECK else None
+        crc, probe = zlib.crc32(data), plain_crc(value) if len(data) <= RECHECK else None
         known = self._known.get(name)
         if known is not None and known.saved and known.crc == crc:
             known.obj_id, known.probe = id(value), probe
             return
         self._writes[name] = _Write(kind, data)
-        self._known[name] = _Known(id(value), crc, len(data), True, probe)
+        self._known[name] = _Known(id(value), crc, True, probe)
 
     def _set(self, name: str, value: Any, entry: Entry) -> None:
-        old = self._manifest.variables.get(name)
-        if old is not None and old.file:
-            self._obsolete.append(old.file)
-        self._manifest.variables[name] = entry
-        self._manifest.skipped.pop(name, None)
-        self._known[name] = _Known(id(value), entry.crc, entry.size, True)
-        self._dirty = True
+        self._set_entry(name, entry)
+        self._known[name] = _Known(id(value), entry.crc, True)
+
+    def _unpicklable(self, name: str, value: Any, kind: str, exc: Exception) -> None:
+        if changed_while_pickled(exc):  # keep the version the manifest has; compare again next cell
+            self._known.pop(name, None)
+        else:
+            self._skip(name, value, Skipped(kind, f"not picklable ({say(exc)})"))
 
     def _skip(self, name: str, value: Any, skipped: Skipped) -> None:
         self._forget(name)
         self._manifest.skipped[name] = skipped
-        self._known[name] = _Known(id(value), 0, 0, False)
+        self._known[name] = _Known(id(value), 0, False)
         self._dirty = True
 
     def _forget(self, name: str) -> None:
@@ -307,39 +296,39 @@ class Checkpointer:
         self._manifest.skipped.pop(name, None)
         self._dirty = True
 
-    def _save_streamed(self, name: str, value: Any, refs: dict[int, tuple[str, str]]) -> None:
+    def _save_streamed(self, name: str, value: Any, refs: Refs) -> None:
         """A big value, pickled straight into its file: no copy of it in memory."""
-        kind = _type_name(value)
+        kind = type_name(value)
         estimate = size_bytes(value) or 0
-        if (reason := _not_restorable(value)) is not None:
+        if (reason := not_restorable(value)) is not None:
             self._skip(name, value, Skipped(kind, reason))
         elif estimate > self._max:
             self._save_big(name, value, estimate)
         else:
             try:
                 filename, crc, size = self._store.write(
-                    self._manifest, name, _PICKLE_SUFFIX, lambda f: _Pickler(f, refs, value).dump(value))
+                    self._manifest, name, _PICKLE_SUFFIX, lambda f: Pickler(f, refs, value).dump(value))
             except Exception as exc:
-                self._skip(name, value, Skipped(kind, f"not picklable ({say(exc)})"))
+                self._unpicklable(name, value, kind, exc)
                 return
             if size > self._max:
                 self._obsolete.append(filename)
-                self._skip(name, value, Skipped(kind, _too_big(size, self._max)))
+                self._skip(name, value, Skipped(kind, too_big(size, self._max)))
                 return
             self._set(name, value, Entry(kind, "pickle", filename, crc, size))
 
     def _save_big(self, name: str, value: Any, estimate: int) -> None:
         """Above the size limit only DataFrames and Arrow tables are kept, as Parquet."""
-        kind = _type_name(value)
-        writer = _parquet_writer(value)
+        kind = type_name(value)
+        writer = parquet_writer(value)
         if writer is None:
-            self._skip(name, value, Skipped(kind, _too_big(estimate, self._max)))
+            self._skip(name, value, Skipped(kind, too_big(estimate, self._max)))
             return
         fmt, write = writer
         try:
             filename, crc, size = self._store.write_file(self._manifest, name, _PARQUET_SUFFIX, write)
         except Exception as exc:
-            self._skip(name, value, Skipped(kind, f"{_too_big(estimate, self._max)}, and Parquet failed: {say(exc)}"))
+            self._skip(name, value, Skipped(kind, f"{too_big(estimate, self._max)}, and Parquet failed: {say(exc)}"))
             return
         self._set(name, value, Entry(kind, fmt, filename, crc, size))
 
@@ -355,12 +344,12 @@ class Checkpointer:
         return {name: value for name, value in list(self._ns.items())
                 if not name.startswith("_") and hidden.get(name, missing) is not value}
 
-    def _refs(self, current: dict[str, Any]) -> dict[int, tuple[str, str]]:
+    def _refs(self, current: dict[str, Any]) -> Refs:
         """Objects pickled by name: prelude objects, then the scope's own (non-atomic) values."""
         refs = {id(v): ("prelude", k) for k, v in self._hidden.items()
-                if not k.startswith("_") and not isinstance(v, _ATOMS)}
+                if not k.startswith("_") and not isinstance(v, ATOMS)}
         refs.update((id(v), ("var", k)) for k, v in current.items()
-                    if not isinstance(v, _ATOMS) and not isinstance(v, types.ModuleType))
+                    if not isinstance(v, ATOMS) and not isinstance(v, types.ModuleType))
         return refs
 
     # -- restoring ------------------------------------------------------------------------------
@@ -379,26 +368,26 @@ class Checkpointer:
 
     def _restore(self) -> RestoreReport:
         self._armed = self._max > 0
+        # History first: it holds no user objects, so nothing in it can fail to load or crash.
+        last = load_history(self._store, self._shell, self._history, self._outputs)
+        history = len(self._history)
         try:
             manifest = self._store.manifest()
         except CorruptFile as exc:
-            return RestoreReport(found=True, unrestored=[Unrestored(name="*", type="checkpoint", reason=str(exc))])
-        if manifest is None:
-            return RestoreReport()
+            return _nothing_restored(str(exc), history)
+        if manifest is None:  # a session whose cells never changed a variable
+            return RestoreReport(found=bool(history), execution_count=last, history=history)
         if not self._store.begin_restore():
-            return RestoreReport(found=True, unrestored=[Unrestored(
-                name="*", type="checkpoint", reason="loading the checkpoint crashed the kernel last time, so it "
-                "was set aside (checkpoint/manifest.crashed.json) and the scope starts empty")])
+            return _nothing_restored("loading the checkpoint crashed the kernel last time, so it was set aside "
+                                     "(checkpoint/manifest.crashed.json) and the scope starts empty", history)
         self._store.clean(manifest)
-        history = self._restore_history()
-        loader = Loader(self._store, manifest, self._ns, self._hidden)
-        restored, unrestored = loader.load_all()
+        restored, unrestored = Loader(self._store, manifest, self._ns, self._hidden).load_all()
         self._store.end_restore()
         for name, value in restored.items():
             self._ns[name] = value
             entry = manifest.variables[name]
-            probe = _probe(value) if entry.format == "pickle" and entry.size <= _RECHECK else None
-            self._known[name] = _Known(id(value), entry.crc, entry.size, True, probe)
+            probe = plain_crc(value) if entry.format == "pickle" and entry.size <= RECHECK else None
+            self._known[name] = _Known(id(value), entry.crc, True, probe)
         for name, skipped in manifest.skipped.items():
             unrestored[name] = Unrestored(name=name, type=skipped.type, reason=skipped.reason)
         # What did not come back is not in this scope: the checkpoint forgets it too.
@@ -415,22 +404,6 @@ class Checkpointer:
             self._saved_submissions = len(submissions)
         return RestoreReport(found=True, restored=sorted(restored), unrestored=sorted(
             unrestored.values(), key=lambda u: u.name), execution_count=manifest.execution, history=history)
-
-    def _restore_history(self) -> int:
-        last = 0
-        for record in self._store.history():
-            with contextlib.suppress(KeyError, TypeError):
-                e = Execution(record["number"], record["code"], record["output"], record["failed"], record["seconds"])
-                self._history.append(e)
-                self._outputs[e.number] = e.output
-                last = max(last, e.number)
-        if last:
-            # Numbers go on where the session stopped, so `_outputs[n]` keys never collide.
-            self._shell.execution_count = last + 1
-            kernel = getattr(self._shell, "kernel", None)
-            if kernel is not None:
-                kernel.execution_count = last
-        return len(self._history)
 
 
 def install_checkpoints(shell: InteractiveShell, config: RuntimeConfig, recorder: CellRecorder,
@@ -449,51 +422,6 @@ def install_checkpoints(shell: InteractiveShell, config: RuntimeConfig, recorder
     return checkpointer
 
 
-def _large(value: Any) -> bool:
-    """Worth pickling after the reply: above 4 MB, or a container too long to size quickly."""
-    if isinstance(value, types.ModuleType):
-        return False
-    if isinstance(value, list | tuple | dict | set | frozenset) and len(value) > 100_000:
-        return True  # before size_bytes, which would visit every item
-    estimate = size_bytes(value)
-    return estimate is not None and estimate > _INLINE
-
-
-def _not_restorable(value: Any) -> str | None:
-    """Objects that pickling cannot bring back in a useful state, with what to do instead."""
-    module = type(value).__module__.split(".")[0]
-    if module == "duckdb":
-        return "a DuckDB object: tables persist in the session database; re-run the query"
-    if type(value).__name__ == "AgentHandle":
-        return "a sub-agent handle: agents do not survive their kernel"
-    return None
-
-
-def _parquet_writer(value: Any) -> tuple[Any, Callable[[Path], None]] | None:
-    module = type(value).__module__.split(".")[0]
-    if module == "pandas" and type(value).__name__ == "DataFrame":
-        return "parquet-pandas", lambda path: value.to_parquet(path)
-    if module == "pyarrow" and type(value).__name__ == "Table":
-        def write(path: Path) -> None:
-            importlib.import_module("pyarrow.parquet").write_table(value, path)
-
-        return "parquet-arrow", write
-    return None
-
-
-def _probe(value: Any) -> int | None:
-    """CRC of the plain C pickle: changes when the value is mutated; None where it cannot pickle."""
-    try:
-        with quiet():
-            return zlib.crc32(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
-    except Exception:
-        return None
-
-
-def _type_name(value: Any) -> str:
-    kind = type(value)
-    return kind.__name__ if kind.__module__ in ("builtins", "__main__") else f"{kind.__module__}.{kind.__qualname__}"
-
-
-def _too_big(size: int, limit: int) -> str:
-    return f"too big ({size / 2**20:,.1f} MB, over the checkpoint limit of {limit / 2**20:,.0f} MB per variable)"
+def _nothing_restored(reason: str, history: int) -> RestoreReport:
+    return RestoreReport(found=True, history=history,
+                         unrestored=[Unrestored(name="*", type="checkpoint", reason=reason)])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import io
 import pickle
 import types
 from collections.abc import Callable
@@ -12,6 +11,8 @@ from typing import Any
 
 from memex_mcp.protocol import Unrestored
 from memex_mcp.runtime.checkpoint_store import CorruptFile, Entry, Manifest, Store
+from memex_mcp.runtime.checkpoint_values import quiet, say
+from memex_mcp.runtime.history import Execution, History
 
 
 class _Unpickler(pickle.Unpickler):
@@ -88,6 +89,24 @@ class Loader:
         return self._load(name)
 
 
+def load_history(store: Store, shell: Any, history: History, outputs: dict[int, str]) -> int:
+    """Put the saved executions back into `history` and `_outputs`; returns the last number (0: none).
+    Numbers then go on where the session stopped, so `_outputs[n]` keys never collide."""
+    last = 0
+    for record in store.history():
+        with contextlib.suppress(KeyError, TypeError):
+            e = Execution(record["number"], record["code"], record["output"], record["failed"], record["seconds"])
+            history.append(e)
+            outputs[e.number] = e.output
+            last = max(last, e.number)
+    if last:
+        shell.execution_count = last + 1
+        kernel = getattr(shell, "kernel", None)
+        if kernel is not None:
+            kernel.execution_count = last
+    return last
+
+
 class _NotLoaded(Exception):
     pass
 
@@ -116,15 +135,3 @@ def _rebind_function(f: types.FunctionType, ns: dict[str, Any]) -> types.Functio
     new.__annotations__ = f.__annotations__
     new.__module__ = f.__module__
     return new
-
-
-def say(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= 200 else text[:199] + "…"
-
-
-@contextlib.contextmanager
-def quiet() -> Any:
-    """What objects print while they are pickled or loaded is not the cell's output."""
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        yield

@@ -84,6 +84,10 @@ class Store:
         self._manifest_path = root / "manifest.json"
         self._history_path = root / "history.jsonl"
 
+    def exists(self) -> bool:
+        """Whether a checkpoint was ever written here (a manifest, or only history)."""
+        return self._manifest_path.exists() or self._history_path.exists()
+
     def clean(self, manifest: Manifest) -> None:
         """Remove temporary files of writes a crash interrupted, and files no manifest names."""
         named = {e.file for e in manifest.variables.values()}

@@ -18,6 +18,11 @@ from pydantic import ValidationError
 from memex_mcp import __version__
 from memex_mcp.server.settings import Settings, default_state_dir
 
+#: Said instead of pydantic's message where that one would show a pattern or a raw byte count.
+_MESSAGES = {
+    "session": "a session name is 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit",
+    "memory_limit": "must be at least 256M",
+}
 
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"MEMEX_{name}", default)
@@ -63,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="largest code accepted by execute_code (default 1000000)")
     p.add_argument("--memory-limit", type=_size, default=_env("MEMORY_LIMIT"), metavar="SIZE",
                    help="address-space limit of the kernel, e.g. 4G or 512M: an allocation beyond it raises "
-                   "MemoryError (default: no limit)")
+                   "MemoryError (at least 256M; default: no limit)")
     p.add_argument("--checkpoint-max-bytes", type=_size, default=_env("CHECKPOINT_MAX_BYTES", "512M"),
                    metavar="SIZE", help="variables larger than this are left out of checkpoints; DataFrames and "
                    "Arrow tables are saved as Parquet instead; 0 switches checkpoints off (default 512M)")
@@ -103,7 +108,8 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
         )
     except ValidationError as exc:
         err = exc.errors()[0]
-        fail(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}")
+        option = str(err["loc"][0])
+        fail(f"--{option.replace('_', '-')}: {_MESSAGES.get(option, err['msg'])}")
     if settings.mcp_config is not None:
         from memex_mcp.server.mcp_config import ConfigError, read_config
 
@@ -124,7 +130,7 @@ def _size(text: str) -> int:
         number, unit = number[:-1], number[-1]
     try:
         return int(float(number) * _UNITS[unit])
-    except ValueError:
+    except (ValueError, OverflowError):  # 'nan', 'inf', '1e400'
         raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 4G, 512M, 1000000)") from None
 
 
@@ -184,8 +190,10 @@ async def _terminate() -> None:
     from memex_mcp.server.channel import remove_socket_dirs
     from memex_mcp.server.downstream import stop_all
     from memex_mcp.server.kernel import shutdown_all
+    from memex_mcp.server.session import close_all
 
     with contextlib.suppress(Exception):
         await asyncio.wait_for(asyncio.gather(shutdown_all(), stop_all()), timeout=10)
+    close_all()
     remove_socket_dirs()
     os._exit(0)

@@ -101,9 +101,16 @@ class Kernel:
         # stderr echoes what cells write to descriptor 2; only the tail is kept, to explain a
         # kernel that fails to start.
         env = {**os.environ, CONFIG_ENV: config.model_dump_json()}
-        await km.start_kernel(cwd=str(workdir), env=env, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            await km.start_kernel(cwd=str(workdir), env=env, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        except BaseException:
+            _remove_ipc_dir(km)
+            raise
         kernel = cls(km, config)
+        if _closing:  # shutdown_all ran while this one was starting: it would be left running
+            await kernel.shutdown(now=True)
+            raise KernelDied("the server is shutting down")
         _LIVE.add(kernel)
         kernel._watch_process()
         kernel._drain_stderr()
@@ -280,6 +287,10 @@ class Kernel:
         self._kc.stop_channels()
         with contextlib.suppress(Exception):
             await self._km.shutdown_kernel(now=now or self.dead.is_set())
-        if self._km.transport == "ipc":
-            with contextlib.suppress(OSError):
-                Path(self._km.ip).parent.rmdir()
+        _remove_ipc_dir(self._km)
+
+
+def _remove_ipc_dir(km: AsyncKernelManager) -> None:
+    if km.transport == "ipc":
+        with contextlib.suppress(OSError):
+            Path(km.ip).parent.rmdir()

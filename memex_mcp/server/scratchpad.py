@@ -66,6 +66,8 @@ class Scratchpad:
         #: What the last kernel start restored from the session's checkpoint.
         self._restored = RestoreReport()
         self._first_start = True
+        #: Set when the scratchpad starts closing: no kernel starts after that, so none outlives it.
+        self._closing = False
 
     async def __aenter__(self) -> Scratchpad:
         # Before any code runs: kernels connect when they first need the server.
@@ -77,8 +79,10 @@ class Scratchpad:
         return self
 
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._closing = True
         if self._watcher is not None:
             self._watcher.cancel()
+            await asyncio.wait({self._watcher})  # a replacement it was starting is shut down below
         if self._kernel is not None:
             with contextlib.suppress(BaseException):
                 await (await self._kernel).shutdown()
@@ -86,50 +90,79 @@ class Scratchpad:
         await self.downstream.close()
         self.session.close()
 
-    async def _start_kernel(self, launched: Kernel | None = None) -> Kernel:
+    async def _start_kernel(self, launched: Kernel | None = None, retry: bool = False) -> Kernel:
+        """`retry`: an earlier start failed, so the next result says what the new kernel restored."""
         kernel = await self._start_restored(launched)
         first, self._first_start = self._first_start, False
         if first and self._settings.session is not None and self._restored.found:
             self._notes.append(recovery.describe_session(self._settings.session, self._restored))
         if first and self.session.in_use_elsewhere:
             self._notes.append(recovery.IN_USE.format(name=self._settings.session))
+        if retry and not first:
+            self._notes.append(f"A new kernel has started; {recovery.describe(self._restored)}.")
         return kernel
 
     async def _start_restored(self, launched: Kernel | None) -> Kernel:
         """A ready kernel with the checkpoint loaded. A kernel that dies while loading it is replaced
-        once: the runtime then sets that checkpoint aside and starts empty."""
+        once: the runtime then sets that checkpoint aside and starts empty. A kernel that fails, or
+        is cancelled, after it answered is shut down: none is left running unowned."""
         for attempt in range(2):
+            if self._closing and launched is None:
+                raise KernelDied("the server is closing this session")
             kernel = launched or await Kernel.launch(self._workdir, self.session.config)
             launched = None
             await kernel.ready()
-            if self._settings.answer_schema is not None:
-                await kernel.call("configure", answer_schema=self._settings.answer_schema)
             try:
+                if self._settings.answer_schema is not None:
+                    await kernel.call("configure", answer_schema=self._settings.answer_schema)
                 self._restored = await recovery.restore(kernel)
-            except KernelDied:
-                await kernel.shutdown(now=True)
-                if attempt:
-                    raise
-                continue
+            except BaseException as exc:
+                with anyio.CancelScope(shield=True):
+                    await kernel.shutdown(now=True)
+                if isinstance(exc, KernelDied) and not attempt:
+                    continue
+                raise
             return kernel
         raise AssertionError("unreachable")
 
     async def kernel(self) -> Kernel:
-        """The current kernel, once it is ready. A kernel that failed to start is tried again."""
+        """The current kernel, once it is ready. A kernel that failed to start is tried again.
+
+        The start is shielded: a caller that is cancelled while it waits (a client cancelling its
+        first call) must not cancel the start for every later call."""
         assert self._kernel is not None, "use the scratchpad as an async context manager"
-        if self._kernel.done() and self._kernel.exception() is not None:
-            self._kernel = asyncio.ensure_future(self._start_kernel())
+        if self._kernel.done() and (self._kernel.cancelled() or self._kernel.exception() is not None):
+            self._kernel = asyncio.ensure_future(self._start_kernel(retry=True))
             if self._watcher is not None and self._watcher.done():
                 self._watcher = asyncio.ensure_future(self._watch())
-        return await self._kernel
+        return await asyncio.shield(self._kernel)
 
-    async def _replace(self, old: Kernel) -> str:
-        """Start a new kernel with the scope of the last checkpoint; returns what came back."""
+    def _current(self) -> Kernel | None:
+        """The kernel, if one has started and is not being replaced."""
+        task = self._kernel
+        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
+            return None
+        return task.result()
+
+    async def _replace(self, old: Kernel) -> tuple[bool, str]:
+        """Start a new kernel with the scope of the last checkpoint. Returns (True, what came back),
+        or (False, why no kernel could be started): the next call then tries again."""
         with contextlib.suppress(Exception):
             await old.shutdown(now=True)
         self._kernel = asyncio.ensure_future(self._start_kernel())
-        await self._kernel
-        return recovery.describe(self._restored)
+        try:
+            await asyncio.shield(self._kernel)
+        except Exception as exc:
+            return False, exc.description if isinstance(exc, KernelDied) else f"{type(exc).__name__}: {exc}"
+        return True, recovery.describe(self._restored)
+
+    @staticmethod
+    def _replaced(what: str, outcome: tuple[bool, str]) -> str:
+        """`what` happened to the kernel, and how replacing it went, as one sentence."""
+        ok, text = outcome
+        if ok:
+            return f"{what} and was replaced by a new one; {text}."
+        return f"{what}, and a new one could not be started ({text}); the next call tries again."
 
     async def _watch(self) -> None:
         """Replace a kernel that dies between calls at once, so the next call does not wait for it."""
@@ -140,20 +173,13 @@ class Scratchpad:
                 return  # it cannot start; the next call retries, and watches again
             await kernel.dead.wait()
             async with self._lock:
-                await self._replace_dead(kernel, self._notes)
+                await self._replace_dead(kernel)
 
-    async def _replace_dead(self, kernel: Kernel, notes: list[str]) -> None:
+    async def _replace_dead(self, kernel: Kernel) -> None:
         """Replace `kernel` unless a call already did, and leave a note for the next result."""
-        if self._kernel is not None and self._kernel.done() and self._kernel.result() is kernel:
-            restored = await self._replace(kernel)
-            notes.append(self._death_note(kernel, restored))
-
-    @staticmethod
-    def _death_note(kernel: Kernel, restored: str) -> str:
-        return (
-            f"The kernel died after the previous call ({kernel.exit_description()}) and was replaced "
-            f"by a new one; {restored}."
-        )
+        if self._current() is kernel:
+            what = f"The kernel died after the previous call ({kernel.exit_description()})"
+            self._notes.append(self._replaced(what, await self._replace(kernel)))
 
     async def execute(self, code: str, timeout: float | None = None,
                       on_progress: Callable[[Progress], Awaitable[None]] | None = None) -> Execution:
@@ -172,7 +198,7 @@ class Scratchpad:
             for _ in range(2):
                 kernel = await self.kernel()
                 if kernel.dead.is_set():
-                    await self._replace_dead(kernel, self._notes)
+                    await self._replace_dead(kernel)
                     kernel = await self.kernel()
                 # Taken only now: starting the kernel may have left a note (a restored session).
                 result.notes += self._notes + self.downstream.take_reports()
@@ -181,8 +207,7 @@ class Scratchpad:
                 if result.status != "died" or result.output.started:
                     break
                 # It died before it saw this code (killed between calls): run it on the new one.
-                result.status, result.ending = "ok", None
-                result.notes.append(self._death_note(kernel, recovery.describe(self._restored)))
+                result.status = "ok"
             return result
 
     async def _run(self, kernel: Kernel, code: str, limit: float, result: Execution) -> None:
@@ -208,11 +233,13 @@ class Scratchpad:
                 result.status = "error"
         except KernelDied as died:
             result.status = "died"
-            restored = await self._replace(kernel)
-            result.ending = (
-                f"The kernel died while running this code ({died.description}) and was replaced by "
-                f"a new one; {restored}."
-            )
+            outcome = await self._replace(kernel)
+            if result.output.started:
+                result.ending = self._replaced(f"The kernel died while running this code ({died.description})",
+                                               outcome)
+            else:  # taken by the next try, or kept for the next call if no kernel starts
+                self._notes.append(self._replaced(f"The kernel died after the previous call ({died.description})",
+                                                  outcome))
 
     async def _stop(self, kernel: Kernel, run: asyncio.Future[None], result: Execution) -> None:
         """Interrupt; if the code ignores it for the grace period, restart the kernel."""
@@ -222,11 +249,20 @@ class Scratchpad:
         if run.done() and not run.cancelled() and run.exception() is None:
             result.ending = (result.ending or "The execution was interrupted.") + " The kernel kept its state."
             return
+        died = run.done() and not run.cancelled() and isinstance(run.exception(), KernelDied)
         run.cancel()
-        restored = await self._replace(kernel)
-        result.ending = (result.ending or "The execution was interrupted.") + (
+        outcome = await self._replace(kernel)
+        ending = result.ending or "The execution was interrupted."
+        if died:  # the interrupt killed it (a SIGINT handler that exits, a C library that aborts)
+            what = f"The kernel died on the interrupt ({kernel.exit_description()})"
+            result.ending = f"{ending} {self._replaced(what, outcome)}"
+            return
+        ok, text = outcome
+        restarted = f"restarted; {text}." if ok else (
+            f"stopped, and a new one could not be started ({text}); the next call tries again.")
+        result.ending = ending + (
             f" It did not stop within {self._settings.interrupt_grace:g} s of the interrupt, so the kernel "
-            f"was restarted; {restored}."
+            f"was {restarted}"
         )
 
     async def list_scope(self, pattern: str | None) -> ScopeListing:

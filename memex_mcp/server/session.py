@@ -19,6 +19,14 @@ from memex_mcp.server import channel
 from memex_mcp.server.settings import Settings
 
 _EPHEMERAL = ".ephemeral-"
+#: Sessions of this process not closed yet, for an exit that skips the scratchpads' cleanup.
+_OPEN: set[SessionDir] = set()
+
+
+def close_all() -> None:
+    """Close every session of this process (SIGTERM): the lock is released, ephemeral ones removed."""
+    for session in list(_OPEN):
+        session.close()
 
 
 class SessionDir:
@@ -51,8 +59,10 @@ class SessionDir:
             memory_limit=settings.memory_limit,
             channel=str(self.channel) if self.channel is not None else None,
         )
+        _OPEN.add(self)
 
     def close(self) -> None:
+        _OPEN.discard(self)
         if self._lock is not None:
             self._lock.close()  # closing the descriptor releases the lock
             self._lock = None
