@@ -354,3 +354,16 @@ async def test_sub_agents_query_views_and_their_own_frames_at_the_same_time(clie
     )
     with anyio.fail_after(90):
         assert await value(client, code) == "[1006, 1006, 1006]"
+
+
+async def test_sub_agents_using_db_at_the_same_time_each_have_a_cursor_of_their_own(client: Client) -> None:
+    # One connection refuses a second query while it runs one; these overlap for about a second.
+    reply = "```python\\nsubmit(db.sql('select count(*) from range(300000000)').fetchall()[0][0])\\n```"
+    code = (
+        "from memex_mcp.runtime.models.scripted import ScriptedModel\n"
+        f"model = ScriptedModel.replies([\"{reply}\"])\n"
+        "handles = [spawn_agent('count', model=model) for _ in range(3)]\n"
+        "print(gather(*handles, timeout=60))"
+    )
+    with anyio.fail_after(90):
+        assert await value(client, code) == "[300000000, 300000000, 300000000]"

@@ -94,6 +94,7 @@ def _spawn(namespace: dict[str, Any], depth: int, parent: AgentHandle | None, ta
     if not isinstance(max_turns, int) or max_turns < 1:
         raise ValueError("max_turns must be a positive integer.")
     own, described = _inputs(namespace, inputs)
+    own.setdefault("db", _own_cursor(namespace.get("db")))
     contract = Contract(returns)
     chosen = resolve(model) if model is not None else default_model()
     settings = config.load()
@@ -115,6 +116,14 @@ def _spawn(namespace: dict[str, Any], depth: int, parent: AgentHandle | None, ta
     _agents.append(handle)
     runner.start()
     return handle
+
+
+def _own_cursor(db: Any) -> Any:
+    """A DuckDB connection runs one query at a time: agents query in parallel, so each gets a
+    cursor of its own (same database, same views). Anything else (no connection yet) is shared."""
+    if type(db).__module__.split(".")[0] in ("duckdb", "_duckdb"):
+        return db.cursor()
+    return db
 
 
 def _unused_name() -> str:

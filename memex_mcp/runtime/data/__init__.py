@@ -13,8 +13,8 @@
   cache dir, remade when the workbook's mtime or size changes (checked at each `sql()` call).
 - They are ordinary views, not temporary ones, so cursors see them too: `sql()` and `tables()` in
   a thread other than the main one (sub-agents, subshells) use a cursor of that thread's own. `db`
-  is the one connection, which refuses a second call while it runs one: code in other threads
-  that uses it directly takes `db.cursor()`, as DuckDB's error says.
+  is the one connection, which refuses a second call while it runs one: each sub-agent gets a
+  cursor as its `db` (agents/spawn.py); other threads that use it directly take `db.cursor()`.
 - Nothing is imported or connected on the kernel's main thread at start: a thread imports duckdb,
   opens the file and scans the data dirs, 0.5 s after the kernel loads the runtime or as soon as
   code needs the database (see `loader`). Until then `db` is a stand-in whose every attribute waits
