@@ -108,3 +108,33 @@ async def test_the_servers_answer_schema_applies_to_every_submission(anyio_backe
         assert in_code.is_error and "SubmitError: The answer does not match the schema" in text_of(in_code)
         good = await own.call_tool("submit", {"value": {"city": "Oslo"}})
         assert good.structured_content == {"city": "Oslo"}
+
+
+PRELUDE = ["db", "sql", "tables", "docs", "read_document", "tools", "spawn_agent", "gather", "AgentFailed",
+           "submit", "submissions", "history", "_outputs", "help", "memex_help"]
+
+
+async def test_list_scope_leaves_out_every_preloaded_name_and_gives_the_documented_fields(client: Client) -> None:
+    defined = text_of(await run(client, f"print(all(n in globals() for n in {PRELUDE!r}))"))
+    assert defined == "True"  # they exist, so leaving them out is list_scope's doing
+    await run(client, "import json as codec\nfrom math import pi\nsmall = [1, 2]")
+    result = await client.call_tool("list_scope", {})
+    entries = result.structured_content["variables"]
+    names = {e["name"] for e in entries}
+    assert "small" in names and "pi" in names
+    assert not set(PRELUDE) & names and "codec" not in names
+    assert all(set(e) == {"name", "type", "summary", "size_bytes"} for e in entries)
+    listed = {line.split()[0] for line in text_of(result).splitlines() if line.strip()}
+    assert not set(PRELUDE) & listed
+
+
+async def test_a_submitted_value_that_is_not_an_object_comes_back_under_result_and_as_its_json(
+    client: Client,
+) -> None:
+    values: list[object] = [[1, "two", None], "plain text", 3.5, None]
+    for value in values:
+        result = await client.call_tool("submit", {"value": value})
+        assert not result.is_error
+        assert result.structured_content == {"result": value}
+        assert json.loads(text_of(result)) == value
+    assert text_of(await run(client, "submissions[-4:]")) == repr(values)
