@@ -291,3 +291,33 @@ hs = [spawn_agent("Find it", inputs={"topic": t}, model=script(look)) for t in (
 print(gather(*hs, timeout=30))
 '''
     assert await cell(agents, code) == "[('zebras.md', 2), ('walruses.md', 2), ('pelicans.md', 2)]"
+
+
+async def test_usage_counts_model_calls_tokens_and_wall_time(agents: Client) -> None:
+    code = r'''
+h = spawn_agent("Two turns", model=script("x = 2", "submit(x)"))
+h.result(timeout=20)
+u = h.usage
+print(u.model_calls, u.input_tokens > 0, u.output_tokens > 0, u.wall_seconds > 0, h.status, h.done())
+'''
+    assert await cell(agents, code) == "2 True True True done True"
+
+
+async def test_the_model_gets_the_task_its_inputs_summaries_the_catalog_and_the_submit_contract(
+    agents: Client,
+) -> None:
+    code = r'''
+from memex_mcp.runtime.catalog import CATALOG
+seen = []
+def remember(messages, info):
+    seen.append(messages)
+    return "```python\nsubmit(len(cities))\n```"
+cities = ["Oslo", "Lima", "Pune"]
+h = spawn_agent("Count the cities", inputs=["cities"], returns=int, model=ScriptedModel(remember))
+print(h.result(timeout=20))
+system = "\n".join(m.content for m in seen[0] if m.role == "system")
+everything = "\n".join(m.content for m in seen[0])
+print("Count the cities" in everything, "- cities: list, len 3" in system, CATALOG in system,
+      "submit(value)" in system, '"type": "integer"' in system)
+'''
+    assert await cell(agents, code) == "3\nTrue True True True True"

@@ -241,3 +241,18 @@ print(h.status)
         async with Client(build_server(settings(timeout=30)), raise_exceptions=True) as client:
             assert await cell(client, code) == "running"
     assert marker.exists()
+
+
+async def test_gather_with_a_timeout_raises_timeout_error_and_the_agents_keep_running(agents: Client) -> None:
+    code = r'''
+quick = spawn_agent("Quick", model=script("submit(5)"))
+lingering = spawn_agent("Linger", name="lingering", model=script("while True:\n    time.sleep(0.01)"))
+try:
+    gather(quick, lingering, timeout=0.3)
+except TimeoutError as exc:
+    print(exc)
+print(lingering.status, lingering.cancel(), lingering.status)
+'''
+    text = await cell(agents, code)
+    assert text.startswith("lingering still running after 0.3 s; they keep running.")
+    assert text.endswith("running True cancelled")
