@@ -208,3 +208,14 @@ async def test_words_joined_by_punctuation_rank_pages_that_have_them_together_fi
     code = (f"ids = docs.add({str(tmp_path)!r})\n"
             "print([h.doc.rsplit('/')[-1] for h in docs.search('Kiri-2', k=50) if h.doc in ids])")
     assert await output(client, code) == "['launch.txt', 'birds.txt']"
+
+
+async def test_a_hit_line_shows_file_page_score_and_a_snippet_of_its_page_and_k_defaults_to_ten(
+    client: Client,
+) -> None:
+    code = ("hits = docs.search('Kestrel Instruments revenue 2025 region EMEA costs')\n"
+            "h = hits[0]\nprint(len(hits), len(docs.search('Kestrel revenue', k=3)))\n"
+            "print(isinstance(h.snippet, str), '\\n' not in h.snippet, 0 < len(h.snippet) < len(h.text))\n"
+            "print(' '.join(h.snippet.replace('…', ' ').split()[:3]) in ' '.join(h.text.split()))\n"
+            "print(str(h) == str(hits).splitlines()[0].split(' ', 1)[1], f'p.{h.page} ({h.score:.2f})' in str(h))")
+    assert await output(client, code) == "10 3\nTrue True True\nTrue\nTrue True"
