@@ -138,3 +138,19 @@ async def test_a_submitted_value_that_is_not_an_object_comes_back_under_result_a
         assert result.structured_content == {"result": value}
         assert json.loads(text_of(result)) == value
     assert text_of(await run(client, "submissions[-4:]")) == repr(values)
+
+
+async def test_the_four_tools_take_exactly_the_documented_arguments_and_each_is_described(client: Client) -> None:
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    documented = {
+        "execute_code": ({"code", "timeout"}, ["code"]),
+        "list_scope": ({"pattern"}, []),
+        "spawn_agent": ({"task", "inputs", "output_schema", "name"}, ["task"]),
+        "submit": ({"value", "variable", "schema"}, []),
+    }
+    for name, (arguments, required) in documented.items():
+        schema = tools[name].input_schema
+        assert set(schema["properties"]) == arguments, name
+        assert schema.get("required", []) == required, name
+        assert all(schema["properties"][a].get("default", "absent") is None for a in arguments - set(required)), name
+        assert len(tools[name].description or "") > 100, name
