@@ -119,6 +119,7 @@ async def test_list_scope_leaves_out_every_preloaded_name_and_gives_the_document
     assert defined == "True"  # they exist, so leaving them out is list_scope's doing
     await run(client, "import json as codec\nfrom math import pi\nsmall = [1, 2]")
     result = await client.call_tool("list_scope", {})
+    assert set(result.structured_content) == {"variables", "agents"}
     entries = result.structured_content["variables"]
     names = {e["name"] for e in entries}
     assert "small" in names and "pi" in names
