@@ -299,8 +299,10 @@ h = spawn_agent("Two turns", model=script("x = 2", "submit(x)"))
 h.result(timeout=20)
 u = h.usage
 print(u.model_calls, u.input_tokens > 0, u.output_tokens > 0, u.wall_seconds > 0, h.status, h.done())
+first = h.transcript[0]
+print(len(h.transcript), first.text.startswith("Here goes."), first.code.strip(), repr(first.output))
 '''
-    assert await cell(agents, code) == "2 True True True done True"
+    assert await cell(agents, code) == "2 True True True done True\n2 True x = 2 ''"
 
 
 async def test_the_model_gets_the_task_its_inputs_summaries_the_catalog_and_the_submit_contract(

@@ -367,3 +367,13 @@ async def test_sub_agents_using_db_at_the_same_time_each_have_a_cursor_of_their_
     )
     with anyio.fail_after(90):
         assert await value(client, code) == "[300000000, 300000000, 300000000]"
+
+
+async def test_a_relation_previews_and_converts_as_duckdb_does(client: Client) -> None:
+    # DuckDB 2's .arrow() is a RecordBatchReader, as DuckDB itself has it.
+    code = ("rel = sql('select region, amount from sales_2024 order by amount')\n"
+            "print(type(rel).__name__, list(rel.df().region), rel.fetchall()[0], rel.arrow().read_all().num_rows)\nrel")
+    text = await value(client, code)
+    first, preview = text.split("\n", 1)
+    assert first == "DuckDBPyRelation ['east', 'north', 'south'] ('east', 7.25) 3"
+    assert "region" in preview and "amount" in preview and "south" in preview
