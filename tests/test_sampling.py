@@ -161,3 +161,23 @@ async def test_cancelling_an_agent_that_waits_for_the_clients_model_withdraws_it
             await asked.wait()
             assert text_of(await run(client, stop)) == "True cancelled\nFalse"
             await cancelled.wait()
+
+
+AUTO = """\
+import os
+from memex_mcp.runtime.models import resolve
+for key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+    os.environ.pop(key, None)
+print(type(resolve("auto")).__name__)
+os.environ["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
+print(resolve("auto").name.split(":")[0])
+del os.environ["OPENAI_BASE_URL"]
+"""
+
+
+async def test_auto_falls_back_to_sampling_when_no_provider_is_configured_and_the_client_declares_it(
+    sampling_client: Client,
+) -> None:
+    with anyio.fail_after(60):
+        text = text_of(await run(sampling_client, AUTO))
+    assert text == "SamplingModel\nopenai"  # a configured provider still comes first
