@@ -41,6 +41,16 @@ async def client(anyio_backend: str) -> AsyncIterator[Client]:
         yield c
 
 
+def process_alive(pid: int) -> bool:
+    """Whether `pid` runs; a zombie is dead too."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split()[2] != "Z"
+
+
 def text_of(result: CallToolResult) -> str:
     first = result.content[0]
     assert isinstance(first, TextContent)

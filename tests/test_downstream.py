@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 from agent_helpers import SETUP
-from conftest import STATE_DIR, run, settings, text_of
+from conftest import STATE_DIR, process_alive, run, settings, text_of
 from mcp import Client, StdioServerParameters
 
 from memex_mcp.server import build_server
@@ -220,12 +220,12 @@ async def test_downstream_servers_stop_when_memex_gets_sigterm(anyio_backend: st
         async with Client(params) as memex:
             text = await cell(memex, "import os\nprint(os.getppid(), tools.one.pid())")
             server_pid, downstream_pid = map(int, text.split())
-            assert _alive(downstream_pid)
+            assert process_alive(downstream_pid)
             os.kill(server_pid, signal.SIGTERM)
             deadline = time.monotonic() + 20
-            while _alive(downstream_pid) and time.monotonic() < deadline:
+            while process_alive(downstream_pid) and time.monotonic() < deadline:
                 await anyio.sleep(0.05)
-            assert not _alive(downstream_pid)
+            assert not process_alive(downstream_pid)
 
 
 async def test_a_url_entry_reaches_a_streamable_http_server(anyio_backend: str) -> None:
@@ -249,15 +249,6 @@ async def test_a_url_entry_reaches_a_streamable_http_server(anyio_backend: str) 
     finally:
         web.terminate()
         web.wait(timeout=10)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead too
-        return stat.read().split()[2] != "Z"
 
 
 def test_a_bad_config_file_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:

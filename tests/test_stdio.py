@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import STATE_DIR, run, text_of
+from conftest import STATE_DIR, process_alive, run, text_of
 from mcp import Client, StdioServerParameters
 
 pytestmark = pytest.mark.anyio
@@ -87,15 +87,6 @@ class RawSession:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead too
-        return stat.read().split()[2] != "Z"
-
-
 def _connection_file(pid: int) -> Path:
     with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
         args = cmdline.read().decode().split("\0")
@@ -105,9 +96,9 @@ def _connection_file(pid: int) -> Path:
 def _assert_gone(kernel_pid: int, connection_file: Path, server_pid: int) -> None:
     """The kernel has exited, and the server left neither its connection file nor its session dir."""
     deadline = time.monotonic() + 10
-    while _alive(kernel_pid) and time.monotonic() < deadline:
+    while process_alive(kernel_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(kernel_pid)
+    assert not process_alive(kernel_pid)
     assert not connection_file.exists()
     assert not list((STATE_DIR / "sessions").glob(f".ephemeral-{server_pid}-*"))
 
