@@ -7,6 +7,7 @@
     python -m benchmarks --only documents --pages 10000
     python -m benchmarks --only context        # characters that reach the model, against baselines
     python -m benchmarks --only downstream     # a downstream MCP tool from a cell against a direct call
+    python -m benchmarks --only first_hour     # characters a model reads in a scripted first session
     python -m benchmarks --no-write            # print only
 
 `--only` rewrites that section of BENCHMARKS.md and keeps the others.
@@ -20,13 +21,25 @@ import time
 
 import anyio
 
-from benchmarks import agents, channel, checkpoint, context, documents, downstream, latency, memory, report, startup
+from benchmarks import (
+    agents,
+    channel,
+    checkpoint,
+    context,
+    documents,
+    downstream,
+    first_hour,
+    latency,
+    memory,
+    report,
+    startup,
+)
 from benchmarks import sql as sql_bench
 from benchmarks.common import ROOT, machine
 
 OUT = ROOT / "BENCHMARKS.md"
 NAMES = ("latency", "startup", "memory", "agents", "documents", "sql", "channel", "context", "checkpoint",
-         "downstream")
+         "downstream", "first_hour")
 
 
 def _command(args: argparse.Namespace, only: str | None) -> str:
@@ -65,6 +78,8 @@ async def main(args: argparse.Namespace) -> None:
             sections[name] = report.startup(await startup.run(args.runs), command, info["date"])
         elif name == "agents":
             sections[name] = agents.section(await agents.run(), command, info["date"])
+        elif name == "first_hour":
+            sections[name] = first_hour.render(await first_hour.run(), command, info["date"], first_hour.baseline())
         elif name == "context":
             sections[name] = context.render(await context.run(), command, info["date"])
         elif name == "sql":
