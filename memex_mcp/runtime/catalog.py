@@ -16,10 +16,13 @@ memex scratchpad: your variables persist between calls; only what you print is r
   _outputs[n]                  full output of execution n (replies are cut to the output budget)
   submit(value)                record a final answer; it is appended to `submissions`
   submissions                  the answers recorded so far
-  docs.search(query, k=10)     ranked pages (BM25) of the data dirs' documents; hits[0].text is the page
+  docs.search(query, k=10)     ranked pages (BM25) of the data dirs' documents; h = hits[0]: h.text is the page,
+                               h.snippet is verbatim page text, h.context(600) the text around it
   docs.grep(pattern)           regex matches: document, page, line
-  docs.list()                  DataFrame, one row per document (id, file, pages, chars, status, reason)
-  docs[doc_id]                 a document: .text, .pages; docs.add(path) indexes more files now
+  docs.list()                  DataFrame, one row per document (id, file, pages, chars, status, reason, path)
+  docs[doc_id]                 a document d: .text, .pages (a list, from 0); d.page(n) is page n counted
+                               from 1 as hits print it (p.2), d.page(hit) the hit's page; docs[hit] its document
+  docs.add(path)               index more files now; returns their doc ids
   read_document(path)          read one PDF, DOCX, HTML, Markdown or text file without indexing it
   spawn_agent(task, inputs=None, returns=None, name=None, model=None, max_turns=20)
                                a sub-agent in its own thread → handle: h.result() (raises AgentFailed),

@@ -33,13 +33,14 @@ SQL_QUESTION = (
     "revenue = round(lines.revenue.sum())\n"
     "print(f'{len(lines):,} order lines; revenue {revenue:,}')"
 )
-DOCUMENT_QUESTION = "hit = docs.search('What was Q3 2025 revenue in the EMEA region?')[0]\nhit"
+DOCUMENT_QUESTION = ("hit = docs.search('What was Q3 2025 revenue in the EMEA region?')[0]\n"
+                     "print(hit)\nprint(hit.context(150))")
 
 #: (tool, arguments, what the step shows).
 STEPS: list[tuple[str, dict[str, Any], str]] = [
     ("execute_code", {"code": SQL_QUESTION}, "A million-row result stays in `lines`; one number is printed."),
     ("execute_code", {"code": DOCUMENT_QUESTION},
-     "The answer is in one search hit; its whole page stays in `hit.text`."),
+     "The answer is beside one search hit; its whole page stays in `hit.text`."),
     ("execute_code", {"code": "print(lines.head(50_000).to_csv())"},
      "A careless print of 50,000 rows: the reply keeps head and tail."),
     ("execute_code", {"code": "len(history[-1].output), history[-1].output.count('\\n')"},

@@ -5,6 +5,7 @@
     extract  text out of PDF, DOCX, HTML, Markdown and text files, page by page
     index    the SQLite FTS5 index shared by the sessions of a state dir
     hits     documents, search hits and grep matches, and how they print
+    snippet  the verbatim one-line snippet of a hit
     errors   DocumentError, UnknownDocument
 
 Nothing is re-exported here: the kernel imports `corpus` at start, the rest loads when first used.

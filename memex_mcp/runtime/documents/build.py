@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from memex_mcp.runtime.documents.errors import DocumentError
-from memex_mcp.runtime.documents.extract import extract, supported
+from memex_mcp.runtime.documents.extract import read, supported
 from memex_mcp.runtime.documents.index import BuildLock, FileRecord, Index
 from memex_mcp.runtime.walk import files
 
@@ -32,6 +32,20 @@ def scan(root: Path) -> list[tuple[str, Path]]:
     if root.is_file():
         return [(root.name, root)] if supported(root) else []
     return [(path.relative_to(root).as_posix(), path) for path in files(root) if supported(path)]
+
+
+def unique_id(path: Path, preferred: str, taken: Container[str]) -> str:
+    """`preferred` (a tail of `path`: `reports/q3.pdf`) if no other document has it, else the
+    shortest longer tail of `path`'s absolute path that none has (`b/reports/q3.pdf`), else that
+    absolute path. So every file has its own id, and the id tells where it is."""
+    if preferred not in taken:
+        return preferred
+    parts = Path(os.path.abspath(path)).parts
+    for n in range(len(PurePosixPath(preferred).parts) + 1, len(parts)):
+        tail = "/".join(parts[-n:])
+        if tail not in taken:
+            return tail
+    return Path(os.path.abspath(path)).as_posix()
 
 
 @dataclass
@@ -96,11 +110,12 @@ def _index_one(index: Index, path: Path) -> tuple[FileRecord, bool]:
     if cached is not None and (cached.size, cached.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
         return cached, False
     try:
-        pages: list[str] | None = extract(path)
-        reason = "" if pages is None or any(p.strip() for p in pages) else _no_text(path, len(pages))
+        extracted = read(path)
     except DocumentError as exc:
-        pages, reason = None, str(exc)
-    return index.store(key, stat.st_size, stat.st_mtime_ns, pages, reason), True
+        return index.store(key, stat.st_size, stat.st_mtime_ns, None, str(exc)), True
+    pages = extracted.pages
+    reason = "" if any(p.strip() for p in pages) else _no_text(path, len(pages))
+    return index.store(key, stat.st_size, stat.st_mtime_ns, pages, reason, extracted.labels), True
 
 
 def _no_text(path: Path, pages: int) -> str:

@@ -1,9 +1,11 @@
 """`docs`: the documents of the data dirs (and those added at run time), searchable by BM25.
 
-Doc ids: a file's path relative to its data dir, with `/` (`reports/q3_2025.pdf`). When two data
-dirs hold the same relative path, the later one's id starts with its data dir's name. A file added
-with `docs.add(path)` outside the data dirs gets the path relative to `path`'s parent (a file: its
-name; a directory `d`: `d/…`), or its absolute path if that id is taken.
+Doc ids: a file's path relative to its data dir, with `/` (`reports/q3_2025.pdf`). A file added with
+`docs.add(path)` outside the data dirs gets the path relative to `path`'s parent (a file: its name;
+a directory `d`: `d/…`). Every file has its own id: when another file has that id already (data
+dirs `/a/reports` and `/b/reports` both hold `q3.pdf`), the later file's id is the shortest longer
+tail of its path that is free (`reports/q3.pdf`, then `b/reports/q3.pdf`). A file reached twice (a
+data dir inside another, a link) is one document.
 
 Indexing starts in a background thread when the kernel starts. Every call that needs the index
 waits for it, reporting progress from the cell's thread, and then prints, once, which files were
@@ -85,7 +87,7 @@ class Corpus:
 
         index = self._ready()
         ids = self._ids_by_file()
-        hits = [Hit(ids[h.file_id], h.page, round(h.score, 3), h.snippet, h.text)
+        hits = [Hit(ids[h.file_id], h.page, round(h.score, 3), h.snippet, h.text, h.offset, h.label)
                 for h in index.search(fts_query(query), k, ids)]
         return Hits(hits, query)
 
@@ -98,26 +100,28 @@ class Corpus:
         index = self._ready()
         ids = self._ids_by_file()
         found: list[Match] = []
-        for file_id, page, text in index.member_pages():
+        for file_id, page, text, label in index.member_pages():
             for m in regex.finditer(text):
                 start = text.rfind("\n", 0, m.start()) + 1
                 end = text.find("\n", m.end())
                 line = text[start: end if end >= 0 else len(text)]
                 if not found or (found[-1].doc, found[-1].page, found[-1].line) != (ids[file_id], page, line):
-                    found.append(Match(ids[file_id], page, line, m.group()))
+                    found.append(Match(ids[file_id], page, line, m.group(), label))
         return Matches(found, regex.pattern)
 
     def list(self) -> pandas.DataFrame:
-        """One row per document: id, file, pages, chars, status (ok, empty, skipped), reason."""
+        """One row per document: id, file (its name), pages, chars, status (ok, empty, skipped),
+        reason, path (absolute)."""
         import pandas
 
         self._ready()
-        rows = [(doc_id, Path(r.path).name, r.pages, r.chars, r.status, r.reason)
+        rows = [(doc_id, Path(r.path).name, r.pages, r.chars, r.status, r.reason, r.path)
                 for doc_id, r in sorted(self._records.items())]
-        return pandas.DataFrame(rows, columns=["id", "file", "pages", "chars", "status", "reason"])
+        return pandas.DataFrame(rows, columns=["id", "file", "pages", "chars", "status", "reason", "path"])
 
     def __getitem__(self, key: str | Hit | Match) -> Document:
-        """The document with this doc id (or file name, when only one document has it)."""
+        """The document with this doc id (or file name, when only one document has it), or the
+        document of a hit or match (`docs[hit].page(hit)` is the hit's page)."""
         from memex_mcp.runtime.documents.hits import Document, Hit, Match
 
         self._ready()
@@ -126,7 +130,7 @@ class Corpus:
         if record.status == "skipped":
             raise DocumentError(f"{doc_id} was skipped: {record.reason}")
         assert self._index is not None
-        return Document(doc_id, Path(record.path), self._index.pages(record.id))
+        return Document(doc_id, Path(record.path), *self._index.pages(record.id))
 
     def add(self, path: str | Path) -> builtins.list[str]:
         """Index a file, or every document under a directory, now; returns their doc ids. Files
@@ -140,7 +144,9 @@ class Corpus:
         if not found:
             raise DocumentError(f"no documents in {path}: docs reads PDF, DOCX, HTML, Markdown and text files")
         self._ready()
-        sources = [(self._new_id(rel, p, target), p) for rel, p in found]
+        sources: builtins.list[tuple[str, Path]] = []
+        for rel, p in found:
+            sources.append((self._new_id(rel, p, target, {doc_id for doc_id, _ in sources}), p))
         with self._lock:
             self._added += [s for s in sources if s not in self._added]
         self._refresh(self._progress_here(), only=sources)
@@ -216,26 +222,32 @@ class Corpus:
 
     def _sources(self) -> builtins.list[tuple[str, Path]]:
         """The data dirs' documents, then the added ones, each under its doc id."""
-        from memex_mcp.runtime.documents.build import scan
+        from memex_mcp.runtime.documents.build import scan, unique_id
 
         sources: dict[str, Path] = {}
-        for root in self._roots:
-            for rel, path in scan(root):
-                doc_id = rel if rel not in sources else f"{root.name}/{rel}"
-                sources.setdefault(doc_id, path)
-        for doc_id, path in self._added:
-            if path.exists():
-                sources.setdefault(doc_id, path)
+        files: set[Path] = set()
+        scanned = [source for root in self._roots for source in scan(root)]
+        for preferred, path in scanned + [(doc_id, path) for doc_id, path in self._added if path.exists()]:
+            if (file := path.resolve()) not in files:
+                files.add(file)
+                sources[unique_id(path, preferred, sources)] = path
         return list(sources.items())
 
-    def _new_id(self, rel: str, path: Path, target: Path) -> str:
-        """The id of a file that `add` found (`rel`: relative to `target`)."""
+    def _new_id(self, rel: str, path: Path, target: Path, taken: set[str]) -> str:
+        """The id of a file that `add` found (`rel`: relative to `target`): the one it has if it is
+        indexed already, else a new one that neither the corpus nor `taken` has."""
+        from memex_mcp.runtime.documents.build import unique_id
+
+        file = str(path.resolve())
+        for doc_id, record in self._records.items():
+            if record.path == file:
+                return doc_id
+        preferred = f"{target.name}/{rel}" if target.is_dir() else rel
         for root in self._roots:
             if path.is_relative_to(root.resolve()):
-                return path.relative_to(root.resolve()).as_posix()
-        doc_id = f"{target.name}/{rel}" if target.is_dir() else rel
-        taken = self._records.get(doc_id)
-        return str(path) if taken is not None and taken.path != str(path) else doc_id
+                preferred = path.relative_to(root.resolve()).as_posix()
+                break
+        return unique_id(path, preferred, taken | self._records.keys())
 
     def _progress_here(self) -> OnProgress:
         """Progress reported from the cell's own thread, at most every 0.2 s."""
@@ -279,14 +291,14 @@ class Corpus:
 
 def read_document(path: str | Path) -> Document:
     """Read one PDF, DOCX, HTML, Markdown or text file without indexing it."""
-    from memex_mcp.runtime.documents.extract import extract
+    from memex_mcp.runtime.documents.extract import read
     from memex_mcp.runtime.documents.hits import Document
 
     target = Path(path).expanduser()
     if not target.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     try:
-        pages = extract(target)
+        extracted = read(target)
     except DocumentError as exc:
         raise DocumentError(f"cannot read {path}: {exc}") from exc
-    return Document(str(path), target.resolve(), pages)
+    return Document(str(path), target.resolve(), extracted.pages, extracted.labels)

@@ -1,6 +1,8 @@
 """Text out of one file, page by page: PDF, DOCX, HTML, Markdown and plain text.
 
-PDFs keep their own pages. The other formats have no pages of their own, so their text is cut into
+PDFs keep their own pages, and their printed page labels where they have them (`iv`, `A-3`). Words
+that the PDF's line wrapping cut are joined again (`man-`/`agement`, `R_`/`LIBS_USER`), so that a word
+found in a page's text reads as it was printed. The other formats have no pages of their own, so their text is cut into
 pages of at most `PAGE_CHARS` characters at paragraph boundaries (a short file is one page): a search
 hit then points at a passage, not at a whole book. The libraries are imported on first use, never at
 kernel start.
@@ -9,6 +11,7 @@ kernel start.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -29,15 +32,28 @@ def supported(path: Path) -> bool:
     return path.suffix.lower() in SUFFIXES and not path.name.startswith((".", "~$"))
 
 
+@dataclass(frozen=True)
+class Extracted:
+    """The text of each page, and beside it the page's printed label ("" where the file has none)."""
+
+    pages: list[str]
+    labels: list[str]
+
+
 def extract(path: Path) -> list[str]:
-    """The text of each page of `path`. An empty file has no pages; an unreadable one raises
+    """The text of each page of `path` (see `read`)."""
+    return read(path).pages
+
+
+def read(path: Path) -> Extracted:
+    """The pages of `path` and their labels. An empty file has no pages; an unreadable one raises
     `DocumentError` (any other exception from a parser is turned into one too)."""
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise DocumentError(f"unsupported file type {suffix or '(none)'}: read {', '.join(sorted(SUFFIXES))}")
     try:
         if path.stat().st_size == 0:
-            return []
+            return Extracted([], [])
         if suffix in PDF:
             return _pdf(path)
         if suffix in DOCX:
@@ -52,7 +68,8 @@ def extract(path: Path) -> list[str]:
         raise DocumentError(f"cannot open: {exc.strerror or exc}") from exc
     except Exception as exc:  # a parser's own error on a corrupt file: report it, never stop the rest
         raise DocumentError(f"corrupt or unreadable {suffix[1:].upper()} ({type(exc).__name__}: {exc})") from exc
-    return paginate(text)
+    pages = paginate(text)
+    return Extracted(pages, [""] * len(pages))
 
 
 def paginate(text: str, limit: int = PAGE_CHARS) -> list[str]:
@@ -103,11 +120,28 @@ def _decode(data: bytes) -> str:
         return data.decode("cp1252", errors="replace")
 
 
-#: PDFium marks a word hyphenated across lines with U+FFFE (`man\ufffeagement`): join it again.
-_HYPHENATION = re.compile("\ufffe(\r?\n)?")
+#: PDFium marks a hyphen at a line's end with U+FFFE (`man\ufffeagement`, `year\ufffeover-year`).
+_HYPHENATION = re.compile("\ufffe(?:\r?\n)?(\\S*)")
+#: A line break right after `_` or `/` inside a token (`R_` / `LIBS_USER`, `https://host/` / `path`)
+#: is the PDF's wrapping, not the text's: no word ends that way. A run of blanks (`Name: ____`) does.
+_WRAPPED_TOKEN = re.compile(r"(?<=[^\W_][_/])\n(?=[^\W_])")
 
 
-def _pdf(path: Path) -> list[str]:
+def _unhyphenate(match: re.Match[str]) -> str:
+    """The hyphen goes where it only split a word (`man-agement`), and stays in a compound
+    (`year-over-year`) and before a capital or a digit (`non-European`, `Kiri-2`)."""
+    rest, before = match[1], match.string[match.start() - 1: match.start()]
+    keep = "-" in rest or rest[:1].isupper() or rest[:1].isdigit() or before.isdigit()
+    return ("-" if keep else "") + rest
+
+
+def join_wrapped(text: str) -> str:
+    """A PDF page's text with the words its line wrapping cut joined again (see the module doc)."""
+    text = _HYPHENATION.sub(_unhyphenate, text)
+    return _WRAPPED_TOKEN.sub("", _tidy(text))
+
+
+def _pdf(path: Path) -> Extracted:
     import pypdfium2  # type: ignore[import-untyped]
 
     try:
@@ -117,14 +151,15 @@ def _pdf(path: Path) -> list[str]:
             raise DocumentError("encrypted PDF: it needs a password") from exc
         raise DocumentError(f"not a readable PDF ({exc})") from exc
     try:
-        pages = []
+        pages, labels = [], []
         for index in range(len(pdf)):
             page = pdf[index]
             textpage = page.get_textpage()
-            pages.append(_tidy(_HYPHENATION.sub("", textpage.get_text_range())))
+            pages.append(join_wrapped(textpage.get_text_range()))
+            labels.append(" ".join(pdf.get_page_label(index).split()))
             textpage.close()
             page.close()
-        return pages
+        return Extracted(pages, labels)
     finally:
         pdf.close()
 

@@ -2,11 +2,16 @@
 
 A hit or a match prints as one line of at most `LINE` characters, so ten of them cost about a
 thousand characters of the model's context; the full page stays on the object (`.text`).
-Pages are numbered from 1, as a reader would cite them: `doc.pages[hit.page - 1] == hit.text`.
+
+Pages are numbered from 1, as a reader would cite them, everywhere but in `Document.pages`, which is
+a plain list and so counts from 0. `doc.page(n)` is page n counted from 1, and `doc.page(hit)` is
+the hit's page: `docs[hit].page(hit) == docs[hit.doc].page(hit.page) == hit.text`. Where a PDF
+prints its own page labels (`iv`, `A-3`), a hit shows the label beside the number: `p.7 (printed v)`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,13 +21,24 @@ LINE = 110
 NAME = 40
 #: Matches a list of matches prints before it says how many more there are.
 SHOWN_MATCHES = 20
+_SPACE = re.compile(r"\s+")
 
 
 def _name(doc: str) -> str:
+    """The doc id, shortened in the middle: its head tells apart files of the same name."""
     if len(doc) <= NAME:
         return doc
     name = doc.rsplit("/", 1)[-1]
-    return name if len(name) <= NAME else "…" + name[-(NAME - 1):]
+    if len(name) > NAME - 4:
+        return "…" + name[-(NAME - 1):]
+    return doc[: NAME - len(name) - 2] + "…/" + name
+
+
+def _page(page: int, label: str) -> str:
+    """`p.7`, and the label the page prints where it differs from the number: `p.7 (printed v)`."""
+    if not label or label == str(page):
+        return f"p.{page}"
+    return f"p.{page} (printed {_clip(label, 16)})"
 
 
 def _clip(line: str, limit: int = LINE) -> str:
@@ -36,7 +52,26 @@ class Document:
 
     id: str
     path: Path
+    #: The page texts: a plain list, so `pages[0]` is page 1 (`page(n)` counts from 1).
     pages: list[str] = field(default_factory=list)
+    #: Beside each page, the label the PDF prints on it ("" where it has none).
+    labels: list[str] = field(default_factory=list)
+
+    def page(self, n: int | Hit | Match) -> str:
+        """Page `n`, counted from 1 as hits and matches count (`p.2` is `page(2)`), or the page of a
+        hit or match of this document."""
+        if isinstance(n, Hit | Match):
+            if n.doc != self.id:
+                raise ValueError(f"that {type(n).__name__.lower()} is on {n.doc}, not on {self.id}: "
+                                 f"docs[{n.doc!r}].page({n.page}) is its page")
+            n = n.page
+        if not isinstance(n, int) or isinstance(n, bool):
+            raise TypeError(f"doc.page(n) takes a page number (from 1) or a hit, not {type(n).__name__}")
+        if not 1 <= n <= len(self.pages):
+            numbers = f"pages 1 to {len(self.pages)}" if self.pages else "no pages"
+            raise IndexError(f"{self.id} has no page {n}: it has {numbers} (doc.page(n) counts from 1, "
+                             "doc.pages is a list counted from 0)")
+        return self.pages[n - 1]
 
     @property
     def text(self) -> str:
@@ -60,16 +95,41 @@ class Document:
 @dataclass(frozen=True, repr=False)
 class Hit:
     """One ranked page: `doc` (its doc id, so `docs[hit.doc]` is the document), `page` (from 1),
-    `score` (BM25, higher is better), `snippet` (one line around the match), `text` (the page)."""
+    `score` (BM25, higher is better), `snippet` (verbatim text of one line of the page, around the
+    matched words, `…` where the page goes on), `text` (the page), `offset` (where the snippet's
+    text starts in `text`), `label` (the page's printed label, "" if none)."""
 
     doc: str
     page: int
     score: float
     snippet: str
     text: str
+    offset: int = 0
+    label: str = ""
+
+    def context(self, chars: int = 600) -> str:
+        """About `chars` characters of the page around the snippet, verbatim, cut at whitespace:
+        `hit.text.find(hit.context())` is where it starts."""
+        text, core = self.text, len(self.snippet.strip("…"))
+        size = max(chars, core)
+        start = max(0, min(self.offset - (size - core) // 2, len(text) - size))
+        end = min(len(text), start + size)
+        if start > 0 and not text[start - 1].isspace() and (space := _SPACE.search(text, start, self.offset)):
+            start = space.end()
+        if end < len(text) and not text[end].isspace():
+            after = self.offset + core
+            cut = max(text.rfind(" ", after, end), text.rfind("\n", after, end))
+            end = cut if cut >= 0 else end
+        return text[start:end]
 
     def __repr__(self) -> str:
-        return _clip(f"{_name(self.doc)} p.{self.page} ({self.score:.2f}) {self.snippet}")
+        prefix = f"{_name(self.doc)} {_page(self.page, self.label)} ({self.score:.2f}) "
+        room = max(20, LINE - len(prefix) - len("[99] "))  # the same line in a list of hits, after its number
+        shown = self.snippet
+        if len(shown) > room:  # cut after a word, so what shows is still the page's text
+            cut = shown.rfind(" ", 0, room)
+            shown = shown[: cut if cut > room // 2 else room - 1].rstrip() + "…"
+        return prefix + shown
 
 
 class Hits(list[Hit]):
@@ -88,18 +148,21 @@ class Hits(list[Hit]):
 @dataclass(frozen=True, repr=False)
 class Match:
     """One line that a `docs.grep` pattern matched: `doc` (doc id), `page` (from 1), `line` (the
-    whole line), `match` (the matched text)."""
+    whole line), `match` (the matched text), `label` (the page's printed label, "" if none)."""
 
     doc: str
     page: int
     line: str
     match: str
+    label: str = ""
 
     def __repr__(self) -> str:
-        line, prefix = self.line.strip(), f"{_name(self.doc)} p.{self.page}: "
+        line, prefix = self.line.strip(), f"{_name(self.doc)} {_page(self.page, self.label)}: "
         room = LINE - len(prefix)
         if len(line) > room:  # keep the match in view on a long line
             at = max(0, line.find(self.match) - room // 3)
+            if at and not line[at - 1].isspace() and 0 <= (space := line.find(" ", at)) < line.find(self.match):
+                at = space + 1  # begin at a word
             line = ("…" if at else "") + line[at:]
         return _clip(prefix + line)
 

@@ -24,15 +24,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from memex_mcp.runtime.documents.snippet import snippet
+
 Status = Literal["ok", "empty", "skipped"]
 
-#: Bumped when the schema changes: an old cache is then dropped and rebuilt.
-SCHEMA_VERSION = 1
+#: Bumped when the schema or the text extraction changes: a cache of another version is dropped and
+#: rebuilt, so it never serves text that the current extraction would not give.
+#: 2: page labels; words cut by a PDF's line wrapping joined; `year-over-year` keeps its hyphen.
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, size INTEGER NOT NULL,
                    mtime_ns INTEGER NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,
                    pages INTEGER NOT NULL, chars INTEGER NOT NULL);
-CREATE TABLE pages(id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, page INTEGER NOT NULL, text TEXT NOT NULL);
+CREATE TABLE pages(id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, page INTEGER NOT NULL, text TEXT NOT NULL,
+                   label TEXT NOT NULL);
 CREATE INDEX pages_by_file ON pages(file_id, page);
 CREATE VIRTUAL TABLE pages_fts USING fts5(text, content='pages', content_rowid='id',
                                           tokenize='porter unicode61 remove_diacritics 2');
@@ -69,9 +74,16 @@ class FileRecord:
 class PageHit:
     file_id: int
     page: int
+    label: str
     score: float
+    #: Where the snippet's text starts in `text` (see `snippet.snippet`).
+    offset: int
     snippet: str
     text: str
+
+
+#: Marks FTS5's `highlight()` puts around the matched words (private-use characters).
+_OPEN, _CLOSE = "\ue000", "\ue001"
 
 
 def fts_query(text: str) -> str:
@@ -140,9 +152,11 @@ class Index:
             row = self._db.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
         return FileRecord(*row) if row else None
 
-    def store(self, path: str, size: int, mtime_ns: int, pages: list[str] | None, reason: str) -> FileRecord:
-        """Replace what is cached for `path`: its pages, or (`pages` None) the reason it was skipped.
-        Another kernel may have stored the same version meanwhile; then that record is kept."""
+    def store(self, path: str, size: int, mtime_ns: int, pages: list[str] | None, reason: str,
+              labels: list[str] | None = None) -> FileRecord:
+        """Replace what is cached for `path`: its pages and their printed `labels`, or (`pages` None)
+        the reason it was skipped. Another kernel may have stored the same version meanwhile; then
+        that record is kept."""
         status: Status = "skipped" if pages is None else ("ok" if any(p.strip() for p in pages) else "empty")
         pages = pages or []
         with self._lock, self._transaction():
@@ -157,8 +171,11 @@ class Index:
                 "ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, "
                 "status=excluded.status, reason=excluded.reason, pages=excluded.pages, chars=excluded.chars "
                 "RETURNING id", row).fetchone()[0]
-            self._db.executemany("INSERT INTO pages(file_id, page, text) VALUES (?, ?, ?)",
-                                 ((file_id, n, text) for n, text in enumerate(pages, 1)))
+            labels = (labels or [])[: len(pages)]
+            labels += [""] * (len(pages) - len(labels))
+            rows = enumerate(zip(pages, labels, strict=True), 1)
+            self._db.executemany("INSERT INTO pages(file_id, page, text, label) VALUES (?, ?, ?, ?)",
+                                 ((file_id, n, text, label) for n, (text, label) in rows))
         return FileRecord(file_id, *row)
 
     def forget(self, keep: Callable[[str], bool]) -> int:
@@ -200,33 +217,40 @@ class Index:
                     "WHERE pages_fts MATCH ? AND p.file_id IN temp.members ORDER BY bm25(pages_fts) LIMIT ?",
                     (query, k)).fetchall()
                 pages = self._pages_by_rowid([rowid for rowid, _ in best])
-            # snippet() one page at a time: with `rowid IN (…)` SQLite walks every match again.
+            # highlight() one page at a time: with `rowid IN (…)` SQLite walks every match again.
             hits = []
             for rowid, score in best:
-                (snippet,) = self._db.execute(
-                    "SELECT snippet(pages_fts, 0, '', '', '…', 12) FROM pages_fts WHERE pages_fts MATCH ? "
+                (marked,) = self._db.execute(
+                    f"SELECT highlight(pages_fts, 0, '{_OPEN}', '{_CLOSE}') FROM pages_fts WHERE pages_fts MATCH ? "
                     "AND rowid = ?", (query, rowid)).fetchone()
-                file_id, page, text = pages[rowid]
-                hits.append(PageHit(file_id, page, score, " ".join(snippet.split()), text))
+                file_id, page, text, label = pages[rowid]
+                offset, shown = snippet(text, _spans(marked, text))
+                hits.append(PageHit(file_id, page, label, score, offset, shown, text))
         return hits
 
-    def _pages_by_rowid(self, rowids: list[int]) -> dict[int, tuple[int, int, str]]:
+    def _pages_by_rowid(self, rowids: list[int]) -> dict[int, tuple[int, int, str, str]]:
         marks = ",".join("?" * len(rowids))
-        rows = self._db.execute(f"SELECT id, file_id, page, text FROM pages WHERE id IN ({marks})", rowids)
+        rows = self._db.execute(f"SELECT id, file_id, page, text, label FROM pages WHERE id IN ({marks})", rowids)
         return {row[0]: row[1:] for row in rows}
 
-    def pages(self, file_id: int) -> list[str]:
+    def pages(self, file_id: int) -> tuple[list[str], list[str]]:
+        """The file's page texts and their printed labels, in page order."""
+        texts: list[str] = []
+        labels: list[str] = []
         with self._lock:
-            return [text for (text,) in self._db.execute(
-                "SELECT text FROM pages WHERE file_id = ? ORDER BY page", (file_id,))]
+            for text, label in self._db.execute(
+                    "SELECT text, label FROM pages WHERE file_id = ? ORDER BY page", (file_id,)):
+                texts.append(text)
+                labels.append(label)
+        return texts, labels
 
-    def member_pages(self, batch: int = 500) -> Iterator[tuple[int, int, str]]:
-        """(file id, page, text) of every member page, fetched in batches so others can use the index."""
+    def member_pages(self, batch: int = 500) -> Iterator[tuple[int, int, str, str]]:
+        """(file id, page, text, label) of every member page, fetched in batches so others can use the index."""
         last = (-1, -1)
         while True:
             with self._lock:
                 rows = self._db.execute(
-                    "SELECT p.file_id, p.page, p.text FROM pages p WHERE p.file_id IN temp.members "
+                    "SELECT p.file_id, p.page, p.text, p.label FROM pages p WHERE p.file_id IN temp.members "
                     "AND (p.file_id, p.page) > (?, ?) ORDER BY p.file_id, p.page LIMIT ?", (*last, batch)).fetchall()
             if not rows:
                 return
@@ -242,6 +266,21 @@ class Index:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+
+def _spans(marked: str, text: str) -> list[tuple[int, int]]:
+    """The (start, end) in `text` of each word `highlight()` marked in `marked`; none if `text`
+    itself holds a mark character (then the marks cannot be told apart)."""
+    spans: list[tuple[int, int]] = []
+    at, start = 0, 0
+    for piece in re.split(f"([{_OPEN}{_CLOSE}])", marked):
+        if piece == _OPEN:
+            start = at
+        elif piece == _CLOSE:
+            spans.append((start, at))
+        else:
+            at += len(piece)
+    return spans if marked.replace(_OPEN, "").replace(_CLOSE, "") == text else []
 
 
 def _statements(script: str) -> list[str]:
