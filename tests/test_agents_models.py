@@ -163,8 +163,8 @@ except ModelError as exc:
     print(exc)
 '''
     lines = (await cell(own_client, code)).splitlines()
-    assert lines[0].startswith("No model is configured for sub-agents. Set ANTHROPIC_API_KEY")
-    assert lines[1] == "spawn: No model is configured for sub-agents. S"
+    assert lines[0].startswith("No model is configured for sub-agents, so no sub-agent can start. Do this work")
+    assert lines[1] == "spawn: No model is configured for sub-agents, s"
     assert lines[2:4] == ["openai:local-model", "anthropic:claude-sonnet-4-5"]
     assert lines[4].startswith("Unknown model 'bogus:thing'")
 

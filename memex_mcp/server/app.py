@@ -20,6 +20,7 @@ from memex_mcp.protocol import Progress, ScopeListing
 from memex_mcp.runtime.scope import render as render_scope
 from memex_mcp.server.errors import ToolInputError
 from memex_mcp.server.kernel import Kernel, KernelDied
+from memex_mcp.server.orientation import Orientation, orient
 from memex_mcp.server.render import render_execution
 from memex_mcp.server.scratchpad import Scratchpad
 from memex_mcp.server.session import SessionDir
@@ -28,7 +29,12 @@ from memex_mcp.server.settings import Settings
 INSTRUCTIONS = """\
 A persistent Python kernel is your working memory. Keep large results (query results, documents,
 lists) in variables and print only what you need to read: everything printed enters your context.
-Run help() in execute_code to see the preloaded tools."""
+help() in execute_code lists the preloaded functions with their signatures."""
+
+
+def instructions(orientation: Orientation) -> str:
+    """The server's instructions (sent once, at initialize): how to work, what is loaded, sub-agents."""
+    return f"{INSTRUCTIONS}\n{orientation.loaded()}\n{orientation.agents()}"
 
 
 @dataclass
@@ -48,10 +54,26 @@ def tool_errors() -> Iterator[None]:
                         "Try again.") from None
 
 
+#: The MCP tool's arguments (the kernel's spawn_agent takes these and more; `returns` there is
+#: `output_schema` here).
+SPAWN_TOOL_ARGUMENTS = ("task", "inputs", "output_schema", "name")
+
+
+def reject_unknown(ctx: Context, tool: str, known: tuple[str, ...]) -> None:
+    """A misspelt argument is an error, not silently dropped (the SDK ignores unknown ones)."""
+    given = (ctx.request_context.params or {}).get("arguments") or {}
+    unknown = [key for key in given if key not in known]
+    if unknown:
+        which = "an unknown argument" if len(unknown) == 1 else "unknown arguments"
+        raise ToolError(f"{tool} got {which} {', '.join(map(repr, unknown))}; it takes "
+                        f"{', '.join(known)}. Call it again with those.")
+
+
 def build_server(settings: Settings, launched: Kernel | None = None,
                  session: SessionDir | None = None) -> MCPServer[AppState]:
     """The MCP server. `launched`: a kernel already starting in `session`, for the first client to adopt."""
     pending = [(launched, session)] if launched else []
+    orientation = orient(settings)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -61,7 +83,7 @@ def build_server(settings: Settings, launched: Kernel | None = None,
             yield AppState(scratchpad)
 
     server: MCPServer[AppState] = MCPServer(
-        "memex-mcp", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan
+        "memex-mcp", instructions=instructions(orientation), version=__version__, lifespan=lifespan
     )
 
     def scratchpad(ctx: Context) -> Scratchpad:
@@ -77,8 +99,9 @@ def build_server(settings: Settings, launched: Kernel | None = None,
             "of the last expression, then a short traceback if it failed. Print only what you need: "
             f"output beyond {settings.output_limit:,} characters is cut to its head and tail, and the "
             "full text stays in `_outputs[n]`. Figures come back as images. On timeout (default "
-            f"{settings.timeout:g} s) the code is interrupted and variables are kept. Run help() to "
-            "list the preloaded tools."
+            f"{settings.timeout:g} s) the code is interrupted and variables are kept. Preloaded: `db` "
+            "and sql(query) (DuckDB), `docs` (search, grep, list), spawn_agent, `tools`; help() lists them "
+            f"all. {orientation.loaded()}"
         ),
         annotations=ToolAnnotations(title="Run Python in the scratchpad", open_world_hint=True),
     )
@@ -117,12 +140,12 @@ def build_server(settings: Settings, launched: Kernel | None = None,
 
     @server.tool(
         description=(
-            "Start a sub-agent on a task and return at once with the name of the variable that holds "
-            "its handle. It works in your kernel, in a thread of its own: it can read your variables "
-            "(`inputs` names the ones it is told about) and ends with a value matching `output_schema`. "
-            "Start several to work in parallel. Later, in execute_code: `agent_1.result()` waits for the "
-            "value (a live Python object), `agent_1.status` tells how it is going, `gather(agent_1, "
-            "agent_2)` waits for several."
+            f"{orientation.agents()} Starts a sub-agent on a task and returns at once with the name of "
+            "the variable that holds its handle. It works in your kernel, in a thread of its own: it can "
+            "read your variables (`inputs` names the ones it is told about) and ends with a value "
+            "matching `output_schema`. Start several to work in parallel. Later, in execute_code: "
+            "`agent_1.result()` waits for the value (a live Python object), `agent_1.status` tells how "
+            "it is going, `gather(agent_1, agent_2)` waits for several."
         ),
         annotations=ToolAnnotations(title="Start a sub-agent", open_world_hint=True),
     )
@@ -135,6 +158,7 @@ def build_server(settings: Settings, launched: Kernel | None = None,
         ] = None,
         name: Annotated[str | None, Field(description="Variable name for the handle (default agent_N).")] = None,
     ) -> CallToolResult:
+        reject_unknown(ctx, "spawn_agent", SPAWN_TOOL_ARGUMENTS)
         with tool_errors():
             variable = await scratchpad(ctx).spawn_agent(task, inputs, output_schema, name)
         return CallToolResult(

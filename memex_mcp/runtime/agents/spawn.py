@@ -31,6 +31,10 @@ class AgentDepthError(RuntimeError):
     pass
 
 
+#: The arguments the kernel's `spawn_agent` takes, as its error for an unknown one lists them.
+SPAWN_ARGUMENTS = ("task", "inputs", "returns", "output_schema", "name", "model", "max_turns", "timeout")
+
+
 def set_concurrency(calls: int) -> None:
     """How many model calls the kernel's agents may have in flight at once (default: the
     RuntimeConfig's `agent_concurrency`). Agents started before keep the old limit."""
@@ -51,16 +55,26 @@ def bind(namespace: dict[str, Any], depth: int = 0, parent: AgentHandle | None =
 
     def spawn_agent(task: str, inputs: Sequence[str] | Mapping[str, Any] | None = None, returns: Any = None,
                     name: str | None = None, model: Model | str | None = None, max_turns: int = 20,
-                    timeout: float | None = None) -> AgentHandle:
+                    timeout: float | None = None, output_schema: dict[str, Any] | None = None,
+                    **unknown: Any) -> AgentHandle:
         """Start a sub-agent and return its handle at once (bind it yourself: h = spawn_agent(...)).
 
         `inputs`: names of your variables it is told about, or a dict name → object. It can read
         all your variables (the same objects) and writes only its own. `returns`: a type (int,
-        list[str]), a pydantic model, a dataclass or a JSON Schema dict its answer must match.
-        `model`: 'openai:<model>', 'anthropic:<model>', 'sampling' or a Model (default: the
-        server's --agent-model). `timeout`: wall-clock seconds (default: the server's).
+        list[str]), a pydantic model, a dataclass or a JSON Schema dict its answer must match
+        (`output_schema=`, as the MCP tool calls it, is the same). `model`: 'openai:<model>',
+        'anthropic:<model>', 'sampling' or a Model (default: the server's --agent-model); one that
+        cannot work fails here. `timeout`: wall-clock seconds (default: the server's).
         h.result() waits for the answer; gather(*handles) for several.
         """
+        if unknown:
+            which = "an unexpected argument" if len(unknown) == 1 else "unexpected arguments"
+            raise TypeError(f"spawn_agent() got {which} {_names(unknown)}; it takes "
+                            f"{', '.join(SPAWN_ARGUMENTS)}.")
+        if output_schema is not None:
+            if returns is not None:
+                raise TypeError("spawn_agent() takes returns= or output_schema= (the same thing), not both.")
+            returns = output_schema
         return _spawn(namespace, depth + 1, parent, task, inputs, returns, name, model, max_turns, timeout)
 
     return {"spawn_agent": spawn_agent, "gather": gather, "AgentFailed": AgentFailed}
@@ -152,3 +166,7 @@ def _inputs(namespace: Mapping[str, Any],
             raise NameError(f"inputs names {key!r}, but there is no variable {key!r} here.") from None
         described.append(describe(key, value))
     return {}, described
+
+
+def _names(names: Mapping[str, Any]) -> str:
+    return ", ".join(f"{n!r}" for n in names)

@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Any
-
-from IPython.core.interactiveshell import InteractiveShell
+from typing import TYPE_CHECKING, Any
 
 from memex_mcp.runtime import config
 from memex_mcp.runtime.data import interrupts
@@ -41,6 +39,11 @@ from memex_mcp.runtime.data.listing import Tables, help_section
 from memex_mcp.runtime.data.listing import tables as list_tables
 from memex_mcp.runtime.data.loader import DB_FILE, DatabaseUnavailable, Loader
 from memex_mcp.runtime.data.sql import Database, make_sql
+
+if TYPE_CHECKING:
+    # Only a type here; importing IPython would cost the server, which reads this package's naming
+    # rules at start, a tenth of a second.
+    from IPython.core.interactiveshell import InteractiveShell
 
 __all__ = ["DB_FILE", "Loader", "install"]
 
