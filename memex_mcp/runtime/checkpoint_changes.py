@@ -44,7 +44,9 @@ _READ_ONLY_METHODS = frozenset({
     "resample", "rolling", "round", "sample", "select_dtypes", "set_index", "shift", "sort_index", "sort_values",
     "std", "sum", "tail", "to_csv", "to_dict", "to_json", "to_list", "to_markdown", "to_numpy", "to_parquet",
     "to_records", "to_string", "tolist", "unique", "value_counts", "var", "reshape", "ravel", "flatten", "dot",
-    "nonzero", "argsort", "tobytes", "view", "transpose",
+    "nonzero", "argsort", "tobytes", "view", "transpose", "size", "first", "last", "prod", "cumprod", "cummax",
+    "cummin", "sem", "skew", "kurt", "clip", "where", "mask", "replace", "assign", "reindex", "interpolate",
+    "ffill", "bfill", "to_frame", "asfreq", "truncate",
     # built-in containers
     "copy", "get", "keys", "values", "index", "union", "intersection", "difference", "issubset", "issuperset",
     "isdisjoint", "symmetric_difference", "startswith", "endswith", "format", "split", "strip", "lower", "upper",
