@@ -1,6 +1,7 @@
 """What checkpoints cost: execute_code round trips with checkpoints on, as ratios against the same
-calls to a server with checkpoints off (`--checkpoint-max-bytes 0`) in the same run, and the time a
-killed kernel takes to come back with a large scope.
+calls to a server with checkpoints off (`--checkpoint-max-bytes 0`) in the same run, the time a
+killed kernel takes to come back with a large scope, and a trivial cell's latency beside a value
+that is slow to pickle.
 
 Both servers run in this process (MCP's in-process client), each with its own kernel; the calls
 alternate between them in blocks so that noise lands on both.
@@ -38,6 +39,13 @@ SMALL_CALLS = [
     ("items.append(…): a small list mutated", "items.append(len(items))"),
 ]
 FRAME_MB = 128
+#: Objects of 20,000 small dicts each: a small shallow size, a long pickle (about 0.1 s per object here).
+SLOW_OBJECTS = 100
+SLOW_VALUE = (
+    "class Result:\n    def __init__(self, rows):\n        self.rows = rows\n"
+    f"results = {{}}\nfor i in range({SLOW_OBJECTS}):\n"
+    "    results[i] = Result([{'i': j, 'v': j * 0.5} for j in range(20_000)])\ndel i"
+)
 
 
 def _big_scope(total_mb: int) -> str:
@@ -113,8 +121,24 @@ async def _restart_seconds(client: Client, check: str) -> float:
     return elapsed
 
 
+async def slow_value(calls: int) -> dict[str, Any]:
+    """print(1) with checkpoints on, before and after a slow-to-pickle value is made; the first call
+    after it waits for its checkpoint, written after the reply of the cell that made it."""
+    async with _server(True) as client:
+        for _ in range(20):
+            await _call(client, "print(1)")
+        before = [await _call(client, "print(1)") for _ in range(calls)]
+        made = await _call(client, SLOW_VALUE)
+        waited = await _call(client, "print(1)")
+        after = [await _call(client, "print(1)") for _ in range(calls)]
+        mention = [await _call(client, "len(results)") for _ in range(calls)]
+    return {"before": summary(before), "after": summary(after), "mention": summary(mention),
+            "made": made, "waited": waited}
+
+
 async def run(calls: int, scope_mb: int, rounds: int = 5) -> dict[str, Any]:
     out: dict[str, Any] = {"scope_mb": scope_mb, "calls": calls}
+    out["slow"] = await slow_value(max(calls // 4, 10))
     async with _server(True) as on, _server(False) as off:
         clients = {"on": on, "off": off}
         for client in clients.values():
@@ -169,4 +193,18 @@ def section(result: dict[str, Any], command: str, when: str) -> str:
         f"{created['off']:.1f} s without (the first checkpoint writes every frame).",
         f"- A kernel killed with SIGKILL, until the next call has returned: {restart['on']:.1f} s with the "
         f"{mb:,} MB scope restored, {restart['off']:.1f} s for an empty new kernel (median of 3).",
+        "", *_slow_rows(result["slow"]),
     ])
+
+
+def _slow_rows(slow: dict[str, Any]) -> list[str]:
+    before, after, mention = slow["before"], slow["after"], slow["mention"]
+    return [
+        f"With a value slow to pickle in the scope ({SLOW_OBJECTS} objects of 20,000 small dicts; checkpoints on):",
+        "", "| call | p50 ms | ratio to before |", "|---|---:|---:|",
+        f"| print(1) before the value exists | {before['p50']:.2f} | 1.00× |",
+        f"| print(1) with the value in scope | {after['p50']:.2f} | {after['p50'] / before['p50']:.2f}× |",
+        f"| len(results): a cell that reads it | {mention['p50']:.2f} | {mention['p50'] / before['p50']:.2f}× |",
+        "", f"- The cell that made it returned in {slow['made']:.1f} s; the call after it waited "
+        f"{slow['waited']:.1f} s for its checkpoint, written after that reply.",
+    ]

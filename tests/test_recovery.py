@@ -187,7 +187,7 @@ async def test_unpicklable_objects_are_listed_with_the_reason_and_never_break_a_
     assert sorted(names) == ["Loud", "ok", "socket", "threading"]
     assert lost == {
         "gen": "generator: not picklable (TypeError: cannot pickle 'generator' object)",
-        "handle": "socket.socket: not picklable (TypeError: cannot pickle 'socket' object)",
+        "handle": "socket.socket: an open socket: network connections do not survive their kernel; connect again",
         "lock": "_thread.lock: not picklable (TypeError: cannot pickle '_thread.lock' object)",
         "loud": "Loud: not picklable (RuntimeError: refuses)",
     }

@@ -1,23 +1,31 @@
 """Incremental checkpoints of the user scope after each execution (SPEC section 9).
 
-What changed since the last checkpoint is found cheaply:
-- a name that is new, or bound to another object (identity), changed;
-- a name the cell's code mentions may have been mutated, so it is pickled again;
-- a value whose last pickle was small (≤ 256 KB) is pickled again after every cell with the plain C
-  pickler (no hooks: about 5 µs for a small dict) and compared by CRC, which catches any mutation
-  of it; only when that changed is it pickled for real.
-What this misses: an in-place mutation, by code that does not name it (through an alias, a
-function defined in an earlier cell, or a sub-agent's thread), of a value that is large or that the
-plain pickler cannot handle (one holding lambdas or cell-defined functions). Such a value is saved
-again the next time a cell names it.
+After each cell, only cheap change detection runs, before the reply: a name is due to be saved when
+- it is new, or bound to another object (identity);
+- the cell's code may have changed it (`checkpoint_changes`: an assignment, augmented assignment or
+  `del` through it, a method call on it that is not known to be read-only, passing it to a call
+  other than a read-only builtin, an alias of such a name);
+- its last pickle was small (≤ 256 KB) and quick (≤ 50 ms), and the cell mentions it or its plain C
+  pickle (about 5 µs for a small dict, no hooks) no longer has the checksum it had when saved, which
+  catches any mutation of it, even through a function that does not name it.
+So a cell that only reads a large value (`len(df)`, `df.head()`, `sql(...)`) writes nothing.
+What this misses: an in-place mutation of a large or slow-to-pickle value (or of one the plain
+pickler cannot handle: lambdas, cell-defined functions) by code that does not name it (an alias made
+in an earlier cell, a function defined in an earlier cell, a sub-agent's thread). Such a value is
+saved again the next time a cell changes it by name.
 
-Small changed values are pickled before the reply (well under a millisecond for a small scope):
-a snapshot, so later mutations cannot reach the checkpoint. Their files, the history line and the
-manifest are written right after the reply; values estimated above 4 MB are pickled then, straight
-into their file. That happens on the kernel's main thread under its shell lock, so the next request
-waits for it and no later cell can mutate a value while it is written; a kernel killed in that
-instant keeps the previous checkpoint, whole. Sub-agents' threads are not stopped: a value one of
-them changes while it is pickled keeps its previous version until the next cell.
+All pickling and writing happens after the reply, on the kernel's main thread under its shell lock
+(a task queued on that lock, and the hook that runs before each request), so the next request waits
+for it, nothing is charged to the cell that made the change, and no later cell can mutate a value
+while it is written. Sub-agents' threads are not stopped: a value one of them changes while it is
+pickled keeps its previous version until the next cell. Values are saved one at a time, quick ones
+first, and the manifest is committed at least every 0.2 s, so an interrupt or a crash in the middle
+keeps every variable written until then; the names not yet written stay due for the next flush
+(an interrupt there is swallowed: it was meant for a cell, and no cell is running). The manifest's
+execution number is that of the last cell whose changes were all written.
+
+Every look at a user's object (size, pickling, checksum) is guarded: an object that raises is
+skipped, named with the reason in the manifest, and the rest of the scan goes on.
 """
 
 from __future__ import annotations
@@ -26,8 +34,8 @@ import asyncio
 import atexit
 import contextlib
 import io
-import re
 import threading
+import time
 import types
 import zlib
 from collections.abc import Callable
@@ -39,15 +47,19 @@ from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
 from memex_mcp.protocol import RestoreReport, RuntimeConfig, Unrestored
 from memex_mcp.runtime.cells import CellRecorder
+from memex_mcp.runtime.checkpoint_changes import cell_names
 from memex_mcp.runtime.checkpoint_load import Loader, load_history
 from memex_mcp.runtime.checkpoint_store import CorruptFile, Entry, Manifest, Skipped, Store
 from memex_mcp.runtime.checkpoint_values import (
     ATOMS,
+    INLINE,
+    QUICK,
     RECHECK,
     Pickler,
     Refs,
     changed_while_pickled,
-    is_large,
+    estimate_size,
+    length,
     not_restorable,
     parquet_writer,
     plain_crc,
@@ -55,15 +67,16 @@ from memex_mcp.runtime.checkpoint_values import (
     say,
     too_big,
     type_name,
+    unpicklable_reason,
 )
 from memex_mcp.runtime.history import History
 from memex_mcp.runtime.rpc import Rpc
-from memex_mcp.runtime.scope import size_bytes
 from memex_mcp.runtime.submit import Submissions
 
-_IDENT = re.compile(r"[^\W\d]\w*")
 _PICKLE_SUFFIX = ".pkl"
 _PARQUET_SUFFIX = ".parquet"
+#: During a long flush, the manifest is committed this often (seconds), so a crash loses little.
+_COMMIT_EVERY = 0.2
 
 
 @dataclass
@@ -75,15 +88,10 @@ class _Known:
     saved: bool
     #: CRC of the value's plain pickle, for the cheap check after each cell (None: cannot).
     probe: int | None = None
-
-
-@dataclass
-class _Write:
-    kind: str
-    data: bytes
-
-    def to(self, file: Any) -> None:
-        file.write(self.data)
+    #: Its last pickle was small and quick: a mention is enough to save it again.
+    small: bool = False
+    #: len() of a built-in container when saved: a different length is a change, without a probe.
+    length: int | None = None
 
 
 class Checkpointer:
@@ -99,10 +107,10 @@ class Checkpointer:
         self._store = Store(Path(config.session_dir) / "checkpoint")
         self._manifest = Manifest()
         self._known: dict[str, _Known] = {}
-        #: Values to write after the reply: big ones by name (pickled then), small ones already
-        #: pickled (a snapshot, so later mutations cannot reach the checkpoint).
+        #: Names to save at the next flush.
         self._pending: set[str] = set()
-        self._writes: dict[str, _Write] = {}
+        #: Code of cells whose scan was cut short (an interrupt): looked at again by the next scan.
+        self._unscanned: list[str] = []
         self._records: list[dict[str, Any]] = []
         self._obsolete: list[str] = []
         self._execution = 0
@@ -132,7 +140,7 @@ class Checkpointer:
 
             kernel.pre_handler_hook = pre_handler_hook
 
-    # -- saving ---------------------------------------------------------------------------------
+    # -- what changed (before the reply) --------------------------------------------------------
 
     def after_cell(self, result: ExecutionResult) -> None:
         if not self._armed:
@@ -145,80 +153,44 @@ class Checkpointer:
                     code = e.code
                     self._records.append({"number": e.number, "code": e.code, "output": e.output,
                                           "failed": e.failed, "seconds": e.seconds})
-                self._scan(set(_IDENT.findall(code)), result.execution_count)
-            self._schedule()
+                self._unscanned.append(code)
+                self._scan(result.execution_count)
         except (Exception, KeyboardInterrupt) as exc:
             # A checkpoint never fails the user's cell (an interrupt was meant for the cell, which
-            # has ended); next cell, every value is compared again.
+            # has ended); the next scan looks at this cell's code again.
             self.last_error = say(exc)
-            self._known.clear()
+        with contextlib.suppress(Exception):
+            self._schedule()
 
-    def _scan(self, mentioned: set[str], execution: int | None) -> None:
+    def _scan(self, execution: int | None) -> None:
         current = self._user_variables()
-        refs = self._refs(current)
         saved = self._known.keys() | self._manifest.variables.keys() | self._manifest.skipped.keys()
         for name in [n for n in saved if n not in current]:
             self._forget(name)
+        mentioned: set[str] = set()
+        changed: set[str] = set()
+        for code in self._unscanned:
+            names = cell_names(code, self._shell.transform_cell)
+            mentioned |= names.mentioned
+            changed |= names.changed
+        # A name bound to the same object as a changed one has changed too.
+        ids = {id(current[n]) for n in changed if n in current}
+        changed |= {n for n, v in current.items() if id(v) in ids}
         for name, value in current.items():
-            known = self._known.get(name)
-            unchanged = known is not None and known.obj_id == id(value) and name not in mentioned and (
-                known.probe is None or known.probe == plain_crc(value))
-            if unchanged:
-                continue
-            if is_large(value):
+            if name not in self._pending and self._changed(name, value, mentioned, changed):
                 self._pending.add(name)
-                continue
-            self._snapshot(name, value, refs)
         self._execution = execution or self._execution
+        self._unscanned = []
 
-    def _snapshot(self, name: str, value: Any, refs: Refs) -> None:
-        """Pickle a small value now; its file is written after the reply."""
-        kind = type_name(value)
-        if isinstance(value, types.ModuleType):
-            old = self._manifest.variables.get(name)
-            if old is None or old.module != value.__name__:
-                self._set(name, value, Entry(kind, "module", module=value.__name__))
-            return
-        if reason := not_restorable(value):
-            self._skip(name, value, Skipped(kind, reason))
-            return
-        estimate = size_bytes(value)
-        if estimate is not None and estimate > self._max:  # a limit below 4 MB
-            self._save_big(name, value, estimate)
-            return
-        try:
-            buffer = io.BytesIO()
-            Pickler(buffer, refs, value).dump(value)
-        except Exception as exc:
-            self._unpicklable(name, value, kind, exc)
-            return
-        data = buffer.getvalue()
-        if len(data) > self._max:
-            self._skip(name, value, Skipped(kind, too_big(len(data), self._max)))
-            return
-        crc, probe = zlib.crc32(data), plain_crc(value) if len(data) <= RECHECK else None
+    def _changed(self, name: str, value: Any, mentioned: set[str], changed: set[str]) -> bool:
         known = self._known.get(name)
-        if known is not None and known.saved and known.crc == crc:
-            known.obj_id, known.probe = id(value), probe
-            return
-        self._writes[name] = _Write(kind, data)
-        self._known[name] = _Known(id(value), crc, True, probe)
-
-    def _set(self, name: str, value: Any, entry: Entry) -> None:
-        self._set_entry(name, entry)
-        self._known[name] = _Known(id(value), entry.crc, True)
-
-    def _unpicklable(self, name: str, value: Any, kind: str, exc: Exception) -> None:
-        if changed_while_pickled(exc):  # keep the version the manifest has; compare again next cell
-            self._known.pop(name, None)
-        else:
-            self._skip(name, value, Skipped(kind, f"not picklable ({say(exc)})"))
-
-    def _skip(self, name: str, value: Any, skipped: Skipped) -> None:
-        self._forget(name)
-        self._manifest.skipped[name] = skipped
-        self._known[name] = _Known(id(value), 0, False)
-        self._dirty = True
+        if known is None or known.obj_id != id(value) or name in changed:
+            return True
+        if not (known.small or known.probe is not None):
+            return False  # large or slow: saved again only when the cell's code changes it
+        if name in mentioned or (known.length is not None and length(value) != known.length):
+            return True
+        return known.probe is not None and plain_crc(value) != known.probe
 
     def _forget(self, name: str) -> None:
         old = self._manifest.variables.pop(name, None)
@@ -227,8 +199,9 @@ class Checkpointer:
         if old is not None or self._manifest.skipped.pop(name, None) is not None:
             self._dirty = True
         self._known.pop(name, None)
-        self._writes.pop(name, None)
         self._pending.discard(name)
+
+    # -- saving (after the reply) ---------------------------------------------------------------
 
     def _schedule(self) -> None:
         """Write what this cell changed once the reply is out, before the next request runs."""
@@ -255,67 +228,104 @@ class Checkpointer:
         loop.create_task(later())
 
     def flush(self) -> None:
-        """Write the files of the last cell's changes and commit the manifest."""
-        if not (self._records or self._writes or self._pending or self._dirty):
+        """Save the names due, one at a time, committing the manifest as it goes."""
+        if not (self._records or self._pending or self._dirty):
             return
         try:
-            with self._lock, quiet():
+            with quiet():
                 self._flush()
         except (Exception, KeyboardInterrupt) as exc:
-            # Some writes were dropped (a full disk, an interrupt): next cell, every value is
-            # compared again, and what the manifest already names is committed then.
+            # What was written stays written; what was not stays due for the next flush.
             self.last_error = say(exc)
-            self._known.clear()
 
     def _flush(self) -> None:
-        records, self._records = self._records, []
-        for record in records:
-            self._store.append_history(record)
-        self._save_submissions()
-        writes, self._writes = self._writes, {}
-        for name, write in writes.items():
-            filename, crc, size = self._store.write(self._manifest, name, _PICKLE_SUFFIX, write.to)
-            self._set_entry(name, Entry(write.kind, "pickle", filename, crc, size))
-        if self._pending:
-            current = self._user_variables()
-            refs = self._refs(current)
-            pending, self._pending = self._pending, set()
-            for name in sorted(pending):
-                if name in current:
-                    self._save_streamed(name, current[name], refs)
-        if self._dirty:  # an unchanged scope is as of the execution that last changed it
+        with self._lock:
+            records, self._records = self._records, []
+            for record in records:
+                self._store.append_history(record)
+            self._save_submissions()
+            refs = self._refs(self._user_variables())
+            due = sorted(self._pending, key=lambda n: (self._last_size(n), n))
+        committed = time.monotonic()
+        try:
+            for name in due:
+                with self._lock:
+                    if name not in self._pending or name not in self._ns:
+                        continue
+                    self._save(name, self._ns[name], refs)
+                    self._pending.discard(name)
+                    if time.monotonic() - committed > _COMMIT_EVERY:
+                        self._commit()
+                        committed = time.monotonic()
+        finally:
+            with self._lock:
+                self._commit()
+
+    def _commit(self) -> None:
+        if not self._dirty:  # an unchanged scope is as of the execution that last changed it
+            return
+        if not self._pending:
             self._manifest.execution = self._execution
-            self._store.commit(self._manifest, self._obsolete)
-            self._obsolete, self._dirty = [], False
+        self._store.commit(self._manifest, self._obsolete)
+        self._obsolete, self._dirty = [], False
 
-    def _set_entry(self, name: str, entry: Entry) -> None:
-        old = self._manifest.variables.get(name)
-        if old is not None and old.file:
-            self._obsolete.append(old.file)
-        self._manifest.variables[name] = entry
-        self._manifest.skipped.pop(name, None)
-        self._dirty = True
+    def _last_size(self, name: str) -> int:
+        entry = self._manifest.variables.get(name)
+        return entry.size if entry is not None else 0
 
-    def _save_streamed(self, name: str, value: Any, refs: Refs) -> None:
-        """A big value, pickled straight into its file: no copy of it in memory."""
+    def _save(self, name: str, value: Any, refs: Refs) -> None:
+        """Save one value; anything it raises (but an interrupt) makes it skipped, with the reason."""
         kind = type_name(value)
-        estimate = size_bytes(value) or 0
-        if (reason := not_restorable(value)) is not None:
+        if isinstance(value, types.ModuleType):
+            old = self._manifest.variables.get(name)
+            if old is None or old.module != value.__name__:
+                self._set_entry(name, Entry(kind, "module", module=value.__name__))
+            self._known[name] = _Known(id(value), 0, True)
+            return
+        if reason := not_restorable(value):
             self._skip(name, value, Skipped(kind, reason))
-        elif estimate > self._max:
+            return
+        estimate = estimate_size(value)
+        if estimate is not None and estimate > self._max:
             self._save_big(name, value, estimate)
-        else:
-            try:
-                filename, crc, size = self._store.write(
-                    self._manifest, name, _PICKLE_SUFFIX, lambda f: Pickler(f, refs, value).dump(value))
-            except Exception as exc:
-                self._unpicklable(name, value, kind, exc)
-                return
-            if size > self._max:
+            return
+        try:
+            self._save_pickle(name, value, kind, refs)
+        except Exception as exc:
+            if changed_while_pickled(exc):  # keep the version the manifest has; compare again next cell
+                self._known.pop(name, None)
+            else:
+                self._skip(name, value, Skipped(kind, unpicklable_reason(value, exc)))
+
+    def _save_pickle(self, name: str, value: Any, kind: str, refs: Refs) -> None:
+        old = self._manifest.variables.get(name)
+        started = time.perf_counter()
+        filename, data = "", b""
+        if old is not None and old.format == "pickle" and old.size <= INLINE:
+            # Pickled in memory first: an unchanged value (mentioned, not mutated) is not rewritten.
+            buffer = io.BytesIO()
+            Pickler(buffer, refs, value).dump(value)
+            data = buffer.getvalue()
+            crc, size = zlib.crc32(data), len(data)
+        else:  # straight into its file: no copy of a big value in memory
+            filename, crc, size = self._store.write(
+                self._manifest, name, _PICKLE_SUFFIX, lambda f: Pickler(f, refs, value).dump(value))
+        quick = time.perf_counter() - started <= QUICK and size <= RECHECK
+        if size > self._max:
+            if filename:
                 self._obsolete.append(filename)
-                self._skip(name, value, Skipped(kind, too_big(size, self._max)))
-                return
-            self._set(name, value, Entry(kind, "pickle", filename, crc, size))
+            self._skip(name, value, Skipped(kind, too_big(size, self._max)))
+            return
+        known = _Known(id(value), crc, True, plain_crc(value) if quick else None, quick, length(value))
+        if old is not None and old.format == "pickle" and (old.crc, old.size) == (crc, size):
+            if filename:
+                (self._store.root / filename).unlink(missing_ok=True)
+        else:
+            if not filename:
+                filename, crc, size = self._store.write(self._manifest, name, _PICKLE_SUFFIX,
+                                                        lambda f: f.write(data))
+            self._set_entry(name, Entry(kind, "pickle", filename, crc, size))
+        self._known[name] = known
 
     def _save_big(self, name: str, value: Any, estimate: int) -> None:
         """Above the size limit only DataFrames and Arrow tables are kept, as Parquet."""
@@ -330,7 +340,22 @@ class Checkpointer:
         except Exception as exc:
             self._skip(name, value, Skipped(kind, f"{too_big(estimate, self._max)}, and Parquet failed: {say(exc)}"))
             return
-        self._set(name, value, Entry(kind, fmt, filename, crc, size))
+        self._set_entry(name, Entry(kind, fmt, filename, crc, size))
+        self._known[name] = _Known(id(value), crc, True)
+
+    def _skip(self, name: str, value: Any, skipped: Skipped) -> None:
+        self._forget(name)
+        self._manifest.skipped[name] = skipped
+        self._known[name] = _Known(id(value), 0, False)
+        self._dirty = True
+
+    def _set_entry(self, name: str, entry: Entry) -> None:
+        old = self._manifest.variables.get(name)
+        if old is not None and old.file:
+            self._obsolete.append(old.file)
+        self._manifest.variables[name] = entry
+        self._manifest.skipped.pop(name, None)
+        self._dirty = True
 
     def _save_submissions(self) -> None:
         items = self._submissions()

@@ -2,7 +2,10 @@
 
 Values reference each other, prelude objects (`db`, `history`) and other variables by name (pickle
 persistent ids): `f` that reads `df` does not carry a copy of `df`, and after a restore
-`b['k'] is a` still holds.
+`b['k'] is a` still holds. Open files and other OS handles are pickled by `checkpoint_handles`.
+
+Every look at a user's object (its size, its plain pickle) is guarded here: an object whose
+attribute lookup or `__reduce__` raises anything is reported, never lets the exception out.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import contextlib
 import importlib
 import io
 import pickle
-import types
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,12 +21,15 @@ from typing import Any
 
 import cloudpickle  # type: ignore[import-untyped]
 
+from memex_mcp.runtime.checkpoint_handles import NotRestorable, reduce_handle
 from memex_mcp.runtime.scope import size_bytes
 
-#: Changed values estimated above this are pickled after the reply, straight into their file.
+#: Values estimated above this (or of unknown size) are pickled straight into their file, not in memory.
 INLINE = 4 * 2**20
 #: Values whose pickle is at most this big are probed after every cell (see `plain_crc`).
 RECHECK = 256 * 2**10
+#: Values whose pickling took longer than this are not probed after cells: the probe would cost as much.
+QUICK = 0.05
 #: Values never referred to by name: copying them is as cheap as naming them.
 ATOMS = (str, bytes, int, float, complex, bool, type(None))
 
@@ -45,20 +50,37 @@ class Pickler(cloudpickle.CloudPickler):  # type: ignore[misc]
             return None
         return self._refs.get(id(obj))
 
+    def reducer_override(self, obj: Any) -> Any:
+        handle = reduce_handle(obj)
+        return handle if handle is not None else super().reducer_override(obj)
+
+
+def unpicklable_reason(value: Any, exc: Exception) -> str:
+    """Why pickling `value` failed, as the restore report says it."""
+    if isinstance(exc, NotRestorable):
+        return exc.reason if exc.obj is value else f"it holds {exc.reason}"
+    return f"not picklable ({say(exc)})"
+
 
 def changed_while_pickled(exc: Exception) -> bool:
     """A sub-agent's thread changed the value while it was pickled: keep the last version, try again."""
     return isinstance(exc, RuntimeError) and "changed size during iteration" in str(exc)
 
 
-def is_large(value: Any) -> bool:
-    """Worth pickling after the reply: above 4 MB, or a container too long to size quickly."""
-    if isinstance(value, types.ModuleType):
-        return False
+def estimate_size(value: Any) -> int | None:
+    """Bytes the value holds where that is known cheaply; None when unknown or when asking raised."""
     if isinstance(value, list | tuple | dict | set | frozenset) and len(value) > 100_000:
-        return True  # before size_bytes, which would visit every item
-    estimate = size_bytes(value)
-    return estimate is not None and estimate > INLINE
+        return None  # size_bytes would visit every item
+    try:
+        with quiet():
+            return size_bytes(value)
+    except Exception:  # an object whose attribute lookup raises something else than AttributeError
+        return None
+
+
+def length(value: Any) -> int | None:
+    """len() of a built-in container (a cheap first check before the probe); None for other types."""
+    return len(value) if type(value) in (list, dict, set, tuple, bytearray) else None
 
 
 def not_restorable(value: Any) -> str | None:
@@ -86,7 +108,7 @@ def parquet_writer(value: Any) -> tuple[Any, Callable[[Path], None]] | None:
 
 def plain_crc(value: Any) -> int | None:
     """CRC of the plain C pickle (no hooks: about 5 µs for a small dict): it changes when the value
-    is mutated in any way. None where the plain pickler cannot handle the value."""
+    is mutated in any way. None where the plain pickler cannot handle the value or raises."""
     try:
         with quiet():
             return zlib.crc32(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
