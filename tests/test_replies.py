@@ -164,3 +164,14 @@ async def test_a_tool_error_longer_than_the_output_limit_is_cut_to_it(client: Cl
     text = text_of(result)
     assert len(text) <= LIMIT
     assert "The answer does not match the schema" in text and "characters cut here" in text
+
+
+async def test_after_five_seconds_of_slow_previews_the_rest_are_listed_by_name_and_type(client: Client) -> None:
+    await run(client, "import time\nclass Sleepy:\n    def __repr__(self):\n        time.sleep(60)\n"
+                      "for i in range(6):\n    globals()[f'nap_{i}'] = Sleepy()\nnap_last = [1]")
+    with anyio.fail_after(60):
+        result = await client.call_tool("list_scope", {"pattern": "nap_*"})
+    entries = {e["name"]: e for e in result.structured_content["variables"]}
+    assert [entries[f"nap_{i}"]["summary"] for i in range(5)] == ["<preview took over 1 s>"] * 5
+    assert entries["nap_last"] == {"name": "nap_last", "type": "list", "size_bytes": None,
+                                   "summary": "<not previewed: the listing took over 5 s>"}
