@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 #: The key of the cell report in the metadata of every (non-silent) execute_reply.
 REPORT_KEY = "memex_report"
@@ -77,6 +77,26 @@ class ScopeEntry(_Model):
 class ScopeListing(_Model):
     variables: list[ScopeEntry]
     agents: list[ScopeEntry] = []
+    #: User variables in the scope before `pattern` filtered them.
+    in_scope: int = 0
+
+
+class SubmitReceipt(_Model):
+    """What `submit` accepted: enough to acknowledge it, and the answer itself unless it is too large
+    to send (`complete` is then False and `answer` None; the whole answer stays in `submissions`)."""
+
+    #: 1-based: the answer is `submissions[number - 1]` in the kernel.
+    number: int
+    #: What the answer is, in a few words: "224 records", "an object with 3 keys".
+    shape: str
+    #: Size of its compact JSON text, in bytes (UTF-8).
+    json_bytes: int
+    #: The schema it was validated against: the call's own, the server's answer schema, or none.
+    schema_source: Literal["call", "server", "none"]
+    #: The start of its compact JSON text.
+    preview: str
+    answer: Any = Field(default=None, repr=False)
+    complete: bool = True
 
 
 class RpcOk(_Model):

@@ -24,7 +24,7 @@ async def test_output_comes_in_order_then_the_last_expression_value(client: Clie
 
 
 async def test_a_statement_without_value_returns_only_its_prints(client: Client) -> None:
-    assert text_of(await run(client, "x = 5")) == ""
+    assert text_of(await run(client, "x = 5")) == "(no output)"
     assert text_of(await run(client, "x = 6\nx")) == "6"
 
 

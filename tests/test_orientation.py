@@ -114,8 +114,9 @@ async def test_an_unknown_mcp_argument_is_a_tool_error_naming_the_valid_ones(exa
     result = await examples.call_tool("spawn_agent", {"task": "Count.", "returns": {"type": "integer"},
                                                       "name": "misspelt"})
     assert result.is_error
-    assert text_of(result).endswith("spawn_agent got an unknown argument 'returns'; it takes task, inputs, "
-                                    "output_schema, name. Call it again with those.")
+    text = text_of(result)
+    assert text.startswith("spawn_agent has no argument 'returns'; nothing was done. Its arguments are `task`")
+    assert all(f"`{name}`" in text for name in ("task", "inputs", "output_schema", "name"))
     assert text_of(await run(examples, "print('misspelt' in dir())")) == "False"
 
 

@@ -1,16 +1,30 @@
-"""`list_scope`: one short line per user variable, cheap even for huge objects."""
+"""`list_scope`: one short line per user variable, cheap even for huge or hostile objects.
+
+Every look at a user's object (its size, shape, columns, repr, signature) may run the user's code.
+Each look is isolated: one that raises leaves a note in that object's line and the listing goes
+on. On the kernel's main thread each object also gets at most `PER_OBJECT` seconds, and once the
+listing has taken `TOTAL` seconds the remaining objects are listed by name and type only.
+"""
 
 from __future__ import annotations
 
 import fnmatch
 import inspect
+import itertools
 import reprlib
 import sys
+import time
 import types
 from collections.abc import Mapping
 from typing import Any
 
 from memex_mcp.protocol import ScopeEntry, ScopeListing
+from memex_mcp.runtime.deadline import Overrun, time_limit
+
+#: Seconds one object's summary and size may take (main thread only).
+PER_OBJECT = 1.0
+#: Seconds after which the listing stops looking inside objects.
+TOTAL = 5.0
 
 _PREVIEW = 80
 _MISSING = object()
@@ -25,78 +39,151 @@ _repr.maxlevel = 3
 
 def list_scope(namespace: Mapping[str, Any], hidden: Mapping[str, Any], pattern: str | None) -> ScopeListing:
     """User variables: not `_private`, not modules, not preloaded (unless the user rebound the name)."""
+    names = [(name, value) for name, value in list(namespace.items()) if _is_user(name, value, hidden)]
+    started = time.monotonic()
     entries = []
-    for name, value in list(namespace.items()):
-        if name.startswith("_") or hidden.get(name, _MISSING) is value or isinstance(value, types.ModuleType):
-            continue
+    for name, value in names:
         if pattern and not fnmatch.fnmatchcase(name, pattern):
             continue
-        entries.append(describe(name, value))
-    return ScopeListing(variables=entries)
+        if time.monotonic() - started > TOTAL:
+            entries.append(ScopeEntry(name=name, type=type_name(value),
+                                      summary=f"<not previewed: the listing took over {TOTAL:g} s>"))
+        else:
+            entries.append(describe(name, value))
+    return ScopeListing(variables=entries, in_scope=len(names))
 
 
-def describe(name: str, value: Any) -> ScopeEntry:
-    kind = type(value)
-    type_name = kind.__name__ if kind.__module__ in ("builtins", "__main__") else kind.__qualname__
-    return ScopeEntry(name=name, type=type_name, summary=_summary(value), size_bytes=size_bytes(value))
+def describe(name: str, value: Any, seconds: float = PER_OBJECT) -> ScopeEntry:
+    """One object's entry; never raises, and on the main thread takes at most about `seconds`."""
+    summary: str | None = None
+    size: int | None = None
+    try:
+        with time_limit(seconds):
+            summary = _guarded(_summary, value, "preview")
+            size = size_bytes(value)
+    except Overrun:
+        summary = summary or f"<preview took over {seconds:g} s>"
+    return ScopeEntry(name=name, type=type_name(value), summary=summary, size_bytes=size)
 
 
-def render(listing: ScopeListing) -> str:
+def render(listing: ScopeListing, limit: int, pattern: str | None = None) -> str:
+    """The listing as text for the model: one line per entry, within `limit` characters."""
     rows = listing.variables + listing.agents
     if not rows:
-        return "The scope is empty."
+        if pattern and listing.in_scope:
+            return (f"No variable matches {pattern!r}; the scope has {listing.in_scope:,} "
+                    f"variable{'s' if listing.in_scope != 1 else ''}: list_scope() without a pattern lists them.")
+        return f"Nothing matches {pattern!r}; the scope is empty." if pattern else "The scope is empty."
     width = min(max(len(e.name) for e in rows), 24)
     lines = []
-    for e in rows:
-        size = f" ({_human(e.size_bytes)})" if e.size_bytes is not None else ""
-        lines.append(f"{e.name:<{width}}  {e.type}{size}  {e.summary}")
+    used = 0
+    for shown, e in enumerate(rows):
+        size = f" ({human_size(e.size_bytes)})" if e.size_bytes is not None else ""
+        line = f"{e.name:<{width}}  {e.type}{size}  {e.summary}"
+        if used + len(line) + 1 > limit - 120:  # room for the line that says what was left out
+            lines.append(f"[… {len(rows) - shown:,} more of {len(rows):,} not shown; narrow the listing with "
+                         "a pattern, e.g. list_scope(pattern='df_*')]")
+            break
+        lines.append(line)
+        used += len(line) + 1
     return "\n".join(lines)
 
 
-def _summary(value: Any) -> str:
-    if isinstance(value, types.FunctionType | type):
-        return _signature(value)
-    shape = _shape(value)
+def type_name(value: Any) -> str:
+    kind = type(value)
+    return kind.__name__ if kind.__module__ in ("builtins", "__main__") else kind.__qualname__
+
+
+def size_bytes(value: Any) -> int | None:
+    """Bytes held by the object where that is known without walking it deeply; None when unknown
+    or when asking the object fails."""
     try:
-        preview = _repr.repr(value)
-    except Exception as exc:  # a broken __repr__ must not break the listing
-        preview = f"<repr failed: {type(exc).__name__}>"
-    preview = " ".join(preview.split())
-    if len(preview) > _PREVIEW:
-        preview = preview[: _PREVIEW - 1] + "…"
+        return _size(value)
+    except Exception:
+        return None
+
+
+def _is_user(name: str, value: Any, hidden: Mapping[str, Any]) -> bool:
+    try:
+        return not (name.startswith("_") or hidden.get(name, _MISSING) is value
+                    or isinstance(value, types.ModuleType))
+    except Exception:  # an object whose __class__ raises is still the user's
+        return not name.startswith("_")
+
+
+def _guarded(probe: Any, value: Any, what: str) -> str:
+    try:
+        text: str = probe(value)
+    except Exception as exc:
+        return f"<{what} failed: {type(exc).__name__}: {_clip(str(exc), 40)}>"
+    return text
+
+
+def _summary(value: Any) -> str:
+    if isinstance(value, types.FunctionType | types.BuiltinFunctionType | type):
+        return _signature(value)
+    if (table := _table(value)) is not None:
+        return table
+    if (series := _series(value)) is not None:
+        return series
+    shape = _shape(value)
+    preview = _clip(" ".join(_guarded(_repr.repr, value, "repr").split()), _PREVIEW)
     return f"{shape}: {preview}" if shape else preview
+
+
+def _table(value: Any) -> str | None:
+    """Tables by their shape and column names: their repr is rows squashed into one line."""
+    columns = attr_or_none(value, "columns")
+    if columns is None:
+        columns = attr_or_none(value, "column_names")  # pyarrow
+    if columns is None or isinstance(columns, str) or not hasattr(columns, "__iter__"):
+        return None
+    names = ", ".join(str(c) for c in itertools.islice(columns, 40))
+    if type(value).__module__.startswith("duckdb"):
+        return _clip(f"SQL relation; columns: {names}", _PREVIEW)  # its shape and repr run the query
+    shape = _shape(value)
+    return _clip(f"{shape}; columns: {names}" if shape else f"columns: {names}", _PREVIEW)
+
+
+def _series(value: Any) -> str | None:
+    """A pandas or polars Series by its length, dtype, name and first values."""
+    shape, head = attr_or_none(value, "shape"), attr_or_none(value, "head")
+    if not (isinstance(shape, tuple) and len(shape) == 1 and callable(head) and attr_or_none(value, "dtype")):
+        return None
+    name = attr_or_none(value, "name")
+    first = _guarded(lambda v: _repr.repr(head(8).to_list()), value, "preview")
+    if shape[0] > 8 and first.endswith("]"):
+        first = first[:-1] + ", …]"
+    return _clip(f"{_shape(value)}" + (f" {name!r}" if name is not None else "") + f": {first}", _PREVIEW)
 
 
 def _signature(value: Any) -> str:
     try:
         signature = str(inspect.signature(value))
-    except (TypeError, ValueError):
+    except Exception:
         signature = "(…)"
     doc = (inspect.getdoc(value) or "").strip().splitlines()
-    text = f"{value.__name__}{signature}" + (f": {doc[0]}" if doc else "")
-    return text if len(text) <= _PREVIEW else text[: _PREVIEW - 1] + "…"
+    return _clip(f"{getattr(value, '__name__', '?')}{signature}" + (f": {doc[0]}" if doc else ""), _PREVIEW)
 
 
 def _shape(value: Any) -> str:
-    shape = getattr(value, "shape", None)
+    shape = attr_or_none(value, "shape")
     if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape):
-        return "×".join(f"{n:,}" for n in shape)
+        dtype = attr_or_none(value, "dtype")
+        kind = f" {dtype}" if dtype is not None and len(shape) >= 1 else ""
+        return "×".join(f"{n:,}" for n in shape) + _clip(kind, 24)
     if isinstance(value, str | bytes | bytearray | list | tuple | dict | set | frozenset):
         return f"len {len(value):,}"
     return ""
 
 
-def size_bytes(value: Any) -> int | None:
-    """Bytes held by the object where that is known without walking it deeply."""
-    nbytes = getattr(value, "nbytes", None)  # numpy, pyarrow
+def _size(value: Any) -> int | None:
+    nbytes = attr_or_none(value, "nbytes")  # numpy, pyarrow
     if isinstance(nbytes, int):
         return nbytes
-    memory_usage = getattr(value, "memory_usage", None)  # pandas
-    if callable(memory_usage) and hasattr(value, "columns"):
-        try:
-            return int(memory_usage(index=True, deep=False).sum())
-        except Exception:
-            return None
+    memory_usage = attr_or_none(value, "memory_usage")  # pandas
+    if callable(memory_usage) and attr_or_none(value, "columns") is not None:
+        return int(memory_usage(index=True, deep=False).sum())
     if isinstance(value, str | bytes | bytearray | int | float | complex | bool):
         return sys.getsizeof(value)
     if isinstance(value, list | tuple | set | frozenset) and len(value) <= _MAX_ITEMS_SIZED:
@@ -106,10 +193,23 @@ def size_bytes(value: Any) -> int | None:
     return None
 
 
-def _human(n: int) -> str:
+def attr_or_none(value: Any, name: str) -> Any:
+    """`getattr(value, name, None)` for objects whose lookup raises something else than
+    AttributeError (a dict whose `__getattr__` is `__getitem__` raises KeyError)."""
+    try:
+        return getattr(value, name, None)
+    except Exception:
+        return None
+
+
+def human_size(n: int) -> str:
     size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     raise AssertionError("unreachable")
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,11 +1,27 @@
-"""`submit`: final answers, validated against a JSON Schema, kept in `submissions`."""
+"""`submit`: final answers, validated against a JSON Schema, kept in `submissions`.
+
+Submitting returns a `Receipt`: which submission it is, what and how large, which schema it passed
+and the start of its JSON. The receipt carries the answer itself only up to `SEND_LIMIT` bytes of
+JSON, so a huge answer is acknowledged without being copied out of the kernel again.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
+from pydantic_core import to_json as json_bytes
 from pydantic_core import to_jsonable_python
+
+from memex_mcp.protocol import SubmitReceipt
+from memex_mcp.runtime.scope import attr_or_none, human_size
+
+#: Answers whose compact JSON is larger than this many bytes are acknowledged, not sent back.
+SEND_LIMIT = 1_000_000
+_PREVIEW = 300
+
+NOTHING = ("Nothing to submit: pass the answer as `value` (any JSON value but null), or as `variable` the "
+           "name of the kernel variable that holds it, e.g. submit(variable=\"result\").")
 
 
 class SubmitError(Exception):
@@ -22,29 +38,95 @@ class Submissions:
         items: list[Any] = self._ns.setdefault("submissions", [])
         return items
 
-    def submit(self, value: Any = None, variable: str | None = None, schema: Mapping[str, Any] | None = None) -> Any:
-        """Validate and record an answer; returns its JSON form."""
+    def submit(self, value: Any = None, variable: str | None = None,
+               schema: Mapping[str, Any] | None = None) -> Receipt:
+        """Validate and record an answer (its JSON form) in `submissions`. None is no answer."""
         if variable is not None:
             if variable not in self._ns:
                 raise SubmitError(f"There is no variable {variable!r} in the scope; list_scope shows what exists.")
             value = self._ns[variable]
+            if value is None:
+                raise SubmitError(f"`{variable}` is None: there is nothing to submit. Put the answer in it, "
+                                  "or pass the answer as `value`.")
+        elif value is None:
+            raise SubmitError(NOTHING)
         answer = to_json(value)
-        check = schema if schema is not None else self.answer_schema
-        if check is not None:
-            validate(answer, check)
+        source: Literal["call", "server", "none"] = "call" if schema is not None else "none"
+        if schema is None and self.answer_schema is not None:
+            schema, source = self.answer_schema, "server"
+        if schema is not None:
+            validate(answer, schema)
         self.items.append(answer)
-        return answer
+        return receipt(len(self.items), answer, source)
+
+
+class Receipt(SubmitReceipt):
+    """Shows as its acknowledgement where a cell displays it."""
+
+    def __repr__(self) -> str:
+        return acknowledgement(self)
+
+
+def receipt(number: int, answer: Any, source: Literal["call", "server", "none"]) -> Receipt:
+    data = json_bytes(answer)
+    complete = len(data) <= SEND_LIMIT
+    text = data[: _PREVIEW * 4].decode("utf-8", "ignore")
+    preview = text[:_PREVIEW] + ("…" if len(text) > _PREVIEW or len(data) > len(text.encode()) else "")
+    return Receipt(number=number, shape=describe_answer(answer), json_bytes=len(data), schema_source=source,
+                   preview=preview, answer=answer if complete else None, complete=complete)
+
+
+def acknowledgement(receipt: SubmitReceipt) -> str:
+    """What the model reads: a few lines, whatever the size of the answer."""
+    checked = {"call": "valid against the schema you gave", "server": "valid against the server's answer schema",
+               "none": "no schema to check it against"}[receipt.schema_source]
+    label = "Preview" if receipt.preview.endswith("…") else "Answer"
+    text = (f"Accepted as submission {receipt.number}: {receipt.shape}, {human_size(receipt.json_bytes)} "
+            f"of JSON, {checked}.\n{label}: {receipt.preview}")
+    if not receipt.complete:
+        text += (f"\nIt is over {human_size(SEND_LIMIT)}, so the reply carries this preview rather than the "
+                 f"whole answer, which is submissions[{receipt.number - 1}] in the kernel.")
+    return text
+
+
+def submitted(receipt: SubmitReceipt) -> dict[str, Any]:
+    """The answer as one JSON object, for programs: a dict as it is, anything else as `{"result": …}`;
+    an answer over `SEND_LIMIT` as `{"truncated": true, …}` with its preview and where the whole is."""
+    if receipt.complete:
+        return receipt.answer if isinstance(receipt.answer, dict) else {"result": receipt.answer}
+    where = f"submissions[{receipt.number - 1}]"
+    return {"truncated": True, "submission": receipt.number, "json_bytes": receipt.json_bytes,
+            "preview": receipt.preview, "where": where,
+            "message": f"The answer is over {human_size(SEND_LIMIT)} of JSON; the whole answer is {where} "
+                       "in the kernel (execute_code can write it to a file)."}
+
+
+def describe_answer(answer: Any) -> str:
+    """An answer in a few words: "224 records", "an object with 3 keys", "a number"."""
+    if isinstance(answer, dict):
+        return f"an object with {_count(len(answer), 'key')}"
+    if isinstance(answer, list):
+        if answer and all(isinstance(item, dict) for item in answer):
+            return _count(len(answer), "record")
+        return f"a list of {_count(len(answer), 'item')}"
+    if isinstance(answer, str):
+        return f"a string of {_count(len(answer), 'character')}"
+    return "a boolean" if isinstance(answer, bool) else "a number"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def to_json(value: Any) -> Any:
     """A JSON-compatible copy of `value`; DataFrames become lists of records."""
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict) and hasattr(value, "columns"):
-        value = to_dict(orient="records")
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist) and hasattr(value, "dtype"):
-        value = tolist()
     try:
+        to_dict = attr_or_none(value, "to_dict")
+        if callable(to_dict) and attr_or_none(value, "columns") is not None:
+            value = to_dict(orient="records")
+        tolist = attr_or_none(value, "tolist")
+        if callable(tolist) and attr_or_none(value, "dtype") is not None:
+            value = tolist()
         return to_jsonable_python(value)
     except Exception as exc:
         raise SubmitError(

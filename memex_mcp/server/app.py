@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -16,9 +15,12 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from memex_mcp import __version__
-from memex_mcp.protocol import Progress, ScopeListing
+from memex_mcp.protocol import Progress, ScopeListing, SubmitReceipt
 from memex_mcp.runtime.scope import render as render_scope
+from memex_mcp.runtime.submit import NOTHING as SUBMIT_NOTHING
+from memex_mcp.runtime.submit import acknowledgement, submitted
 from memex_mcp.server.errors import ToolInputError
+from memex_mcp.server.guards import ToolCallGuard
 from memex_mcp.server.kernel import Kernel, KernelDied
 from memex_mcp.server.orientation import Orientation, orient
 from memex_mcp.server.render import render_execution
@@ -54,20 +56,6 @@ def tool_errors() -> Iterator[None]:
                         "Try again.") from None
 
 
-#: The MCP tool's arguments (the kernel's spawn_agent takes these and more; `returns` there is
-#: `output_schema` here).
-SPAWN_TOOL_ARGUMENTS = ("task", "inputs", "output_schema", "name")
-
-
-def reject_unknown(ctx: Context, tool: str, known: tuple[str, ...]) -> None:
-    """A misspelt argument is an error, not silently dropped (the SDK ignores unknown ones)."""
-    given = (ctx.request_context.params or {}).get("arguments") or {}
-    unknown = [key for key in given if key not in known]
-    if unknown:
-        which = "an unknown argument" if len(unknown) == 1 else "unknown arguments"
-        raise ToolError(f"{tool} got {which} {', '.join(map(repr, unknown))}; it takes "
-                        f"{', '.join(known)}. Call it again with those.")
-
 
 def build_server(settings: Settings, launched: Kernel | None = None,
                  session: SessionDir | None = None) -> MCPServer[AppState]:
@@ -85,6 +73,7 @@ def build_server(settings: Settings, launched: Kernel | None = None,
     server: MCPServer[AppState] = MCPServer(
         "memex-mcp", instructions=instructions(orientation), version=__version__, lifespan=lifespan
     )
+    server.middleware.append(ToolCallGuard(server, settings.output_limit))
 
     def scratchpad(ctx: Context) -> Scratchpad:
         state = cast(AppState, ctx.request_context.lifespan_context)
@@ -122,8 +111,8 @@ def build_server(settings: Settings, launched: Kernel | None = None,
     @server.tool(
         description=(
             "List the variables in your kernel: one line each with name, type, size or shape and a "
-            "short preview, plus sub-agents. Cheaper than printing. `pattern` filters names (glob, e.g. "
-            "'df_*')."
+            "short preview (tables by shape and column names), plus sub-agents. Cheaper than printing. "
+            "`pattern` filters names (glob, e.g. 'df_*')."
         ),
         annotations=ToolAnnotations(title="List scratchpad variables", read_only_hint=True, idempotent_hint=True),
     )
@@ -134,8 +123,8 @@ def build_server(settings: Settings, launched: Kernel | None = None,
         with tool_errors():
             listing = await scratchpad(ctx).list_scope(pattern)
         return CallToolResult(
-            content=[TextContent(type="text", text=render_scope(listing))],
-            structured_content=listing.model_dump(mode="json"),
+            content=[TextContent(type="text", text=render_scope(listing, settings.output_limit, pattern))],
+            structured_content=listing.model_dump(mode="json", include={"variables", "agents"}),
         )
 
     @server.tool(
@@ -158,7 +147,6 @@ def build_server(settings: Settings, launched: Kernel | None = None,
         ] = None,
         name: Annotated[str | None, Field(description="Variable name for the handle (default agent_N).")] = None,
     ) -> CallToolResult:
-        reject_unknown(ctx, "spawn_agent", SPAWN_TOOL_ARGUMENTS)
         with tool_errors():
             variable = await scratchpad(ctx).spawn_agent(task, inputs, output_schema, name)
         return CallToolResult(
@@ -173,24 +161,27 @@ def build_server(settings: Settings, launched: Kernel | None = None,
         description=(
             "Hand in your final answer: either a JSON `value`, or the name of a kernel `variable` whose "
             "value is sent (so large results are never retyped). The answer is checked against `schema` "
-            "(or the server's answer schema); a mismatch is an error that says what to fix."
+            "(or the server's answer schema); a mismatch is an error that says what to fix. Replies with "
+            "a short acknowledgement: the submission's number, size and a preview."
         ),
         annotations=ToolAnnotations(title="Submit the final answer", idempotent_hint=False),
     )
     async def submit(
         ctx: Context,
-        value: Annotated[Any, Field(description="The answer as JSON.")] = None,
+        value: Annotated[Any, Field(description="The answer as JSON (not null).")] = None,
         variable: Annotated[str | None, Field(description="A kernel variable holding the answer.")] = None,
         schema: Annotated[dict[str, Any] | None, Field(description="JSON Schema to validate against.")] = None,
     ) -> CallToolResult:
         if variable is not None and value is not None:
             raise ToolError("Give either `value` or `variable`, not both.")
+        if variable is None and value is None:
+            raise ToolError(SUBMIT_NOTHING)
         with tool_errors():
-            answer = await scratchpad(ctx).submit(value, variable, schema)
-        structured = answer if isinstance(answer, dict) else {"result": answer}
+            receipt = SubmitReceipt.model_validate(await scratchpad(ctx).submit(value, variable, schema))
         return CallToolResult(
-            content=[TextContent(type="text", text=json.dumps(answer, ensure_ascii=False))],
-            structured_content=structured,
+            content=[TextContent(type="text", text=acknowledgement(receipt))],
+            structured_content=submitted(receipt),
+            _meta={"memex/submission": receipt.number, "memex/complete": receipt.complete},
         )
 
     return server

@@ -12,6 +12,9 @@ from memex_mcp.server.clip import budget
 from memex_mcp.server.scratchpad import Execution
 from memex_mcp.server.settings import Settings
 
+#: The whole reply of a cell that printed nothing and whose last line has no value.
+NO_OUTPUT = "(no output)"
+
 
 async def render_execution(result: Execution, settings: Settings) -> CallToolResult:
     out = result.output
@@ -35,7 +38,10 @@ async def render_execution(result: Execution, settings: Settings) -> CallToolRes
             pictures.append(ImageContent(type="image", data=data, mime_type=fitted.mime))
     if hidden := out.images_dropped + len(out.images) - len(pictures):
         text += f"\n[{hidden} more image(s) not returned; display fewer at a time.]"
-    content: list[ContentBlock] = [TextContent(type="text", text=clean(text.strip("\n"))), *pictures]
+    text = text.strip("\n")
+    if not text.strip() and not pictures:
+        text = NO_OUTPUT  # an empty reply reads like a call that never ran
+    content: list[ContentBlock] = [TextContent(type="text", text=clean(text)), *pictures]
     return CallToolResult(content=content, is_error=result.is_error)
 
 
