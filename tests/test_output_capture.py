@@ -98,13 +98,16 @@ async def test_a_big_output_lives_in_a_file_and_its_history_line_stays_small() -
         n = await number_of_last(client)
         check = text_of(await run(client, (
             f"expected = '\\n'.join(f'line {{i:07d}}' for i in range(300_000)) + '\\n'\n"
-            f"print(_outputs[{n}] == expected, history[-2].output == expected, len(_outputs[{n}]), history[-2])")))
+            f"print(_outputs[{n}] == expected, history[-2].output == expected, len(_outputs[{n}]), history[-2])\n"
+            "print(history[-2].output_file)")))
     lines = (STATE_DIR / "sessions" / name / "checkpoint" / "history.jsonl").read_bytes().splitlines()
     record = next(json.loads(line) for line in lines if json.loads(line)["number"] == n)
     spilled = STATE_DIR / "sessions" / name / record["output_file"]
 
     assert f"characters cut here; the full output is in _outputs[{n}]" in reply
-    assert check.startswith(f"True True 3900000 <Execution [{n}] ") and check.endswith(" → 3,900,000 chars>")
+    summary, output_file = check.splitlines()
+    assert summary.startswith(f"True True 3900000 <Execution [{n}] ") and summary.endswith(" → 3,900,000 chars>")
+    assert output_file == str(spilled)
     assert max(len(line) for line in lines) < 1000
     assert record["output"] is None and record["output_chars"] == 3_900_000
     assert spilled.stat().st_size == 3_900_000

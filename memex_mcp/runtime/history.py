@@ -15,7 +15,7 @@ from memex_mcp.runtime.spool import SpooledText
 
 
 class Execution:
-    """One execution: `number`, `code`, `output` (the full text), `failed`, `seconds`."""
+    """One execution: `number`, `code`, `output` (the full text), `failed`, `seconds`, `output_file`."""
 
     def __init__(self, number: int, code: str, output: str | SpooledText, failed: bool, seconds: float) -> None:
         self.number = number
@@ -27,6 +27,12 @@ class Execution:
     @property
     def output(self) -> str:
         return self._text.read()
+
+    @property
+    def output_file(self) -> str | None:
+        """Where a big output is kept (read it from there in parts); None for one kept in memory."""
+        path = self._text.file
+        return str(path) if path is not None else None
 
     def append(self, text: str) -> None:
         """More output of this execution, written after it ended (by a thread it started)."""

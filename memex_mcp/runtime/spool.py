@@ -55,6 +55,11 @@ class SpooledText:
     def path(self) -> Path | None:
         return self._root / self.name if self._root is not None and self.name else None
 
+    @property
+    def file(self) -> Path | None:
+        """The file that holds the text (all of it, unless writing it failed), if it is in one."""
+        return self.path if self._in_file else None
+
     def append(self, text: str) -> None:
         if not text:
             return
@@ -92,6 +97,9 @@ class SpooledText:
                 text: str = file.read()
         except FileNotFoundError:
             raise FileNotFoundError(f"this output was kept in {path}, which no longer exists") from None
+        except MemoryError:
+            raise MemoryError(f"this output ({path.stat().st_size:,} bytes) does not fit in memory as one string; "
+                              f"read its file {path} in parts instead (open(path).read(10**6))") from None
         if self._chars is None:
             self._chars = len(text) + len(memory)
         return text + memory
