@@ -223,7 +223,7 @@ print(h.result(timeout=20))
 print(h.transcript[0].output)
 '''
     text = await cell(agents, code)
-    assert text == "('History', 0, 'AgentFailed', 'Finish this agent with `value`')\nTrue True dict"
+    assert text == "('History', 0, 'AgentFailed', 'Finish this agent with `value`')\nTrue True Outputs"
 
 
 async def test_long_output_reaches_the_model_as_head_and_tail_within_the_budget(agents: Client) -> None:

@@ -2,23 +2,35 @@
 
 The server sees the same output on IOPub, but keeps only a budgeted slice of it; the full text
 must live in the kernel, where the model can reach it from code. Capturing it here costs no extra
-round trip.
+round trip. Which execution each piece of output belongs to is `routing`'s business; a big output
+is kept in a file of the session (`spool`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
 
 from memex_mcp.protocol import REPORT_KEY, CellReport
+from memex_mcp.runtime import config
 from memex_mcp.runtime.descriptors import DescriptorCapture
-from memex_mcp.runtime.history import Execution, History
-from memex_mcp.runtime.streams import ROUTE, StreamTee
+from memex_mcp.runtime.history import Execution, History, Outputs
+from memex_mcp.runtime.routing import Router
+from memex_mcp.runtime.spool import SpooledText
+from memex_mcp.runtime.streams import ROUTE, Origin, StreamTee, routed_threads
 from memex_mcp.runtime.tracebacks import short_traceback
+
+
+def _no_tee(channel: str) -> contextlib.AbstractContextManager[None]:
+    return contextlib.nullcontext()
 
 
 class CellRecorder:
@@ -26,9 +38,10 @@ class CellRecorder:
 
     def __init__(self, shell: InteractiveShell) -> None:
         self.shell = shell
-        self.outputs: dict[int, str] = {}
         self.history = History()
-        self._parts: list[str] | None = None
+        self.outputs = Outputs(self.history)
+        self._root = Path(config.load().session_dir)
+        self._router = Router(self.history, self._spool, lambda: int(shell.execution_count))
         self._code = ""
         self._started = 0.0
         self._tees: list[StreamTee] = []
@@ -36,9 +49,13 @@ class CellRecorder:
         self._report: CellReport | None = None
 
     def install(self) -> None:
-        out, err = StreamTee(sys.stdout, self._record), StreamTee(sys.stderr, self._record)
+        out, err = StreamTee(sys.stdout, self._router.write), StreamTee(sys.stderr, self._router.write)
         out.other, err.other = err, out
         self._tees = [out, err]
+        routed_threads(self._origin)
+        # IPython 9 keeps every string a cell writes (and every result) in history_manager.outputs,
+        # even with its history off: a second copy of all output, for good. `_outputs` is ours.
+        self.shell._tee = _no_tee  # type: ignore[method-assign, assignment]
         for tee in self._tees:
             tee.install()
         self._descriptors = [DescriptorCapture(1, out.write), DescriptorCapture(2, err.write)]
@@ -51,28 +68,43 @@ class CellRecorder:
         self.shell.events.register("post_run_cell", self.post_run_cell)
 
     def pre_run_cell(self, info: ExecutionInfo) -> None:
-        self._parts = []
+        self._drain()  # what subprocesses wrote between cells is shown as such
         self._code = info.raw_cell or ""
         self._started = time.perf_counter()
+        # IPython has counted this cell already when it stores it in history.
+        self._router.begin(self.shell.execution_count - (1 if info.store_history else 0))
 
     def post_run_cell(self, result: ExecutionResult) -> None:
+        self.shell.history_manager.outputs.clear()  # type: ignore[union-attr]  # see install()
+        if self._router.number is None:  # an empty cell: IPython runs nothing, records nothing
+            self._report = CellReport(execution_count=result.execution_count or self.shell.execution_count)
+            return
         self._drain()
-        parts, self._parts = self._parts or [], None
-        number = result.execution_count or self.shell.execution_count
+        number = self._router.number
+        text = self._router.end()
         error = result.error_before_exec or result.error_in_exec
         error_text = short_traceback(error, self._cell_files()) if error is not None else None
         if error_text:
-            parts.append(error_text + "\n")
-        output = "".join(parts)
-        self.outputs[number] = output
+            text.append(error_text + "\n")
         elapsed = time.perf_counter() - self._started
-        self.history.append(Execution(number, self._code, output, error is not None, elapsed))
+        self.history.append(Execution(number, self._code, text, error is not None, elapsed))
         self._report = CellReport(
             execution_count=number,
             error=error_text,
             error_type=type(error).__name__ if error is not None else None,
-            output_chars=len(output),
+            output_chars=len(text),
         )
+
+    def _spool(self, number: int) -> SpooledText:
+        # The pid keeps apart the files of two kernels on one session (a second server on it).
+        return SpooledText(self._root, f"outputs/{number}-{os.getpid()}.txt")
+
+    def _origin(self) -> Origin | None:
+        """The route of a thread started by the cell's own thread: that execution."""
+        number = self._router.number
+        if number is None or threading.current_thread() is not threading.main_thread():
+            return None
+        return Origin(number)
 
     def _with_report(self, finish: Callable[..., Any]) -> Callable[..., Any]:
         # The reply the server waits for anyway carries the report: no extra message, no extra flush.
@@ -92,10 +124,6 @@ class CellRecorder:
     def _cell_files(self) -> dict[str, int]:
         return dict(getattr(self.shell.compile, "_filename_map", {}))
 
-    def _record(self, text: str) -> None:
-        if self._parts is not None:
-            self._parts.append(text)
-
     def _tee_format(self, write: Callable[..., Any]) -> Callable[..., Any]:
         def tee_format(format_dict: dict[str, Any], md_dict: Any = None) -> Any:
             self._drain()  # what subprocesses printed comes before the cell's value
@@ -107,8 +135,14 @@ class CellRecorder:
     def _tee_display(self, publish: Callable[..., Any]) -> Callable[..., Any]:
         def tee_publish(data: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
             route = ROUTE.get()
-            if route is not None:  # a sub-agent's display: its own output, never the cell's
-                text = data.get("text/plain")
+            text = data.get("text/plain")
+            if isinstance(route, Origin):
+                # An earlier execution's thread: its text is kept and shown as that execution's.
+                image = any(k.startswith("image/") for k in data)
+                if route.number != self._router.number and isinstance(text, str) and not image:
+                    self._tees[0].write(text + "\n")
+                    return None
+            elif route is not None:  # a sub-agent's display: its own output, never the cell's
                 if isinstance(text, str):
                     route(text + "\n")
                 return None
@@ -119,8 +153,8 @@ class CellRecorder:
 
     def _record_text(self, data: dict[str, Any]) -> None:
         # A display with an image is shown as the image; its text/plain is a placeholder.
-        if self._parts is None or any(k.startswith("image/") for k in data):
+        if any(k.startswith("image/") for k in data):
             return
         text = data.get("text/plain")
         if isinstance(text, str):
-            self._parts.append(text + "\n")
+            self._router.record(text + "\n")

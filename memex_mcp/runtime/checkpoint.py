@@ -38,7 +38,7 @@ import threading
 import time
 import types
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,7 +96,7 @@ class _Known:
 
 class Checkpointer:
     def __init__(self, shell: InteractiveShell, config: RuntimeConfig, history: History,
-                 outputs: dict[int, str], submissions: Callable[[], list[Any]]) -> None:
+                 outputs: Mapping[int, str], submissions: Callable[[], list[Any]]) -> None:
         self._shell = shell
         self._ns = shell.user_ns
         self._hidden = shell.user_ns_hidden
@@ -151,8 +151,7 @@ class Checkpointer:
                 if len(self._history):
                     e = self._history[-1]
                     code = e.code
-                    self._records.append({"number": e.number, "code": e.code, "output": e.output,
-                                          "failed": e.failed, "seconds": e.seconds})
+                    self._records.append(e.to_record())
                 self._unscanned.append(code)
                 self._scan(result.execution_count)
         except (Exception, KeyboardInterrupt) as exc:

@@ -6,7 +6,7 @@ import contextlib
 import importlib
 import pickle
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from memex_mcp.protocol import Unrestored
@@ -89,15 +89,14 @@ class Loader:
         return self._load(name)
 
 
-def load_history(store: Store, shell: Any, history: History, outputs: dict[int, str]) -> int:
+def load_history(store: Store, shell: Any, history: History, outputs: Mapping[int, str]) -> int:
     """Put the saved executions back into `history` and `_outputs`; returns the last number (0: none).
     Numbers then go on where the session stopped, so `_outputs[n]` keys never collide."""
     last = 0
     for record in store.history():
         with contextlib.suppress(KeyError, TypeError):
-            e = Execution(record["number"], record["code"], record["output"], record["failed"], record["seconds"])
-            history.append(e)
-            outputs[e.number] = e.output
+            e = Execution.from_record(record)
+            history.append(e)  # `_outputs` reads `history`
             last = max(last, e.number)
     if last:
         shell.execution_count = last + 1

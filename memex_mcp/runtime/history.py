@@ -1,21 +1,62 @@
-"""`history` and `_outputs`: every execution of the session with its full, untruncated output."""
+"""`history` and `_outputs`: every execution of the session with its full, untruncated output.
+
+An output too big to keep in memory lives in a file of the session (see `spool`): `.output` and
+`_outputs[n]` read it back when asked, and a history line holds only where it is.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from memex_mcp.runtime import config
+from memex_mcp.runtime.spool import SpooledText
 
 
-@dataclass(frozen=True)
 class Execution:
-    number: int
-    code: str
-    output: str
-    failed: bool
-    seconds: float
+    """One execution: `number`, `code`, `output` (the full text), `failed`, `seconds`, `output_file`."""
+
+    def __init__(self, number: int, code: str, output: str | SpooledText, failed: bool, seconds: float) -> None:
+        self.number = number
+        self.code = code
+        self._text = output if isinstance(output, SpooledText) else SpooledText(text=output)
+        self.failed = failed
+        self.seconds = seconds
+
+    @property
+    def output(self) -> str:
+        return self._text.read()
+
+    @property
+    def output_file(self) -> str | None:
+        """Where a big output is kept (read it from there in parts); None for one kept in memory."""
+        path = self._text.file
+        return str(path) if path is not None else None
+
+    def append(self, text: str) -> None:
+        """More output of this execution, written after it ended (by a thread it started)."""
+        self._text.append(text)
+
+    def to_record(self) -> dict[str, Any]:
+        """One line of the saved history: small, whatever the output's size."""
+        return {"number": self.number, "code": self.code, **self._text.to_record(),
+                "failed": self.failed, "seconds": self.seconds}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], root: Path | None = None) -> Execution:
+        """The execution a `to_record` line describes; an output kept in a file is read when asked.
+        Raises KeyError or TypeError for a line that is not one."""
+        file = record.get("output_file")
+        if file is None:
+            text = SpooledText(text=record["output"])
+        else:
+            base = root if root is not None else Path(config.load().session_dir)
+            text = SpooledText.in_file(base, str(file), int(record["output_chars"]), int(record["output_bytes"]))
+        return cls(int(record["number"]), record["code"], text, bool(record["failed"]), float(record["seconds"]))
 
     def __repr__(self) -> str:
-        return f"<Execution [{self.number}] {_first_line(self.code)!r} → {len(self.output):,} chars>"
+        return f"<Execution [{self.number}] {_first_line(self.code)!r} → {self._text.describe()}>"
 
 
 class History:
@@ -23,9 +64,14 @@ class History:
 
     def __init__(self) -> None:
         self._items: list[Execution] = []
+        self._numbers: dict[int, Execution] = {}
 
     def append(self, execution: Execution) -> None:
         self._items.append(execution)
+        self._numbers[execution.number] = execution
+
+    def by_number(self, number: int) -> Execution | None:
+        return self._numbers.get(number)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -44,8 +90,34 @@ class History:
         lines = [f"history: {len(self)} executions (history[i].code, .output; history.find(text))"]
         for e in self._items[-10:]:
             mark = " (error)" if e.failed else ""
-            lines.append(f"  [{e.number}] {_first_line(e.code)!r} → {len(e.output):,} chars{mark}")
+            lines.append(f"  [{e.number}] {_first_line(e.code)!r} → {e._text.describe()}{mark}")
         return "\n".join(lines)
+
+
+class Outputs(Mapping[int, str]):
+    """`_outputs`: execution number → its full output text, read from `history`."""
+
+    def __init__(self, history: History) -> None:
+        self._history = history
+
+    def __getitem__(self, number: int) -> str:
+        execution = self._history.by_number(number)
+        if execution is None:
+            raise KeyError(number)
+        return execution.output
+
+    def __iter__(self) -> Iterator[int]:
+        return (e.number for e in list(self._history))
+
+    def __len__(self) -> int:
+        return len(self._history)
+
+    def __repr__(self) -> str:
+        numbers = list(self)
+        if not numbers:
+            return "_outputs: {} (no executions yet)"
+        return (f"_outputs: full output text of executions {numbers[0]}…{numbers[-1]} "
+                f"({len(numbers)} in all), e.g. _outputs[{numbers[-1]}]")
 
 
 def _first_line(code: str, width: int = 60) -> str:

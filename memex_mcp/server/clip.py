@@ -22,15 +22,20 @@ class ClippedText:
         self._tail_len = 0
 
     def append(self, text: str) -> None:
-        self.total += len(text)
+        """Counts `text`; copies at most `keep` characters of it, however long it is."""
+        size = len(text)
+        self.total += size
+        start = 0
         if self._head_len < self.keep:
             taken = text[: self.keep - self._head_len]
             self._head.append(taken)
             self._head_len += len(taken)
-            text = text[len(taken):]
-        if text:
-            self._tail.append(text)
-            self._tail_len += len(text)
+            start = len(taken)
+        if start < size:
+            # Only the end of a long piece can be part of the tail.
+            piece = text[max(start, size - self.keep):]
+            self._tail.append(piece)
+            self._tail_len += len(piece)
             while self._tail_len - len(self._tail[0]) >= self.keep:
                 self._tail_len -= len(self._tail.popleft())
 
