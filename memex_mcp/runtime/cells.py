@@ -15,6 +15,7 @@ from typing import Any
 from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
 
 from memex_mcp.protocol import REPORT_KEY, CellReport
+from memex_mcp.runtime import tracebacks
 from memex_mcp.runtime.descriptors import DescriptorCapture
 from memex_mcp.runtime.history import Execution, History
 from memex_mcp.runtime.streams import ROUTE, StreamTee
@@ -49,6 +50,7 @@ class CellRecorder:
         kernel.finish_metadata = self._with_report(kernel.finish_metadata)
         self.shell.events.register("pre_run_cell", self.pre_run_cell)
         self.shell.events.register("post_run_cell", self.post_run_cell)
+        tracebacks.install(self.shell)
 
     def pre_run_cell(self, info: ExecutionInfo) -> None:
         self._parts = []
