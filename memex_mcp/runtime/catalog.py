@@ -9,9 +9,9 @@ from typing import Any
 CATALOG = """\
 memex scratchpad: your variables persist between calls; only what you print is returned.
   db                           DuckDB connection (tables persist in the session's file); threads: db.cursor()
-  sql(query, params=None)      run SQL on db → a DuckDB relation (prints a preview; .df(), .fetchall(),
-                               .arrow()); data files are views, DataFrames in scope are tables by name
-  tables()                     tables and views: kind, columns, rows where known, source file
+  sql(query, params=None)      run SQL on db → a DuckDB relation (prints a preview; .df(), .fetchone(),
+                               .fetchall()); data files are views, DataFrames in scope are tables by name
+  tables()                     tables and views: rows, columns with types, source file
   history                      every execution: history[i].code, .output, history.find(text)
   _outputs[n]                  full output of execution n (replies are cut to the output budget)
   submit(value)                record a final answer; it is appended to `submissions`

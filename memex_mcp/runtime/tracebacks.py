@@ -81,6 +81,8 @@ def _suggestion(error: BaseException) -> str | None:
     name = getattr(error, "name", None)
     if not isinstance(name, str) or not isinstance(error, (NameError, AttributeError)):
         return None
+    if f"'{name}'" not in str(error):  # a library's own message, which may already say what to do
+        return None
     if isinstance(error, AttributeError):
         candidates = dir(error.obj)
     else:
