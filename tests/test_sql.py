@@ -94,10 +94,10 @@ async def test_each_file_type_becomes_a_view_named_after_the_file(client: Client
 
 async def test_names_are_made_identifiers_and_tables_maps_each_view_to_its_file(
         client: Client, data_dir: Path) -> None:
-    listing = await value(client, "for t in tables(): print(t.name, t.kind, t.columns, t.rows, t.source, sep='|')")
+    listing = await value(client, "for t in tables(): print(t.name, t.kind, len(t.columns), t.rows, t.source, sep='|')")
     rows = {line.split("|")[0]: line.split("|")[1:] for line in listing.splitlines()}
-    assert rows["q3_report_final"] == ["view", "2", "None", str(data_dir / "Q3 report-final.csv")]
-    assert rows["order_"] == ["view", "1", "None", str(data_dir / "order.csv")]
+    assert rows["q3_report_final"] == ["view", "2", "1", str(data_dir / "Q3 report-final.csv")]
+    assert rows["order_"] == ["view", "1", "2", str(data_dir / "order.csv")]
     assert rows["sales_2024"][3] == str(data_dir / "sales_2024.csv")
     assert rows["sales_2024_2"] == ["view", "1", "2", str(data_dir / "nested" / "sales_2024.parquet")]
     assert rows["lines"] == ["view", "2", "1000", str(data_dir / "lines.parquet")]
@@ -118,8 +118,8 @@ async def test_help_shows_the_database_and_which_file_each_view_reads(client: Cl
 async def test_tables_prints_one_line_per_table(client: Client) -> None:
     await value(client, "sql('create or replace table made_here as select 1 as a, 2 as b')")
     text = await value(client, "tables()")
-    assert text.splitlines()[0].split() == ["name", "kind", "columns", "rows", "source"]
-    assert any(line.split()[:4] == ["made_here", "table", "2", "1"] for line in text.splitlines())
+    assert text.splitlines()[0].split() == ["name", "kind", "rows", "columns", "(name:type)"]
+    assert any(line.split() == ["made_here", "table", "1", "a:INTEGER,", "b:INTEGER"] for line in text.splitlines())
 
 
 async def test_a_dataframe_in_scope_is_a_table_by_its_name(client: Client) -> None:

@@ -8,28 +8,25 @@ from typing import Any
 
 CATALOG = """\
 memex scratchpad: your variables persist between calls; only what you print is returned.
-  db                           DuckDB connection (tables persist in the session's file); threads: db.cursor()
-  sql(query, params=None)      run SQL on db → a DuckDB relation (prints a preview; .df(), .fetchall(),
-                               .arrow()); data files are views, DataFrames in scope are tables by name
-  tables()                     tables and views: kind, columns, rows where known, source file
-  history                      every execution: history[i].code, .output, history.find(text)
-  _outputs[n]                  full output of execution n (replies are cut to the output budget)
-  submit(value)                record a final answer; it is appended to `submissions`
-  submissions                  the answers recorded so far
-  docs.search(query, k=10)     ranked pages (BM25) of the data dirs' documents; h = hits[0]: h.text is the page,
-                               h.snippet is verbatim page text, h.context(600) the text around it
-  docs.grep(pattern)           regex matches: document, page, line
-  docs.list()                  DataFrame, one row per document (id, file, pages, chars, status, reason, path)
-  docs[doc_id]                 a document d: .text, .pages (a list, from 0); d.page(n) is page n counted
-                               from 1 as hits print it (p.2), d.page(hit) the hit's page; docs[hit] its document
-  docs.add(path)               index more files now; returns their doc ids
-  read_document(path)          read one PDF, DOCX, HTML, Markdown or text file without indexing it
+  db                DuckDB connection (tables persist in the session's file); threads: db.cursor()
+  sql(query, params=None)  run SQL on db → a relation (prints a preview; .df(), .fetchone(),
+                    .fetchall()); data files are views, DataFrames in scope are tables by name
+  tables()          tables and views: rows, columns with types, source file
+  history           every execution: history[i].code, .output, history.find(text)
+  _outputs[n]       full output of execution n (replies are cut to the output budget)
+  submit(value)     record a final answer, appended to `submissions`
+  docs.search(query, k=10)  ranked pages of the documents; h = hits[0]: h.text is the page,
+                    h.snippet verbatim page text, h.context(600) the text around it
+  docs.grep(pattern)  regex matches: document, page, line
+  docs.list()       DataFrame, one row per document (id, file, pages, chars, status, reason, path)
+  docs[doc_id]      a document d: .text, .pages (a list, from 0); d.page(n) counts from 1 as hits
+                    print it (p.2), d.page(hit) is the hit's page; docs[hit] its document
+  docs.add(path)    index more files now; read_document(path) reads one without indexing
   spawn_agent(task, inputs=None, returns=None, name=None, model=None, max_turns=20)
-                               a sub-agent in its own thread → handle: h.result() (raises AgentFailed),
-                               h.cancel(), h.status, h.transcript; it reads your variables
-  gather(*handles, timeout=None)  the agents' results, in order
-  tools.<server>.<tool>(...)   MCP servers' tools (--mcp-config)
-  memex_help()                 this catalog; help(obj) is Python's help
+                    a sub-agent in its own thread → handle h: h.result(), h.status, h.cancel(),
+                    h.transcript; it reads your variables. gather(*handles) → their results
+  tools.<server>.<tool>(...)  MCP servers' tools (--mcp-config)
+  memex_help()      this catalog; help(obj) is Python's help
 Tips: keep big results in variables and print summaries (len, .head(), a few values)."""
 
 

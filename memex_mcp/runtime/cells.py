@@ -20,7 +20,7 @@ from typing import Any
 from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
 
 from memex_mcp.protocol import REPORT_KEY, CellReport
-from memex_mcp.runtime import config
+from memex_mcp.runtime import config, tracebacks
 from memex_mcp.runtime.descriptors import DescriptorCapture
 from memex_mcp.runtime.history import Execution, History, Outputs
 from memex_mcp.runtime.routing import Router
@@ -66,6 +66,7 @@ class CellRecorder:
         kernel.finish_metadata = self._with_report(kernel.finish_metadata)
         self.shell.events.register("pre_run_cell", self.pre_run_cell)
         self.shell.events.register("post_run_cell", self.post_run_cell)
+        tracebacks.install(self.shell)
 
     def pre_run_cell(self, info: ExecutionInfo) -> None:
         self._drain()  # what subprocesses wrote between cells is shown as such

@@ -1,18 +1,47 @@
-"""Short tracebacks: only the frames of the user's own cells, ending in `Type: message`."""
+"""Short tracebacks: only the frames of the user's own cells, ending in `Type: message`.
+
+The last line is Python's own (`traceback.TracebackException`), so it keeps what Python adds to it:
+"Did you mean: 'revenue'?" on a NameError or AttributeError. Hints registered in `HINTS` may add a
+next step for errors whose message alone does not give one (a KeyError on a DataFrame's columns).
+"""
 
 from __future__ import annotations
 
+import difflib
 import linecache
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+from IPython.core.interactiveshell import InteractiveShell
+
+#: Python's own cut-off: the same frame this many times in a row, then "[Previous line repeated …]".
+_RECURSIVE_CUTOFF = 3
+#: Longest list of names a hint shows.
+_NAMES_CHARS = 400
+#: Longest cycle of frames (mutual recursion) that is counted instead of shown.
+_LONGEST_CYCLE = 4
+
+#: Extra lines for an error, appended after `Type: message`: each gets the error, returns a line or None.
+HINTS: list[Callable[[BaseException], str | None]] = []
+
+
+def install(shell: InteractiveShell) -> None:
+    """IPython's own report of an error goes unread (the reply carries `short_traceback`), but in its
+    default mode it parses every library file of the stack to colour it: seconds for a pandas or
+    DuckDB error, over half a minute for a RecursionError, long enough for the server to take an
+    interrupted cell for a hung one. Minimal mode prints only `Type: message`."""
+    shell.InteractiveTB.set_mode("Minimal")
 
 
 def short_traceback(error: BaseException, cell_files: Mapping[str, int]) -> str:
     """Format `error` keeping the frames whose file is a cell (`cell_files`: filename → number).
 
     Library frames are dropped: the model can only fix its own code, and IPython's verbose
-    tracebacks cost thousands of characters.
+    tracebacks cost thousands of characters. A frame repeated more than three times in a row (a
+    runaway recursion) is shown three times and then counted, as Python does.
     """
     if isinstance(error, SyntaxError) and error.filename and error.filename in cell_files:
         return _syntax_error(error, cell_files[error.filename])
@@ -23,10 +52,125 @@ def short_traceback(error: BaseException, cell_files: Mapping[str, int]) -> str:
             continue
         line = (frame.line or linecache.getline(frame.filename, frame.lineno or 0)).strip()
         frames.append(f"  Cell [{number}], line {frame.lineno}, in {frame.name}\n    {line}")
-    tail = _public_name("".join(traceback.format_exception_only(type(error), error)).rstrip(), type(error))
+    tail = _public_name(_last_line(error), type(error))
+    hints = [hint for hint in (_hint(h, error) for h in [_missing_column, *HINTS]) if hint]
+    if hints:
+        tail = "\n".join([tail, *hints])
     if not frames:
         return tail
-    return "Traceback (most recent call last):\n" + "\n".join(frames) + "\n" + tail
+    return "Traceback (most recent call last):\n" + "\n".join(_collapse(frames)) + "\n" + tail
+
+
+def _last_line(error: BaseException) -> str:
+    """Python's `Type: message`, with its "Did you mean" for a misspelt name or attribute."""
+    try:
+        exception = traceback.TracebackException.from_exception(error, limit=1, lookup_lines=False)
+        line = "".join(exception.format_exception_only()).rstrip()
+    except Exception:  # a broken __str__ must not cost the model the rest of the report
+        return "".join(traceback.format_exception_only(type(error), error)).rstrip()
+    if sys.version_info < (3, 12) and "Did you mean" not in line:
+        suggestion = _suggestion(error)
+        if suggestion is not None:
+            line += f". Did you mean: {suggestion!r}?"
+    return line
+
+
+def _suggestion(error: BaseException) -> str | None:
+    """The closest name, as Python 3.12's `TracebackException` suggests it; 3.11 does it only when
+    the interpreter itself prints the error, which no kernel does."""
+    name = getattr(error, "name", None)
+    if not isinstance(name, str) or not isinstance(error, (NameError, AttributeError)):
+        return None
+    if f"'{name}'" not in str(error):  # a library's own message, which may already say what to do
+        return None
+    if isinstance(error, AttributeError):
+        candidates = dir(error.obj)
+    else:
+        tb = error.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is None:
+            return None
+        frame = tb.tb_frame
+        candidates = [*frame.f_locals, *frame.f_globals, *frame.f_builtins]
+    close = difflib.get_close_matches(name, [c for c in set(candidates) if not c.startswith("_")], n=1)
+    return close[0] if close else None
+
+
+def _collapse(frames: list[str]) -> list[str]:
+    """A frame repeated in a row is shown three times and then counted, as Python does; a cycle of a
+    few frames (`f` calls `g` calls `f`) is shown once and then counted."""
+    kept: list[str] = []
+    i = 0
+    while i < len(frames):
+        for period in range(1, _LONGEST_CYCLE + 1):
+            block = frames[i : i + period]
+            times = 1
+            while frames[i + times * period : i + (times + 1) * period] == block:
+                times += 1
+            shown = _RECURSIVE_CUTOFF if period == 1 else 1
+            if len(block) == period and times > shown:
+                kept += block * shown
+                more = times - shown
+                what = "line" if period == 1 else f"{period} frames"
+                kept.append(f"  [Previous {what} repeated {more} more time{'s' if more > 1 else ''}]")
+                i += times * period
+                break
+        else:
+            kept.append(frames[i])
+            i += 1
+    return kept
+
+
+def _hint(hint: Callable[[BaseException], str | None], error: BaseException) -> str | None:
+    try:
+        return hint(error)
+    except Exception:  # a hint is a courtesy; the error itself must always be reported
+        return None
+
+
+def _missing_column(error: BaseException) -> str | None:
+    """For `df['revnue']`: the DataFrame's columns, and the closest one."""
+    if type(error) is not KeyError or not error.args:
+        return None
+    frame = _getitem_of_a_frame(error.__traceback__)
+    if frame is None:
+        return None
+    columns = [str(c) for c in frame.columns]
+    key = error.args[0]
+    line = f"The DataFrame's columns are: {_names(columns)}."
+    if isinstance(key, str):
+        close = difflib.get_close_matches(key, columns, n=1) or [c for c in columns if c.lower() == key.lower()]
+        if close:
+            line += f" Did you mean {close[0]!r}?"
+    return line
+
+
+def _getitem_of_a_frame(tb: TracebackType | None) -> Any:
+    """The DataFrame whose `__getitem__` raised, found in the traceback's frames (None if none did)."""
+    pandas = sys.modules.get("pandas")
+    if pandas is None:
+        return None
+    found = None
+    while tb is not None:
+        frame = tb.tb_frame
+        owner = frame.f_locals.get("self")
+        if frame.f_code.co_name == "__getitem__" and isinstance(owner, pandas.DataFrame):
+            found = owner
+        tb = tb.tb_next
+    return found
+
+
+def _names(names: list[str]) -> str:
+    """`a, b, c`, cut to a length a model can read, saying how many were left out."""
+    shown: list[str] = []
+    used = 0
+    for name in names:
+        used += len(name) + 2
+        if used > _NAMES_CHARS and shown:
+            return ", ".join(shown) + f", … ({len(names) - len(shown)} more)"
+        shown.append(name)
+    return ", ".join(shown)
 
 
 def _public_name(tail: str, kind: type[BaseException]) -> str:

@@ -131,6 +131,8 @@ def _views(file: DataFile, taken: list[str]) -> list[Table]:
 
 
 def _columns(file: DataFile) -> int | None:
+    if not file.path.is_file():  # a named pipe would block the server's start until someone writes it
+        return None
     with contextlib.suppress(OSError, ValueError, UnicodeError, csv.Error, EOFError, FooterError):
         if file.kind == "parquet":
             return counts(file.path)[0]
@@ -161,6 +163,8 @@ def _delimiter(header: str) -> str:
 
 def _sheets(path: Path) -> list[str]:
     """The workbook's sheet names, in order, from its `xl/workbook.xml`."""
+    if not path.is_file():
+        return []
     with contextlib.suppress(OSError, KeyError, zipfile.BadZipFile, ElementTree.ParseError):
         with zipfile.ZipFile(path) as book:
             root = ElementTree.fromstring(book.read("xl/workbook.xml"))

@@ -33,7 +33,7 @@ import contextlib
 import re
 from typing import TYPE_CHECKING, Any
 
-from memex_mcp.runtime import config
+from memex_mcp.runtime import config, tracebacks
 from memex_mcp.runtime.data import interrupts
 from memex_mcp.runtime.data.listing import Tables, help_section
 from memex_mcp.runtime.data.listing import tables as list_tables
@@ -56,14 +56,18 @@ def install(shell: InteractiveShell) -> tuple[dict[str, Any], Loader]:
     loader.start()
     # While loading, the connection is the loading thread's: an interrupt of a cell waiting for
     # it must stop only the wait, never make that thread skip the file it is reading.
-    interrupts.install(lambda: loader.connection if loader.ready.is_set() else None)
+    cells = interrupts.Cells()
+    interrupts.install(lambda: loader.connection if loader.ready.is_set() else None, cells)
+    tracebacks.HINTS.append(lambda error: _interrupted(error, cells))
     stand_in = Database(loader)
 
     def tables() -> Tables:
-        """Tables and views of `db`: name, kind, columns, rows where known cheaply, source file."""
+        """Tables and views of `db`, one line each: name, kind, rows where cheap to know, columns with
+        types, source file. Each item has `.name`, `.kind`, `.rows`, `.columns`, `.source`."""
         return list_tables(loader)
 
     def before_cell(info: Any) -> None:
+        cells.started()
         if not loader.ready.is_set():
             # Only a cell that uses `db` waits: the others need not pay for loading the data dirs.
             if not _NAMES_DB.search(getattr(info, "raw_cell", None) or ""):
@@ -75,7 +79,19 @@ def install(shell: InteractiveShell) -> tuple[dict[str, Any], Loader]:
             shell.user_ns["db"] = shell.user_ns_hidden["db"] = loader.connection
 
     shell.events.register("pre_run_cell", before_cell)
+    shell.events.register("post_run_cell", lambda result: cells.ended())
     return {"db": stand_in, "sql": make_sql(loader), "tables": tables}, loader
+
+
+def _interrupted(error: BaseException, cells: interrupts.Cells) -> str | None:
+    """What stopped a query with `duckdb.InterruptException`, and that running it again works."""
+    if type(error).__name__ != "InterruptException":
+        return None
+    if cells.interrupted:
+        what = "The query was stopped by the interrupt of this call (its timeout, or the call was cancelled)."
+    else:
+        what = "The query was stopped by an interrupt that did not come from this call; nothing in the query caused it."
+    return what + " The database and its connection are fine: running the query again works."
 
 
 def help_text(loader: Loader) -> str:

@@ -5,6 +5,11 @@ code on that thread, so the KeyboardInterrupt would come only when the query end
 would restart the kernel instead. The C-level handler writes the signal number to the wakeup fd at
 once, though: a thread that reads it calls `connection.interrupt()` (safe from any thread, and a
 no-op when nothing runs). The KeyboardInterrupt still follows, as usual.
+
+Only a SIGINT that arrives while a cell runs is forwarded: the server interrupts executions, and
+one that lands after its cell ended (the call finished just as its timeout fired) must not stop
+whatever query the kernel runs next. `Cells` tells which is which, and counts forwarded interrupts
+so that a stopped query's error can say whether an interrupt of its own cell stopped it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,28 @@ if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
 
 
-def install(connection: Callable[[], DuckDBPyConnection | None]) -> bool:
+class Cells:
+    """Whether a cell runs now, and the interrupts forwarded to DuckDB since it began."""
+
+    def __init__(self) -> None:
+        self.running = threading.Event()
+        self.forwarded = 0
+        self._at_start = 0
+
+    def started(self) -> None:
+        self._at_start = self.forwarded
+        self.running.set()
+
+    def ended(self) -> None:
+        self.running.clear()
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether an interrupt was forwarded during the current (or last) cell."""
+        return self.forwarded > self._at_start
+
+
+def install(connection: Callable[[], DuckDBPyConnection | None], cells: Cells) -> bool:
     """Interrupt `connection()`'s query on SIGINT. Only from the main thread, and only if no one else
     uses the wakeup fd (an event loop that does would stop seeing its signals); True if installed."""
     if threading.current_thread() is not threading.main_thread():
@@ -47,7 +73,8 @@ def install(connection: Callable[[], DuckDBPyConnection | None]) -> bool:
             if not received:
                 return
             current = connection()
-            if signal.SIGINT in received and current is not None:
+            if signal.SIGINT in received and current is not None and cells.running.is_set():
+                cells.forwarded += 1
                 with contextlib.suppress(Exception):
                     current.interrupt()
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from memex_mcp.protocol import RuntimeConfig
-from memex_mcp.runtime.data import xlsx
+from memex_mcp.runtime.data import relations, xlsx
 from memex_mcp.runtime.data.names import identifier, unique
 from memex_mcp.runtime.data.sources import DataFile, discover, literal, reader
 
@@ -152,6 +152,8 @@ class Loader:
 
     def _connect(self) -> DuckDBPyConnection:
         import duckdb
+
+        relations.install()
 
         deadline = time.monotonic() + _LOCK_WAIT
         while True:
