@@ -81,16 +81,25 @@ class Scratchpad:
         return self
 
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        """Stop the kernel and remove the session's files. Shielded, and each step runs whatever the
+        one before did: a server that is stopping must not leave a kernel or a directory behind."""
         self._closing = True
-        if self._watcher is not None:
-            self._watcher.cancel()
-            await asyncio.wait({self._watcher})  # a replacement it was starting is shut down below
-        if self._kernel is not None:
-            with contextlib.suppress(BaseException):
-                await (await self._kernel).shutdown()
-        await self.channel.close()
-        await self.downstream.close()
-        self.session.close()
+        with anyio.CancelScope(shield=True):
+            try:
+                if self._watcher is not None:
+                    self._watcher.cancel()
+                    await asyncio.wait({self._watcher})  # a replacement it was starting is shut down below
+                if self._kernel is not None:
+                    with contextlib.suppress(BaseException):
+                        await (await self._kernel).shutdown()
+            finally:
+                try:
+                    with contextlib.suppress(Exception):
+                        await self.channel.close()
+                    with contextlib.suppress(Exception):
+                        await self.downstream.close()
+                finally:
+                    self.session.close()
 
     async def _start_kernel(self, launched: Kernel | None = None, retry: bool = False) -> Kernel:
         """`retry`: an earlier start failed, so the next result says what the new kernel restored."""
