@@ -26,7 +26,7 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
 from memex_mcp.protocol import CONFIG_ENV, REPORT_KEY, RPC_NAME, CellReport, RpcError, RpcOk, RuntimeConfig
-from memex_mcp.runtime.marker import marker_path
+from memex_mcp.runtime.marker import marker_path, read_marker
 from memex_mcp.server.errors import MemexError
 from memex_mcp.server.output import CellOutput, add_display
 
@@ -246,8 +246,7 @@ class Kernel:
     def began(self, msg_id: str) -> bool:
         """Whether this kernel, now exited, had begun execute request `msg_id` (its marker says so)."""
         if self._last_begun is None and self._marker is not None and self._exited():
-            with contextlib.suppress(OSError):
-                self._last_begun = self._marker.read_text()
+            self._last_begun = read_marker(self._marker)
         return self._last_begun == msg_id
 
     async def _execute(self, code: str, out: CellOutput) -> None:

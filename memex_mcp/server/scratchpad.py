@@ -240,10 +240,10 @@ class Scratchpad:
         finally:
             if not run.done():  # the caller went away: stop the cell, as Ctrl-C would
                 with anyio.CancelScope(shield=True):
-                    if await self._begun(run, result.output, max(deadline - time.monotonic(), 0)):
-                        await self._stop(kernel, run, result)
-                    else:
+                    if not await self._begun(run, result.output, max(deadline - time.monotonic(), 0)):
                         await self._not_begun(kernel, run, limit, result)
+                    elif not run.done():
+                        await self._stop(kernel, run, result)
 
     @staticmethod
     async def _begun(run: asyncio.Future[None], out: CellOutput, limit: float) -> bool:
