@@ -113,7 +113,7 @@ async def test_bad_tool_arguments_are_a_clear_error_and_the_session_keeps_workin
     missing = await client.call_tool("execute_code", {})
     assert missing.is_error and "code" in text_of(missing)
     negative = await run(client, "1", timeout=-1)
-    assert negative.is_error and "timeout must be a positive number" in text_of(negative)
+    assert negative.is_error and "timeout must be a positive, finite number" in text_of(negative)
     assert text_of(await run(client, "'fine'")) == "'fine'"
 
 

@@ -134,6 +134,23 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 4G, 512M, 1000000)") from None
 
 
+def _unusable(state_dir: Path) -> str | None:
+    """Why sessions cannot be kept in `state_dir` (made if missing), or None if they can."""
+    import tempfile
+
+    if state_dir.exists() and not state_dir.is_dir():
+        return "it is a file, not a directory"
+    try:
+        for sub in ("sessions", "cache"):
+            (state_dir / sub).mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=state_dir / sub):
+                pass
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"cannot be used: {exc.strerror or exc}{where}"
+    return None
+
+
 def _load_schema(path: Path, fail: Any) -> dict[str, Any]:
     import jsonschema  # type: ignore[import-untyped]
 
@@ -153,6 +170,8 @@ def _load_schema(path: Path, fail: Any) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     command, settings = parse(argv)
+    if (problem := _unusable(settings.state_dir)) is not None:
+        _parser().error(f"--state-dir {settings.state_dir}: {problem}; give a directory this user can write to")
     try:
         if command == "demo":
             from memex_mcp.server.demo import run_demo

@@ -22,7 +22,7 @@ def fit(image: Image, max_side: int, max_bytes: int) -> Image | None:
             source.load()
             picture = source.copy()
     except Exception:
-        return image if len(image.data) <= max_bytes else None  # a format Pillow cannot read
+        return None  # its structure passed the check on arrival (output.py), its pixels did not
     if max(picture.size) <= max_side and len(image.data) <= max_bytes:
         return image
     picture.thumbnail((max_side, max_side))

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
 from memex_mcp.protocol import CONFIG_ENV, REPORT_KEY, RPC_NAME, CellReport, RpcError, RpcOk, RuntimeConfig
+from memex_mcp.runtime.marker import marker_path, read_marker
 from memex_mcp.server.errors import MemexError
 from memex_mcp.server.output import CellOutput, add_display
 
@@ -61,6 +63,9 @@ class KernelDied(MemexError):
 _LIVE: weakref.WeakSet[Kernel] = weakref.WeakSet()
 
 
+#: Launches in progress: a kernel still starting is not in `_LIVE` yet.
+_LAUNCHING: set[asyncio.Future[None]] = set()
+
 _closing = False
 
 
@@ -68,6 +73,8 @@ async def shutdown_all() -> None:
     """Stop every kernel of this process, and start no more."""
     global _closing
     _closing = True
+    # A launch that is under way sees `_closing` when its process is up and stops it itself.
+    await asyncio.gather(*_LAUNCHING, return_exceptions=True)
     await asyncio.gather(*(kernel.shutdown(now=True) for kernel in list(_LIVE)), return_exceptions=True)
 
 
@@ -79,6 +86,13 @@ class Kernel:
         self.dead = asyncio.Event()
         self._exit_code: int | None = None
         self._stderr_tail: deque[str] = deque(maxlen=20)
+        process = getattr(manager.provisioner, "process", None)
+        #: The process itself: the provisioner forgets it once it has been waited for.
+        self._process: subprocess.Popen[bytes] | None = process
+        #: Where the kernel names the execute request it began (see memex_mcp.runtime.marker).
+        self._marker = marker_path(config.session_dir, process.pid) if process is not None else None
+        #: The marker's last word, read once the process has exited.
+        self._last_begun: str | None = None
 
     @classmethod
     async def start(cls, workdir: Path, config: RuntimeConfig) -> Kernel:
@@ -92,6 +106,16 @@ class Kernel:
         """Start the process and return at once; `ready()` waits for it to answer."""
         if _closing:
             raise KernelDied("the server is shutting down")
+        launched = asyncio.get_running_loop().create_future()
+        _LAUNCHING.add(launched)
+        try:
+            return await cls._launch(workdir, config)
+        finally:
+            _LAUNCHING.discard(launched)
+            launched.set_result(None)
+
+    @classmethod
+    async def _launch(cls, workdir: Path, config: RuntimeConfig) -> Kernel:
         km = AsyncKernelManager(kernel_name=_KERNEL_NAME, kernel_spec_manager=_SpecManager())
         if os.name == "posix":
             # ipc skips TCP; the sockets live in a private temporary directory.
@@ -105,7 +129,9 @@ class Kernel:
             await km.start_kernel(cwd=str(workdir), env=env, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         except BaseException:
-            _remove_ipc_dir(km)
+            with contextlib.suppress(BaseException):
+                await km.shutdown_kernel(now=True)  # a process that did start must not run on
+            _remove_kernel_files(km)
             raise
         kernel = cls(km, config)
         if _closing:  # shutdown_all ran while this one was starting: it would be left running
@@ -163,7 +189,7 @@ class Kernel:
 
     def _watch_process(self) -> None:
         """Set `dead` the moment the process exits: a pidfd wakes the loop, no polling."""
-        process = getattr(self._km.provisioner, "process", None)
+        process = self._process
         pidfd_open = getattr(os, "pidfd_open", None)
         if process is None or pidfd_open is None:
             asyncio.get_running_loop().create_task(self._poll_process())
@@ -186,7 +212,7 @@ class Kernel:
 
     def _exited(self) -> bool:
         """Whether the process has exited, even if the loop has not seen its pidfd yet."""
-        process = getattr(self._km.provisioner, "process", None)
+        process = self._process
         if process is None or process.poll() is None:
             return False
         self._exit_code = process.returncode
@@ -206,24 +232,39 @@ class Kernel:
     async def execute(self, code: str, out: CellOutput) -> None:
         """Run `code`, filling `out` as messages arrive, until the kernel is idle again.
 
-        Raises KernelDied if the process exits first. Cancel it to stop waiting; `out` keeps
-        what arrived so far.
+        `out.began` is set when the kernel begins this code. Raises KernelDied if the process exits
+        first; `out.started` then says whether the code may have run. Cancel it to stop waiting;
+        `out` keeps what arrived so far.
         """
-        await self._unless_dead(self._execute(code, out))
+        try:
+            await self._unless_dead(self._execute(code, out))
+        except KernelDied:
+            if out.request is not None and self.began(out.request):
+                out.started = True
+            raise
+
+    def began(self, msg_id: str) -> bool:
+        """Whether this kernel, now exited, had begun execute request `msg_id` (its marker says so)."""
+        if self._last_begun is None and self._marker is not None and self._exited():
+            self._last_begun = read_marker(self._marker)
+        return self._last_begun == msg_id
 
     async def _execute(self, code: str, out: CellOutput) -> None:
         if self._exited():
             raise KernelDied(self.exit_description())
-        msg_id = self._kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
-        # Sent to a live kernel: from now on a death may be this code's doing (a segfault can come
-        # before its "busy" status is out), so it must not be run again on the next kernel.
-        out.started = True
+        msg_id = out.request = self._kc.execute(code, store_history=True, allow_stdin=False,
+                                                stop_on_error=False)
         while True:
             msg = await self._kc.get_iopub_msg(timeout=None)
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             kind, content = msg["msg_type"], msg["content"]
-            if kind == "stream":
+            if kind == "execute_input":
+                # From here on a death may be this code's doing (a segfault can come before its
+                # output), so it is never run again.
+                out.started = True
+                out.began.set()
+            elif kind == "stream":
                 out.text.append(content["text"])
                 await out.progressed()
             elif kind in ("execute_result", "display_data"):
@@ -282,15 +323,30 @@ class Kernel:
         await self._km.interrupt_kernel()
 
     async def shutdown(self, now: bool = False) -> None:
-        """Stop the kernel: politely, or at once (`now`) when it is hung or being replaced."""
+        """Stop the kernel: politely, or at once (`now`) when it is hung or being replaced.
+
+        Its files go whatever happens on the way (a dead kernel's manager can fail half-way, and
+        a shutdown can be cancelled): the connection file, the socket directory, the marker."""
         _LIVE.discard(self)
-        self._kc.stop_channels()
-        with contextlib.suppress(Exception):
-            await self._km.shutdown_kernel(now=now or self.dead.is_set())
-        _remove_ipc_dir(self._km)
+        try:
+            self._kc.stop_channels()
+            with contextlib.suppress(Exception):
+                await self._km.shutdown_kernel(now=now or self.dead.is_set())
+        finally:
+            if self._exited():
+                self.began("")  # read the marker before it goes: a caller may still ask
+            self._remove_files()
+
+    def _remove_files(self) -> None:
+        if self._marker is not None:
+            self._marker.unlink(missing_ok=True)
+        _remove_kernel_files(self._km)
 
 
-def _remove_ipc_dir(km: AsyncKernelManager) -> None:
-    if km.transport == "ipc":
+def _remove_kernel_files(km: AsyncKernelManager) -> None:
+    """The connection file and the private socket directory of `km`'s kernel."""
+    if km.connection_file:
         with contextlib.suppress(OSError):
-            Path(km.ip).parent.rmdir()
+            os.remove(km.connection_file)
+    if km.transport == "ipc":
+        shutil.rmtree(Path(km.ip).parent, ignore_errors=True)

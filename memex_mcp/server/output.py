@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import binascii
+import io
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,7 +34,11 @@ class CellOutput:
     report: CellReport | None = None
     #: `ename: evalue` from the kernel's own error message, for when no report arrives.
     raw_error: str | None = None
-    #: The request was sent to a live kernel: a death from now on may be its doing.
+    #: The execute request's msg_id, once it is sent.
+    request: str | None = None
+    #: The kernel began this code (its `execute_input` arrived): the timeout clock runs from here.
+    began: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The code may have run, in part: a death is then its doing, and it is never run again.
     started: bool = False
     #: Called as output or runtime progress arrives, at most once a second.
     on_progress: Callable[[Progress], Awaitable[None]] | None = None
@@ -79,10 +86,36 @@ def add_display(out: CellOutput, data: dict[str, Any]) -> None:
     if PROGRESS_MIME in data:
         out.runtime_progress = Progress.model_validate(data[PROGRESS_MIME])
         return
-    for mime in ("image/png", "image/jpeg", "image/gif", "image/webp"):
+    for mime in _IMAGE_MIMES:
         if mime in data:
-            out.add_image(Image(mime, base64.b64decode(data[mime])))
+            image = _decoded(mime, data[mime])
+            if isinstance(image, Image):
+                out.add_image(image)
+            else:  # said where it was displayed, in one line, instead of sending what no client can show
+                out.text.append(f"[memex] A displayed {mime} image was not returned: {image}.\n")
             return
     text = data.get("text/plain")
     if isinstance(text, str):
         out.text.append(text + "\n")
+
+
+_IMAGE_MIMES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
+def _decoded(mime: str, encoded: Any) -> Image | str:
+    """The image, with the MIME type of what the bytes really are; or why it cannot be shown."""
+    from PIL import Image as PILImage  # loaded with the first image, not with the server
+
+    try:
+        raw = base64.b64decode("".join(encoded.split()) if isinstance(encoded, str) else "", validate=True)
+    except (binascii.Error, ValueError):
+        return "its data is not valid base64"
+    try:
+        with PILImage.open(io.BytesIO(raw)) as picture:
+            kind = picture.format
+            picture.verify()  # checks the structure and checksums without decoding every pixel
+    except Exception as exc:
+        reason = str(exc) or type(exc).__name__
+        return f"it could not be decoded ({reason[:200]})"
+    real = PILImage.MIME.get(kind or "", mime)
+    return Image(real if real in _IMAGE_MIMES else mime, raw)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,16 +81,25 @@ class Scratchpad:
         return self
 
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        """Stop the kernel and remove the session's files. Shielded, and each step runs whatever the
+        one before did: a server that is stopping must not leave a kernel or a directory behind."""
         self._closing = True
-        if self._watcher is not None:
-            self._watcher.cancel()
-            await asyncio.wait({self._watcher})  # a replacement it was starting is shut down below
-        if self._kernel is not None:
-            with contextlib.suppress(BaseException):
-                await (await self._kernel).shutdown()
-        await self.channel.close()
-        await self.downstream.close()
-        self.session.close()
+        with anyio.CancelScope(shield=True):
+            try:
+                if self._watcher is not None:
+                    self._watcher.cancel()
+                    await asyncio.wait({self._watcher})  # a replacement it was starting is shut down below
+                if self._kernel is not None:
+                    with contextlib.suppress(BaseException):
+                        await (await self._kernel).shutdown()
+            finally:
+                try:
+                    with contextlib.suppress(Exception):
+                        await self.channel.close()
+                    with contextlib.suppress(Exception):
+                        await self.downstream.close()
+                finally:
+                    self.session.close()
 
     async def _start_kernel(self, launched: Kernel | None = None, retry: bool = False) -> Kernel:
         """`retry`: an earlier start failed, so the next result says what the new kernel restored."""
@@ -189,8 +200,11 @@ class Scratchpad:
                 "Put large data in a file and read it from code, or generate it in code."
             )
         limit = timeout if timeout is not None else self._settings.timeout
-        if limit <= 0:
-            raise ToolInputError("timeout must be a positive number of seconds.")
+        if not math.isfinite(limit) or limit <= 0:
+            raise ToolInputError(
+                f"timeout must be a positive, finite number of seconds, not {limit!r}; the code was not run. "
+                f"Leave it out for the default of {self._settings.timeout:g} s."
+            )
         async with self._lock:
             output = CellOutput(keep=self._settings.output_limit, keep_images=self._settings.max_images,
                                 on_progress=on_progress)
@@ -206,18 +220,60 @@ class Scratchpad:
                 await self._run(kernel, code, limit, result)
                 if result.status != "died" or result.output.started:
                     break
-                # It died before it saw this code (killed between calls): run it on the new one.
+                # The kernel never began this code (it died or was stopped before): run it on the new one.
                 result.status = "ok"
+                result.output = output = CellOutput(keep=self._settings.output_limit,
+                                                    keep_images=self._settings.max_images, on_progress=on_progress)
             return result
 
     async def _run(self, kernel: Kernel, code: str, limit: float, result: Execution) -> None:
+        """Run `code` on `kernel`. Its clock starts when the kernel begins it: the previous call's
+        checkpoint, written before it, is not charged to it. An interrupt is sent only while the
+        kernel runs this code, so that it can never land on anything else."""
+        deadline = time.monotonic() + limit
         run = asyncio.ensure_future(kernel.execute(code, result.output))
         try:
-            await self._supervise(kernel, run, limit, result)
+            if await self._begun(run, result.output, limit):
+                await self._supervise(kernel, run, limit, result)
+            else:
+                await self._not_begun(kernel, run, limit, result)
         finally:
             if not run.done():  # the caller went away: stop the cell, as Ctrl-C would
                 with anyio.CancelScope(shield=True):
-                    await self._stop(kernel, run, result)
+                    if not await self._begun(run, result.output, max(deadline - time.monotonic(), 0)):
+                        await self._not_begun(kernel, run, limit, result)
+                    elif not run.done():
+                        await self._stop(kernel, run, result)
+
+    @staticmethod
+    async def _begun(run: asyncio.Future[None], out: CellOutput, limit: float) -> bool:
+        """Wait until the kernel begins the code, or the run ends, for at most `limit` seconds.
+        False: the kernel is still busy with work of its own (the previous call's checkpoint)."""
+        began = asyncio.ensure_future(out.began.wait())
+        waiting: set[asyncio.Future[Any]] = {run, began}
+        try:
+            await asyncio.wait(waiting, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            began.cancel()
+        return out.began.is_set() or run.done()
+
+    async def _not_begun(self, kernel: Kernel, run: asyncio.Future[None], limit: float,
+                         result: Execution) -> None:
+        """The kernel has not begun the code after `limit` seconds: it is stuck in work that is not
+        this call's, which an interrupt must not hit. It is replaced; code it never began runs on
+        the new kernel (see `execute`)."""
+        run.cancel()
+        outcome = await self._replace(kernel)
+        result.status = "died"
+        request = result.output.request
+        what = (f"The kernel was still busy with work of the previous call (saving its checkpoint) {limit:g} s "
+                "after this code was sent")
+        if request is not None and kernel.began(request):  # it began the code in that very instant
+            result.output.started = True
+            result.ending = self._replaced(f"TimeoutError: {what}, and began it only then; it was stopped",
+                                           outcome) + " The code is not run again."
+        else:
+            self._notes.append(self._replaced(what, outcome))
 
     async def _supervise(self, kernel: Kernel, run: asyncio.Future[None], limit: float,
                          result: Execution) -> None:
@@ -266,26 +322,68 @@ class Scratchpad:
         )
 
     async def list_scope(self, pattern: str | None) -> ScopeListing:
-        async with self._lock:
-            kernel = await self.kernel()
-            return ScopeListing.model_validate(await kernel.call("scope", pattern=pattern))
+        listing = await self._call(
+            "list_scope", "scope", "Some variable's summary is slow (its __repr__ or __len__ computes or waits): "
+            "list fewer with a `pattern` that leaves it out, or look at variables with execute_code.",
+            read_only=True, pattern=pattern)
+        return ScopeListing.model_validate(listing)
 
     async def submit(self, value: Any, variable: str | None, schema: dict[str, Any] | None) -> Any:
-        async with self._lock:
-            kernel = await self.kernel()
-            try:
-                return await kernel.call("submit", value=value, variable=variable, schema=schema)
-            except ValueError as exc:
-                raise ToolInputError(str(exc)) from None
+        return await self._call("submit", "submit", "Validating or converting the answer is slow: submit a "
+                                "smaller value, or call submit(value) in execute_code, where your timeout applies.",
+                                value=value, variable=variable, schema=schema)
 
     async def spawn_agent(self, task: str, inputs: list[str] | None, output_schema: dict[str, Any] | None,
                           name: str | None) -> str:
         """Start a sub-agent in the kernel; returns the variable that holds its handle."""
+        variable: str = await self._call(
+            "spawn_agent", "spawn_agent", "Call spawn_agent(...) in execute_code instead, where your timeout applies.",
+            task=task, inputs=inputs, output_schema=output_schema, name=name)
+        return variable
+
+    async def _call(self, tool: str, method: str, advice: str, read_only: bool = False, **arguments: Any) -> Any:
+        """Call the runtime's `method` for `tool`, within `call_timeout`.
+
+        The lock is held until the kernel has answered the request, or has been interrupted or
+        replaced, also when the caller goes away: the next call is never sent into a kernel still
+        busy with this one, and no interrupt meant for this one lands on another. A cancelled
+        read-only call is interrupted at once; one that changes state gets its full time to finish."""
         async with self._lock:
             kernel = await self.kernel()
+            deadline = time.monotonic() + self._settings.call_timeout
+            reply = asyncio.ensure_future(kernel.call(method, **arguments))
             try:
-                variable: str = await kernel.call("spawn_agent", task=task, inputs=inputs,
-                                                  output_schema=output_schema, name=name)
+                await asyncio.wait({reply}, timeout=self._settings.call_timeout)
+            except asyncio.CancelledError:
+                with anyio.CancelScope(shield=True):
+                    if not read_only:
+                        await asyncio.wait({reply}, timeout=max(deadline - time.monotonic(), 0))
+                    if not reply.done() and (note := await self._settle(kernel, reply)) is not None:
+                        self._notes.append(f"A cancelled {tool} call was interrupted: {note}")
+                raise
+            if not reply.done():
+                said = await self._settle(kernel, reply)
+                if reply.done() and not reply.cancelled() and reply.exception() is None:
+                    return reply.result()  # it finished as the interrupt went out
+                raise ToolInputError(f"{tool} did not finish within {self._settings.call_timeout:g} s, so it was "
+                                     f"interrupted; {said or 'the kernel kept its state.'} {advice}")
+            try:
+                return reply.result()
             except ValueError as exc:
                 raise ToolInputError(str(exc)) from None
-            return variable
+
+    async def _settle(self, kernel: Kernel, reply: asyncio.Future[Any]) -> str | None:
+        """Interrupt the runtime call `reply` (the kernel is running it: calls are sent under the
+        lock); if it does not end within the grace period, replace the kernel. Returns what
+        happened to the kernel when that is more than an interrupt."""
+        with contextlib.suppress(Exception):
+            await kernel.interrupt()
+        await asyncio.wait({reply}, timeout=self._settings.interrupt_grace)
+        if reply.done():
+            if not reply.cancelled() and isinstance(reply.exception(), KernelDied):  # (retrieved either way)
+                return self._replaced(f"the kernel died on the interrupt ({kernel.exit_description()})",
+                                      await self._replace(kernel))
+            return None
+        reply.cancel()
+        return self._replaced(f"the kernel did not stop within {self._settings.interrupt_grace:g} s of the "
+                              "interrupt", await self._replace(kernel))

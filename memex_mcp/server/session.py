@@ -39,6 +39,7 @@ class SessionDir:
         name = settings.session or f"{_EPHEMERAL}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.path = sessions / name
         self.path.mkdir(exist_ok=True)
+        _remove_stale_markers(self.path)
         self._lock = _lock(self.path) if self.named else None
         #: Another live server holds this named session. This one still starts (its database falls
         #: back to memory), restores what the other checkpointed, and writes no checkpoints: two
@@ -102,6 +103,14 @@ def _remove_orphans(sessions: Path) -> None:
         pid = path.name[len(_EPHEMERAL):].split("-", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_stale_markers(path: Path) -> None:
+    """Markers of kernels that are gone (memex_mcp.runtime.marker), left by a server that was killed."""
+    for marker in path.glob(".executing-*"):
+        pid = marker.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            marker.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:

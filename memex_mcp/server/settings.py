@@ -25,14 +25,16 @@ class Settings(BaseModel):
     #: Characters of output returned per call; the rest stays in `_outputs`.
     output_limit: int = Field(default=8000, ge=200)
     #: Seconds an execution may run before it is interrupted.
-    timeout: float = Field(default=120.0, gt=0)
+    timeout: float = Field(default=120.0, gt=0, allow_inf_nan=False)
     agent_model: str = "auto"
     answer_schema: dict[str, Any] | None = None
     mcp_config: Path | None = None
     #: Largest `code` accepted by execute_code, in characters.
     max_code_chars: int = Field(default=1_000_000, ge=1)
+    #: Seconds a list_scope, submit or spawn_agent call may take before it is interrupted.
+    call_timeout: float = Field(default=20.0, gt=0, allow_inf_nan=False)
     #: Seconds an interrupted execution gets to stop before the kernel is restarted.
-    interrupt_grace: float = Field(default=5.0, gt=0)
+    interrupt_grace: float = Field(default=5.0, gt=0, allow_inf_nan=False)
     #: Images returned per call, and the largest side of each, in pixels.
     max_images: int = Field(default=4, ge=0)
     image_max_side: int = Field(default=1024, ge=64)
