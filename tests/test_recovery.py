@@ -235,6 +235,7 @@ async def test_a_corrupt_or_truncated_checkpoint_file_is_detected_and_the_rest_i
     }
     assert not list(checkpoint.glob("*.tmp"))
     assert text_of(await run(fresh, "third, 'first' in globals()")) == "({'x': 1}, False)"
+    await run(fresh, "first = second = 0")  # binding the names again drops what was set aside
 
 
 async def test_history_and_execution_numbers_continue_after_a_restart(fresh: Client) -> None:
