@@ -238,13 +238,10 @@ class Store:
     def restoring(self) -> Iterator[Marker]:
         """Mark a restore as running, with the variable it is reading (see `Marker`). The marker
         goes when the restore finishes; one that stopped midway leaves it for the next restore."""
-        fd = os.open(self._marker_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            marker = Marker(fd)
+        with os.fdopen(os.open(self._marker_path, os.O_RDWR | os.O_CREAT, 0o644), "r+b", buffering=0) as file:
+            marker = Marker(file)
             yield marker
-            self._marker_path.unlink(missing_ok=True)
-        finally:
-            os.close(fd)
+        self._marker_path.unlink(missing_ok=True)
 
     def append_history(self, record: dict[str, Any]) -> None:
         with open(self._history_path, "ab") as file:
@@ -271,15 +268,17 @@ class Store:
 class Marker:
     """The name of the variable a restore is reading, kept in a file so that it outlives a crash."""
 
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
+    def __init__(self, file: IO[bytes]) -> None:
+        self._file = file
+        file.seek(0)
         #: What the last restore was reading when it stopped ("": nothing, or it finished).
-        self.previous = os.pread(fd, 4096, 0).decode(errors="replace").partition("\n")[0]
+        self.previous = file.read(4096).decode(errors="replace").partition("\n")[0]
         self.reading("")
 
     def reading(self, name: str) -> None:
         # Terminated rather than truncated: one write, and a longer name left behind is ignored.
-        os.pwrite(self._fd, name.encode() + b"\n", 0)
+        self._file.seek(0)
+        self._file.write(name.encode() + b"\n")
 
 
 def _check(entry: Entry, crc: int, size: int) -> None:
