@@ -45,6 +45,9 @@ class RuntimeConfig(_Model):
     checkpoint_max_bytes: int = 512 * 2**20
     #: The kernel's address-space limit (RLIMIT_AS) in bytes; None: no limit.
     memory_limit: int | None = None
+    #: Seconds one variable may take to load when a checkpoint is restored (plus one per 10 MB of
+    #: its file); one that takes longer is not restored.
+    restore_timeout: float = 30.0
 
 
 class Progress(_Model):
@@ -162,6 +165,8 @@ class Unrestored(_Model):
     type: str
     #: Why: not picklable, too big, a corrupt checkpoint file, or it failed to load.
     reason: str
+    #: The checkpoint file kept for it (set aside until the name is bound again); "": none.
+    file: str = ""
 
 
 class RestoreReport(_Model):

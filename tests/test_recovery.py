@@ -226,12 +226,16 @@ async def test_a_corrupt_or_truncated_checkpoint_file_is_detected_and_the_rest_i
     (checkpoint / "third.99.pkl.tmp").write_bytes(b"a write that a crash cut short")
     names, lost = restored(await kill_kernel(fresh))
     assert names == ["third"]
+    kept = "set aside: its saved value is kept (not loaded again) until you bind"
     assert lost == {
-        "first": f"list: its checkpoint file is corrupt (20 of {first_size} bytes, checksum mismatch)",
-        "second": f"str: its checkpoint file is corrupt ({len(data)} of {len(data)} bytes, checksum mismatch)",
+        "first": f"list: its checkpoint file is corrupt (20 of {first_size} bytes, checksum mismatch); "
+                 f"{kept} first again",
+        "second": f"str: its checkpoint file is corrupt ({len(data)} of {len(data)} bytes, checksum mismatch); "
+                  f"{kept} second again",
     }
     assert not list(checkpoint.glob("*.tmp"))
     assert text_of(await run(fresh, "third, 'first' in globals()")) == "({'x': 1}, False)"
+    await run(fresh, "first = second = 0")  # binding the names again drops what was set aside
 
 
 async def test_history_and_execution_numbers_continue_after_a_restart(fresh: Client) -> None:
@@ -265,16 +269,19 @@ async def test_with_checkpoints_off_a_replaced_kernel_says_its_variables_are_gon
         assert "NameError" in text_of(await run(own, "lost"))
 
 
-async def test_a_value_that_crashes_the_kernel_while_loading_is_set_aside_once(anyio_backend: str) -> None:
+async def test_a_value_that_crashes_the_kernel_while_loading_is_set_aside_alone(anyio_backend: str) -> None:
     async with Client(build_server(settings(timeout=30)), raise_exceptions=True) as own:
         await run(own, "import ctypes\nclass Poison:\n    def __reduce__(self):\n"
                        "        return (ctypes.string_at, (0,))\npoison = Poison()\nplain = 1")
         with anyio.fail_after(60):
-            note = await kill_kernel(own)
-        assert "loading the checkpoint crashed the kernel last time, so it was set aside" in note
-        assert text_of(await run(own, "'plain' in globals(), 'poison' in globals()")) == "(False, False)"
+            names, lost = restored(await kill_kernel(own))
+        assert names == ["Poison", "ctypes", "plain"]
+        assert lost == {"poison": "Poison: loading it crashed the kernel; set aside: its saved value is kept "
+                                  "(not loaded again) until you bind poison again"}
+        assert text_of(await run(own, "'plain' in globals(), 'poison' in globals()")) == "(True, False)"
         await run(own, "after = 2")
-        assert restored(await kill_kernel(own)) == (["after"], {})  # checkpoints go on as before
+        names, lost = restored(await kill_kernel(own))  # checkpoints go on as before; poison stays aside
+        assert names == ["Poison", "after", "ctypes", "plain"] and list(lost) == ["poison"]
 
 
 async def test_answers_submitted_through_the_tool_survive_a_kernel_death(fresh: Client) -> None:

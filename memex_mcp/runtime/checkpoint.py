@@ -41,14 +41,15 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
 from memex_mcp.protocol import RestoreReport, RuntimeConfig, Unrestored
 from memex_mcp.runtime.cells import CellRecorder
 from memex_mcp.runtime.checkpoint_changes import cell_names
-from memex_mcp.runtime.checkpoint_load import Loader, load_history
+from memex_mcp.runtime.checkpoint_load import load_history
+from memex_mcp.runtime.checkpoint_restore import Ended, restore_variables
 from memex_mcp.runtime.checkpoint_store import CorruptFile, Entry, Manifest, Skipped, Store
 from memex_mcp.runtime.checkpoint_values import (
     ATOMS,
@@ -378,10 +379,15 @@ class Checkpointer:
 
     # -- restoring ------------------------------------------------------------------------------
 
-    def restore(self) -> RestoreReport:
-        """Load the last checkpoint into the scope; from now on checkpoints are written."""
+    def restore(self, last_attempt: str | None = None, seconds: float = 30.0) -> RestoreReport:
+        """Load the last checkpoint into the scope, each variable within `seconds` (see `Loader`);
+        from now on checkpoints are written. `last_attempt`: "crashed" or "stuck" when the previous
+        kernel's restore of this checkpoint ended that kernel; the variable it was loading is then
+        set aside."""
+        if last_attempt not in (None, "crashed", "stuck"):
+            raise ValueError(f"last_attempt must be 'crashed', 'stuck' or None, not {last_attempt!r}")
         with self._lock:
-            return self._restore()
+            return self._restore(cast("Ended | None", last_attempt), seconds)
 
     def submitted(self) -> None:
         """An answer was submitted outside a cell (the submit tool): keep it now."""
@@ -390,8 +396,8 @@ class Checkpointer:
             with self._lock, contextlib.suppress(OSError):
                 self._save_submissions()
 
-    def _restore(self) -> RestoreReport:
-        self._armed = self._max > 0
+    def _restore(self, ended: Ended | None, seconds: float) -> RestoreReport:
+        writable = self._armed = self._max > 0
         # History first: it holds no user objects, so nothing in it can fail to load or crash.
         last = load_history(self._store, self._shell, self._history, self._outputs)
         history = len(self._history)
@@ -401,33 +407,20 @@ class Checkpointer:
             return _nothing_restored(str(exc), history)
         if manifest is None:  # a session whose cells never changed a variable
             return RestoreReport(found=bool(history), execution_count=last, history=history)
-        if not self._store.begin_restore():
-            return _nothing_restored("loading the checkpoint crashed the kernel last time, so it was set aside "
-                                     "(checkpoint/manifest.crashed.json) and the scope starts empty", history)
-        self._store.clean(manifest)
-        restored, unrestored = Loader(self._store, manifest, self._ns, self._hidden).load_all()
-        self._store.end_restore()
+        restored, unrestored = restore_variables(self._store, manifest, self._ns, self._hidden, ended, seconds,
+                                                 writable)
         for name, value in restored.items():
             self._ns[name] = value
             entry = manifest.variables[name]
             probe = plain_crc(value) if entry.format == "pickle" and entry.size <= RECHECK else None
             self._known[name] = _Known(id(value), entry.crc, True, probe)
-        for name, skipped in manifest.skipped.items():
-            unrestored[name] = Unrestored(name=name, type=skipped.type, reason=skipped.reason)
-        # What did not come back is not in this scope: the checkpoint forgets it too.
-        for name in unrestored:
-            old = manifest.variables.pop(name, None)
-            if old is not None and old.file:
-                self._obsolete.append(old.file)
-        manifest.skipped = {}
         self._manifest = manifest
-        self._dirty = bool(unrestored)
         submissions = self._store.read_json("submissions.json")
         if isinstance(submissions, list):
             self._submissions()[:] = submissions
             self._saved_submissions = len(submissions)
-        return RestoreReport(found=True, restored=sorted(restored), unrestored=sorted(
-            unrestored.values(), key=lambda u: u.name), execution_count=manifest.execution, history=history)
+        return RestoreReport(found=True, restored=sorted(restored), unrestored=unrestored,
+                             execution_count=manifest.execution, history=history)
 
 
 def install_checkpoints(shell: InteractiveShell, config: RuntimeConfig, recorder: CellRecorder,
@@ -435,7 +428,8 @@ def install_checkpoints(shell: InteractiveShell, config: RuntimeConfig, recorder
     """Checkpoint after every cell; give the server `restore`, and a `submit` that keeps the answer."""
     checkpointer = Checkpointer(shell, config, recorder.history, recorder.outputs, lambda: submissions.items)
     checkpointer.install()
-    rpc.register("restore", lambda: checkpointer.restore().model_dump(mode="json"))
+    rpc.register("restore", lambda last_attempt=None: checkpointer.restore(
+        last_attempt, config.restore_timeout).model_dump(mode="json"))
 
     def submit(value: Any = None, variable: str | None = None, schema: Any = None) -> Any:
         answer = submissions.submit(value, variable, schema)

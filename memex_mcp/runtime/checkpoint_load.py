@@ -1,18 +1,41 @@
-"""Loading a checkpoint back into a scope: each variable once, what it refers to by name first."""
+"""Loading a checkpoint back into a scope: each variable once, what it refers to by name first.
+
+Loading runs on a daemon thread while the calling thread keeps time: each variable gets
+`seconds`, plus one second per 10 MB of its file. A variable whose loading overruns that (an
+unpickling that blocks) is given up, its thread left to finish on its own, and the rest is loaded
+on a new thread. A read that holds the GIL cannot be timed out here: the server bounds the whole
+call for that.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import pickle
+import threading
+import time
 import types
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from memex_mcp.protocol import Unrestored
-from memex_mcp.runtime.checkpoint_store import CorruptFile, Entry, Manifest, Store
+from memex_mcp.runtime.checkpoint_store import CorruptFile, Entry, Manifest, Marker, Store
 from memex_mcp.runtime.checkpoint_values import quiet, say
 from memex_mcp.runtime.history import Execution, History
+
+#: Pickles up to this size are read into memory once, checksummed and loaded from there.
+_IN_MEMORY = 16 * 2**20
+#: The slowest reading rate a variable's time allows for, in bytes per second.
+_SLOWEST_READ = 10 * 2**20
+
+
+@dataclass
+class Failure:
+    """Why a variable did not come back; `retry`: worth trying at the next restore."""
+
+    reason: str
+    retry: bool
 
 
 class _Unpickler(pickle.Unpickler):
@@ -28,55 +51,124 @@ class _Unpickler(pickle.Unpickler):
 class Loader:
     """Loads each variable once, and the variables it refers to by name first."""
 
-    def __init__(self, store: Store, manifest: Manifest, ns: dict[str, Any], hidden: dict[str, Any]) -> None:
+    def __init__(self, store: Store, manifest: Manifest, ns: dict[str, Any], hidden: dict[str, Any],
+                 marker: Marker, seconds: float) -> None:
         self._store = store
         self._manifest = manifest
         self._ns = ns
         self._hidden = hidden
+        self._marker = marker
+        self._seconds = seconds
         self._loaded: dict[str, Any] = {}
-        self._failed: dict[str, Unrestored] = {}
-        self._loading: set[str] = set()
+        self._failed: dict[str, Failure] = {}
+        #: The variables the loading thread is reading, innermost last.
+        self._reading: list[str] = []
+        #: When the innermost read overruns (monotonic seconds).
+        self._deadline = 0.0
+        # The loading thread changes the state above only under the lock, and only while its
+        # generation is current: a thread given up on can no longer touch it.
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._thread = threading.local()
 
-    def load_all(self) -> tuple[dict[str, Any], dict[str, Unrestored]]:
-        for name in self._manifest.variables:
-            with contextlib.suppress(_NotLoaded):
-                self._load(name)
-        return self._loaded, self._failed
+    def load_all(self) -> tuple[dict[str, Any], dict[str, Failure]]:
+        """Every variable of the manifest loaded, or why not."""
+        with quiet():  # here, not on the loading thread: redirection is process-wide
+            while True:
+                thread = self._start()
+                while thread.is_alive():
+                    thread.join(max(0.0, self._deadline - time.monotonic()))
+                    if thread.is_alive() and time.monotonic() >= self._deadline:
+                        self._give_up()
+                        break
+                else:
+                    return self._loaded, self._failed
+
+    def _start(self) -> threading.Thread:
+        self._deadline = time.monotonic() + self._seconds
+        thread = threading.Thread(target=self._load_remaining, args=(self._generation,),
+                                  name="memex-restore", daemon=True)
+        thread.start()
+        return thread
+
+    def _load_remaining(self, generation: int) -> None:
+        self._thread.generation = generation
+        with contextlib.suppress(_GivenUp):
+            for name in list(self._manifest.variables):
+                with contextlib.suppress(_NotLoaded):
+                    self._load(name)
+
+    def _give_up(self) -> None:
+        """The innermost read overran: it is not restored, nor are the variables that refer to it."""
+        with self._lock:
+            self._generation += 1
+            reading, self._reading = self._reading, []
+            if not reading:
+                return
+            name = reading[-1]
+            seconds = self._bound(self._manifest.variables[name])
+            self._failed[name] = Failure(f"loading it did not finish within {seconds:.0f} s", retry=False)
+            for outer in reading[:-1]:
+                self._failed[outer] = Failure(f"it refers to {name}, which was not restored", retry=True)
+            self._marker.reading("")
 
     def _load(self, name: str) -> Any:
         if name in self._loaded:
             return self._loaded[name]
-        if name in self._failed or name in self._loading:
+        if name in self._failed or name in self._reading:
             raise _NotLoaded(name)
         entry = self._manifest.variables[name]
-        self._loading.add(name)
+        self._enter(name, entry)
         try:
-            value = self._read(entry)
-        except _NotLoaded as missing:
-            self._fail(name, entry, f"it refers to {missing.args[0]}, which was not restored")
-        except CorruptFile as exc:
-            self._fail(name, entry, str(exc))
-        except Exception as exc:
-            self._fail(name, entry, f"could not be loaded ({say(exc)})")
-        finally:
-            self._loading.discard(name)
-        self._loaded[name] = _rebind(value, self._ns)
-        return self._loaded[name]
+            value = _rebind(self._read(entry), self._ns)
+        except _GivenUp:
+            raise
+        except BaseException as exc:  # SystemExit from a reduce that calls exit() is a failure too
+            self._leave(name, failure=_failure(exc))
+            raise _NotLoaded(name) from None
+        self._leave(name, value=value)
+        return value
 
-    def _fail(self, name: str, entry: Entry, reason: str) -> None:
-        self._failed[name] = Unrestored(name=name, type=entry.type, reason=reason)
-        raise _NotLoaded(name)
+    def _enter(self, name: str, entry: Entry) -> None:
+        with self._lock:
+            self._current()
+            self._reading.append(name)
+            self._marker.reading(name)
+            self._deadline = time.monotonic() + self._bound(entry)
+
+    def _leave(self, name: str, value: Any = None, failure: Failure | None = None) -> None:
+        with self._lock:
+            self._current()
+            self._reading.pop()
+            if failure is None:
+                self._loaded[name] = value
+            else:
+                self._failed[name] = failure
+            # Back in the variable that referred to this one, or between variables.
+            outer = self._reading[-1] if self._reading else ""
+            self._marker.reading(outer)
+            self._deadline = time.monotonic() + (self._bound(self._manifest.variables[outer]) if outer
+                                                 else self._seconds)
+
+    def _current(self) -> None:
+        if self._thread.generation != self._generation:
+            raise _GivenUp
+
+    def _bound(self, entry: Entry) -> float:
+        return self._seconds + entry.size / _SLOWEST_READ
 
     def _read(self, entry: Entry) -> Any:
         if entry.format == "module":
             return importlib.import_module(entry.module)
+        if entry.format == "pickle" and entry.size <= _IN_MEMORY:
+            return _Unpickler(io.BytesIO(self._store.read_verified(entry)), self._resolve).load()
         path = self._store.verified(entry)
         # pandas and pyarrow are imported by name: only a kernel that had them wrote these files.
         if entry.format == "parquet-pandas":
             return importlib.import_module("pandas").read_parquet(path)
         if entry.format == "parquet-arrow":
             return importlib.import_module("pyarrow.parquet").read_table(path)
-        with quiet(), open(path, "rb") as file:
+        with open(path, "rb") as file:
             return _Unpickler(file, self._resolve).load()
 
     def _resolve(self, kind: str, name: str) -> Any:
@@ -87,6 +179,14 @@ class Loader:
         if name not in self._manifest.variables:
             raise _NotLoaded(name)
         return self._load(name)
+
+
+def _failure(exc: BaseException) -> Failure:
+    if isinstance(exc, _NotLoaded):
+        return Failure(f"it refers to {exc.args[0]}, which was not restored", retry=True)
+    if isinstance(exc, CorruptFile):  # a file does not mend itself
+        return Failure(str(exc), retry=False)
+    return Failure(f"could not be loaded ({say(exc)})", retry=True)
 
 
 def load_history(store: Store, shell: Any, history: History, outputs: Mapping[int, str]) -> int:
@@ -108,6 +208,10 @@ def load_history(store: Store, shell: Any, history: History, outputs: Mapping[in
 
 class _NotLoaded(Exception):
     pass
+
+
+class _GivenUp(BaseException):
+    """Raised in a loading thread that overran: it unwinds without touching the loader's state."""
 
 
 def _rebind(value: Any, ns: dict[str, Any]) -> Any:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from memex_mcp.protocol import RestoreReport, Unrestored
-from memex_mcp.server.kernel import Kernel
+from typing import Literal
 
+import anyio
+
+from memex_mcp.protocol import RestoreReport, Unrestored
+from memex_mcp.server.kernel import Kernel, KernelDied
+
+#: How a restore that did not finish ended its kernel; the next kernel is told (`restore`).
+Ended = Literal["crashed", "stuck"]
+#: The whole restore may take this many times the per-variable time before the kernel is replaced.
+CALL_FACTOR = 10
 _SHOWN = 20
 IN_USE = (
     "session {name} is in use by another memex-mcp process: this one writes no checkpoints, so its "
@@ -12,10 +20,21 @@ IN_USE = (
 )
 
 
-async def restore(kernel: Kernel) -> RestoreReport:
-    """Load the last checkpoint into `kernel`; a failure of the runtime is reported, not raised."""
+class RestoreStuck(KernelDied):
+    """The kernel did not finish restoring in time (a read stuck in C code): replace it."""
+
+
+async def restore(kernel: Kernel, last_attempt: Ended | None, seconds: float) -> RestoreReport:
+    """Load the last checkpoint into `kernel`, each variable within `seconds`, the whole within
+    CALL_FACTOR times that. `last_attempt`: how the previous kernel's restore ended it, if it did.
+    A failure of the runtime is reported, not raised; a kernel that dies raises KernelDied, one
+    that does not answer in time RestoreStuck."""
+    limit = CALL_FACTOR * seconds
     try:
-        return RestoreReport.model_validate(await kernel.call("restore"))
+        with anyio.fail_after(limit):
+            return RestoreReport.model_validate(await kernel.call("restore", last_attempt=last_attempt))
+    except TimeoutError:
+        raise RestoreStuck(f"restoring the checkpoint did not finish within {limit:g} s") from None
     except (RuntimeError, ValueError) as exc:
         return RestoreReport(found=True, unrestored=[Unrestored(name="*", type="checkpoint", reason=str(exc))])
 

@@ -114,9 +114,10 @@ class Scratchpad:
         return kernel
 
     async def _start_restored(self, launched: Kernel | None) -> Kernel:
-        """A ready kernel with the checkpoint loaded. A kernel that dies while loading it is replaced
-        once: the runtime then sets that checkpoint aside and starts empty. A kernel that fails, or
-        is cancelled, after it answered is shut down: none is left running unowned."""
+        """A ready kernel with the checkpoint loaded. A kernel that dies while loading it, or does
+        not finish in time, is replaced once, and the new one sets aside the variable that was
+        loading (see `_restore`). A kernel that fails, or is cancelled, after it answered is shut
+        down: none is left running unowned."""
         for attempt in range(2):
             if self._closing and launched is None:
                 raise KernelDied("the server is closing this session")
@@ -126,7 +127,7 @@ class Scratchpad:
             try:
                 if self._settings.answer_schema is not None:
                     await kernel.call("configure", answer_schema=self._settings.answer_schema)
-                self._restored = await recovery.restore(kernel)
+                self._restored = await self._restore(kernel)
             except BaseException as exc:
                 with anyio.CancelScope(shield=True):
                     await kernel.shutdown(now=True)
@@ -135,6 +136,22 @@ class Scratchpad:
                 raise
             return kernel
         raise AssertionError("unreachable")
+
+    #: How the last restore ended its kernel, until a kernel is told (kept across failed starts).
+    #: Only this server knows: a restore that stopped for any other reason (the server was stopped)
+    #: leaves none, and the next kernel sets nothing aside.
+    _restore_ended: recovery.Ended | None = None
+
+    async def _restore(self, kernel: Kernel) -> RestoreReport:
+        ended, self._restore_ended = self._restore_ended, None
+        try:
+            return await recovery.restore(kernel, ended, self._settings.restore_timeout)
+        except recovery.RestoreStuck:
+            self._restore_ended = "stuck"
+            raise
+        except KernelDied:
+            self._restore_ended = "crashed"
+            raise
 
     async def kernel(self) -> Kernel:
         """The current kernel, once it is ready. A kernel that failed to start is tried again.

@@ -58,6 +58,7 @@ class SessionDir:
             agent_model=settings.agent_model,
             checkpoint_max_bytes=0 if self.in_use_elsewhere else settings.checkpoint_max_bytes,
             memory_limit=settings.memory_limit,
+            restore_timeout=settings.restore_timeout,
             channel=str(self.channel) if self.channel is not None else None,
         )
         _OPEN.add(self)

@@ -46,3 +46,6 @@ class Settings(BaseModel):
     #: Variables above this size are left out of checkpoints (DataFrames and Arrow tables are
     #: written as Parquet instead); 0 switches checkpoints off.
     checkpoint_max_bytes: int = Field(default=512 * 2**20, ge=0)
+    #: Seconds one variable may take to load when a checkpoint is restored (plus one per 10 MB of
+    #: its file); the whole restore may take ten times this before the kernel is replaced.
+    restore_timeout: float = Field(default=30.0, gt=0)
