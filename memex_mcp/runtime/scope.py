@@ -67,8 +67,9 @@ def describe(name: str, value: Any, seconds: float = PER_OBJECT) -> ScopeEntry:
 
 
 def render(listing: ScopeListing, limit: int, pattern: str | None = None) -> str:
-    """The listing as text for the model: one line per entry, within `limit` characters."""
-    rows = listing.variables + listing.agents
+    """The listing as text for the model: one line per entry, within `limit` characters. Agents come
+    first: they are few, and a long scope must not push a running one out of sight."""
+    rows = listing.agents + listing.variables
     if not rows:
         if pattern and listing.in_scope:
             return (f"No variable matches {pattern!r}; the scope has {listing.in_scope:,} "

@@ -45,9 +45,11 @@ def set_concurrency(calls: int) -> None:
 
 
 def list_agents(pattern: str | None = None) -> list[ScopeEntry]:
-    """One entry per agent this kernel started (nested ones included), oldest first."""
+    """One entry per agent this kernel started (nested ones included): the running ones, then the
+    most recent first, so a listing cut to the output limit keeps the agents a model still cares about."""
+    handles = sorted(reversed(list(_agents)), key=lambda h: h.status != "running")
     return [ScopeEntry(name=h.name, type="AgentHandle", summary=h.summary())
-            for h in list(_agents) if not pattern or fnmatch.fnmatchcase(h.name, pattern)]
+            for h in handles if not pattern or fnmatch.fnmatchcase(h.name, pattern)]
 
 
 def bind(namespace: dict[str, Any], depth: int = 0, parent: AgentHandle | None = None) -> dict[str, Any]:
