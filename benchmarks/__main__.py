@@ -38,8 +38,19 @@ from benchmarks import sql as sql_bench
 from benchmarks.common import ROOT, machine
 
 OUT = ROOT / "BENCHMARKS.md"
-NAMES = ("latency", "startup", "memory", "agents", "documents", "sql", "channel", "context", "checkpoint",
-         "downstream", "first_hour")
+NAMES = (
+    "latency",
+    "startup",
+    "memory",
+    "agents",
+    "documents",
+    "sql",
+    "channel",
+    "context",
+    "checkpoint",
+    "downstream",
+    "first_hour",
+)
 
 
 def _command(args: argparse.Namespace, only: str | None) -> str:
@@ -102,19 +113,30 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", choices=NAMES, help="run one benchmark")
     parser.add_argument("--calls", type=int, default=300, help="timed calls per latency series (default 300)")
-    parser.add_argument("--rounds", type=int, default=10,
-                        help="blocks the latency calls are split into, interleaved across series (default 10)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=10,
+        help="blocks the latency calls are split into, interleaved across series (default 10)",
+    )
     parser.add_argument("--runs", type=int, default=5, help="server starts for the start-up medians (default 5)")
-    parser.add_argument("--pages", type=int, default=10_000, help="generated pages for the documents benchmark "
-                        "(default 10,000)")
-    parser.add_argument("--scope-mb", type=int, default=256,
-                        help="MB of DataFrames in the checkpoint benchmark's large scope (default 256)")
-    parser.add_argument("--no-whatif", dest="whatif", action="store_false",
-                        help="skip the what-if series (proposed changes to memex)")
+    parser.add_argument(
+        "--pages", type=int, default=10_000, help="generated pages for the documents benchmark (default 10,000)"
+    )
+    parser.add_argument(
+        "--scope-mb",
+        type=int,
+        default=256,
+        help="MB of DataFrames in the checkpoint benchmark's large scope (default 256)",
+    )
+    parser.add_argument(
+        "--no-whatif", dest="whatif", action="store_false", help="skip the what-if series (proposed changes to memex)"
+    )
     parser.add_argument("--no-write", dest="write", action="store_false", help="print, do not write BENCHMARKS.md")
     return parser.parse_args(argv)
 

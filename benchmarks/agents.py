@@ -22,7 +22,7 @@ TURNS = 5
 LATENCY = 0.2
 
 #: Kernel-side: a model whose turns 1..4 run a little code and turn 5 submits.
-SETUP = r'''
+SETUP = r"""
 import json, time
 from memex_mcp.runtime.agents import set_concurrency
 from memex_mcp.runtime.models.scripted import ScriptedModel
@@ -39,7 +39,7 @@ def _bench(n, latency, cap):
     results = gather(*[spawn_agent("Benchmark", model=model, max_turns=TURNS) for _ in range(n)])
     assert len(results) == n
     return time.perf_counter() - started
-'''
+"""
 
 
 async def _measure(client: Client, expression: str) -> Any:
@@ -70,26 +70,29 @@ def section(result: dict[str, Any], command: str, when: str) -> str:
     rows, overhead = result["rows"], result["overhead"]
     single = rows[1]["uncapped"]
     lines = [
-        "## Sub-agents in parallel", "",
+        "## Sub-agents in parallel",
+        "",
         f"`{command}`, {when}: N agents × {TURNS} turns each, a scripted model that sleeps "
         f"{LATENCY * 1000:.0f} ms per call (so one agent needs {TURNS * LATENCY:.1f} s of model time), "
         f"`gather` in one cell of a real kernel; median of {result['repeats']} runs. The ideal is flat: "
-        "N agents in the time of one. \"Cap 8\" is the default limit on model calls in flight "
-        "(RuntimeConfig.agent_concurrency); the other column lifts it to 64.", "",
+        'N agents in the time of one. "Cap 8" is the default limit on model calls in flight '
+        "(RuntimeConfig.agent_concurrency); the other column lifts it to 64.",
+        "",
         "| N agents | wall, cap 64 (s) | ÷ one agent | ÷ (N × one agent) | wall, cap 8 (s) | ÷ (N × one agent) |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
     for n, row in rows.items():
-        lines.append(f"| {n} | {row['uncapped']:.2f} | {row['uncapped'] / single:.2f} | "
-                     f"{row['uncapped'] / (n * single):.3f} | {row['capped']:.2f} | "
-                     f"{row['capped'] / (n * single):.3f} |")
+        lines.append(
+            f"| {n} | {row['uncapped']:.2f} | {row['uncapped'] / single:.2f} | "
+            f"{row['uncapped'] / (n * single):.3f} | {row['capped']:.2f} | "
+            f"{row['capped'] / (n * single):.3f} |"
+        )
     single_overhead = 1000 * (single / TURNS - LATENCY)
     lines += [
         "",
         f"Overhead per agent turn (everything but the model's latency): {single_overhead:.1f} ms in the "
         f"{LATENCY * 1000:.0f} ms series above (one agent); with a zero-latency model "
-        + ", ".join(f"{1000 * v:.2f} ms per turn with {n} agent{'s' if n > 1 else ''}"
-                    for n, v in overhead.items())
+        + ", ".join(f"{1000 * v:.2f} ms per turn with {n} agent{'s' if n > 1 else ''}" for n, v in overhead.items())
         + " (wall time ÷ turns: with many agents the turns share the GIL and the machine's 2 cores). "
         "The machine is shared and noisy; compare rows of one run.",
     ]

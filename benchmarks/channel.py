@@ -66,8 +66,9 @@ async def run(calls: int) -> dict[str, dict[str, float]]:
     """p50/p95/mean (ms) per series; `concurrent` is wall time per call with 8 threads asking at once."""
     os.environ["MEMEX_BENCH_CALLS"] = str(calls)  # the kernel inherits it: no generated code
     # The samples come back as printed JSON: a budget that holds them all.
-    async with Client(build_server(settings(output_limit=10_000_000)), mode="legacy",
-                      sampling_callback=_answer) as client:
+    async with Client(
+        build_server(settings(output_limit=10_000_000)), mode="legacy", sampling_callback=_answer
+    ) as client:
         await client.call_tool("execute_code", {"code": SERIES})
         for _ in range(20):  # warm-up: connect the channel, import what the series import
             await client.call_tool("execute_code", {"code": "pass"})
@@ -77,8 +78,9 @@ async def run(calls: int) -> dict[str, dict[str, float]]:
             started = time.perf_counter()
             await client.call_tool("execute_code", {"code": "pass"})
             baseline.append(time.perf_counter() - started)
-        available = await _cell(client, "print(json.dumps(_timed(lambda: channel.default().call("
-                                        "'sampling.available'), _n)))")
+        available = await _cell(
+            client, "print(json.dumps(_timed(lambda: channel.default().call('sampling.available'), _n)))"
+        )
         sampling = await _cell(client, "print(json.dumps(_timed(lambda: _model.complete(_request), _n)))")
         concurrent = await _cell(client, "print(json.dumps(_concurrent(_n)))")
     per_call = 1000 * concurrent

@@ -87,8 +87,14 @@ async def _call(client: Client, code: str) -> float:
     return elapsed
 
 
-async def _series(clients: dict[str, Client], calls: list[tuple[str, str]], n: int, rounds: int,
-                  then: str | None = None, pause: float = 0) -> dict[str, dict[str, dict[str, float]]]:
+async def _series(
+    clients: dict[str, Client],
+    calls: list[tuple[str, str]],
+    n: int,
+    rounds: int,
+    then: str | None = None,
+    pause: float = 0,
+) -> dict[str, dict[str, dict[str, float]]]:
     """{label: {"on"/"off": summary}}; `then`: a call timed together with each (it waits for deferred
     writes); `pause`: seconds between calls, untimed, as a model thinks between them."""
     samples: dict[str, dict[str, list[float]]] = {label: {k: [] for k in clients} for label, _ in calls}
@@ -132,8 +138,13 @@ async def slow_value(calls: int) -> dict[str, Any]:
         waited = await _call(client, "print(1)")
         after = [await _call(client, "print(1)") for _ in range(calls)]
         mention = [await _call(client, "len(results)") for _ in range(calls)]
-    return {"before": summary(before), "after": summary(after), "mention": summary(mention),
-            "made": made, "waited": waited}
+    return {
+        "before": summary(before),
+        "after": summary(after),
+        "mention": summary(mention),
+        "made": made,
+        "waited": waited,
+    }
 
 
 async def run(calls: int, scope_mb: int, rounds: int = 5) -> dict[str, Any]:
@@ -157,8 +168,9 @@ async def run(calls: int, scope_mb: int, rounds: int = 5) -> dict[str, Any]:
         big_calls = max(calls // 20, rounds)
         out["big"] = await _series(clients, BIG_CALLS, big_calls, rounds, then="print(1)")
         check = "sum(len(v) for k, v in globals().items() if k.startswith('frame_'))"
-        out["restart"] = {key: statistics.median([await _restart_seconds(c, check) for _ in range(3)])
-                          for key, c in clients.items()}
+        out["restart"] = {
+            key: statistics.median([await _restart_seconds(c, check) for _ in range(3)]) for key, c in clients.items()
+        }
     return out
 
 
@@ -167,44 +179,68 @@ def section(result: dict[str, Any], command: str, when: str) -> str:
         lines = []
         for label, by in part.items():
             on, off = by["on"], by["off"]
-            lines.append(f"| {label} | {on['p50']:.2f} | {off['p50']:.2f} | {on['p50'] / off['p50']:.2f}× | "
-                         f"{on['mean']:.2f} | {off['mean']:.2f} | {on['mean'] / off['mean']:.2f}× |")
+            lines.append(
+                f"| {label} | {on['p50']:.2f} | {off['p50']:.2f} | {on['p50'] / off['p50']:.2f}× | "
+                f"{on['mean']:.2f} | {off['mean']:.2f} | {on['mean'] / off['mean']:.2f}× |"
+            )
         return lines
 
     head = "| call | p50 on | p50 off | ratio | mean on | mean off | ratio |"
     rule = "|---|---:|---:|---:|---:|---:|---:|"
     created, restart, mb = result["created"], result["restart"], result["scope_mb"]
-    return "\n".join([
-        "## Checkpoints: overhead on execute_code, and restoring a large scope", "",
-        f"`{command}`, {when}. Two in-process servers, one with checkpoints on (the default, 512 MB per "
-        "variable) and one with `--checkpoint-max-bytes 0`, called alternately in blocks. Milliseconds per "
-        "round trip. The machine is shared and noisy: read ratios, not absolute numbers.", "",
-        f"Small scope (20 small dicts, a list of 200 strings, a function), {result['calls']} calls per cell "
-        "and server, back to back: a call waits for the files of the call before it, which are written "
-        "after its reply:", "", head, rule, *rows(result["small"]), "",
-        "The same calls 20 ms apart (untimed), as a model calls: nothing waits for the previous call's files, "
-        "but the writes right after each reply (about 0.3 ms of file operations; the scan and pickling before "
-        "the reply take about 0.1 ms) still share this machine's two busy cores with the server and client:",
-        "", head, rule, *rows(result["paced"]), "",
-        f"With {mb:,} MB of DataFrames in the scope ({max(mb // FRAME_MB, 1)} frames of {FRAME_MB} MB). The "
-        "mutating call is timed together with the `print(1)` after it, since a big value is written after "
-        "the reply and the next call waits for it:", "", head, rule, *rows(result["big"]), "",
-        f"- Creating the {mb:,} MB scope and the next call: {created['on']:.1f} s with checkpoints, "
-        f"{created['off']:.1f} s without (the first checkpoint writes every frame).",
-        f"- A kernel killed with SIGKILL, until the next call has returned: {restart['on']:.1f} s with the "
-        f"{mb:,} MB scope restored, {restart['off']:.1f} s for an empty new kernel (median of 3).",
-        "", *_slow_rows(result["slow"]),
-    ])
+    return "\n".join(
+        [
+            "## Checkpoints: overhead on execute_code, and restoring a large scope",
+            "",
+            f"`{command}`, {when}. Two in-process servers, one with checkpoints on (the default, 512 MB per "
+            "variable) and one with `--checkpoint-max-bytes 0`, called alternately in blocks. Milliseconds per "
+            "round trip. The machine is shared and noisy: read ratios, not absolute numbers.",
+            "",
+            f"Small scope (20 small dicts, a list of 200 strings, a function), {result['calls']} calls per cell "
+            "and server, back to back: a call waits for the files of the call before it, which are written "
+            "after its reply:",
+            "",
+            head,
+            rule,
+            *rows(result["small"]),
+            "",
+            "The same calls 20 ms apart (untimed), as a model calls: nothing waits for the previous call's files, "
+            "but the writes right after each reply (about 0.3 ms of file operations; the scan and pickling before "
+            "the reply take about 0.1 ms) still share this machine's two busy cores with the server and client:",
+            "",
+            head,
+            rule,
+            *rows(result["paced"]),
+            "",
+            f"With {mb:,} MB of DataFrames in the scope ({max(mb // FRAME_MB, 1)} frames of {FRAME_MB} MB). The "
+            "mutating call is timed together with the `print(1)` after it, since a big value is written after "
+            "the reply and the next call waits for it:",
+            "",
+            head,
+            rule,
+            *rows(result["big"]),
+            "",
+            f"- Creating the {mb:,} MB scope and the next call: {created['on']:.1f} s with checkpoints, "
+            f"{created['off']:.1f} s without (the first checkpoint writes every frame).",
+            f"- A kernel killed with SIGKILL, until the next call has returned: {restart['on']:.1f} s with the "
+            f"{mb:,} MB scope restored, {restart['off']:.1f} s for an empty new kernel (median of 3).",
+            "",
+            *_slow_rows(result["slow"]),
+        ]
+    )
 
 
 def _slow_rows(slow: dict[str, Any]) -> list[str]:
     before, after, mention = slow["before"], slow["after"], slow["mention"]
     return [
         f"With a value slow to pickle in the scope ({SLOW_OBJECTS} objects of 20,000 small dicts; checkpoints on):",
-        "", "| call | p50 ms | ratio to before |", "|---|---:|---:|",
+        "",
+        "| call | p50 ms | ratio to before |",
+        "|---|---:|---:|",
         f"| print(1) before the value exists | {before['p50']:.2f} | 1.00× |",
         f"| print(1) with the value in scope | {after['p50']:.2f} | {after['p50'] / before['p50']:.2f}× |",
         f"| len(results): a cell that reads it | {mention['p50']:.2f} | {mention['p50'] / before['p50']:.2f}× |",
-        "", f"- The cell that made it returned in {slow['made']:.1f} s; the call after it waited "
+        "",
+        f"- The cell that made it returned in {slow['made']:.1f} s; the call after it waited "
         f"{slow['waited']:.1f} s for its checkpoint, written after that reply.",
     ]

@@ -47,8 +47,14 @@ def machine() -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                    if line.startswith("model name")), cpu)
+        cpu = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            cpu,
+        )
     packages = ("memex-mcp", "mcp", "ipykernel", "ipython", "jupyter_client", "pyzmq", "pydantic")
     return {
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
@@ -88,8 +94,9 @@ async def stdio_server(args: list[str]) -> AsyncIterator[Stdio]:
     me = psutil.Process()
     before = {p.pid for p in me.children()}
     state = tempfile.mkdtemp(prefix="memex-bench-")
-    params = StdioServerParameters(command=sys.executable, args=args, cwd=str(ROOT),
-                                   env={**os.environ, "MEMEX_STATE_DIR": state})
+    params = StdioServerParameters(
+        command=sys.executable, args=args, cwd=str(ROOT), env={**os.environ, "MEMEX_STATE_DIR": state}
+    )
     async with Client(params) as client:
         spawned = [p for p in me.children() if p.pid not in before]
         yield Stdio(client, spawned[0])

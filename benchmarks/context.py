@@ -32,8 +32,12 @@ def baseline_server() -> MCPServer:
 
     server = MCPServer("baseline")
     db = duckdb.connect()
-    for name, reader in (("customers", "read_csv"), ("products", "read_json"),
-                         ("orders", "read_parquet"), ("order_lines", "read_parquet")):
+    for name, reader in (
+        ("customers", "read_csv"),
+        ("products", "read_json"),
+        ("orders", "read_parquet"),
+        ("order_lines", "read_parquet"),
+    ):
         path = next(DATA.glob(f"{name}.*"))
         db.execute(f"create view {name} as select * from {reader}('{path}')")
 
@@ -49,8 +53,9 @@ def baseline_server() -> MCPServer:
     def read_document(name: str) -> str:
         """The text of a document, page by page."""
         pdf = pypdfium2.PdfDocument(DATA / "docs" / name)
-        return "\n\n".join(f"--- page {i + 1} ---\n{page.get_textpage().get_text_range()}"
-                           for i, page in enumerate(pdf))
+        return "\n\n".join(
+            f"--- page {i + 1} ---\n{page.get_textpage().get_text_range()}" for i, page in enumerate(pdf)
+        )
 
     return server
 
@@ -66,15 +71,24 @@ async def run() -> dict[str, Any]:
         sql = await memex.call_tool("execute_code", {"code": SQL_QUESTION})
         doc = await memex.call_tool("execute_code", {"code": DOCUMENT_QUESTION})
         rows["memex-mcp: execute_code, the result kept in a variable"] = {
-            "sql": _chars(sql), "document": _chars(doc), "code": len(SQL_QUESTION) + len(DOCUMENT_QUESTION)}
+            "sql": _chars(sql),
+            "document": _chars(doc),
+            "code": len(SQL_QUESTION) + len(DOCUMENT_QUESTION),
+        }
     async with Client(baseline_server(), raise_exceptions=True) as baseline:
         everything = await baseline.call_tool("query", {"sql": QUERY})
         total = await baseline.call_tool("query", {"sql": AGGREGATE})
         text = await baseline.call_tool("read_document", {"name": DOCUMENT})
         rows["baseline: the query's rows as text, the document's text"] = {
-            "sql": _chars(everything), "document": _chars(text), "code": len(QUERY) + len(DOCUMENT)}
+            "sql": _chars(everything),
+            "document": _chars(text),
+            "code": len(QUERY) + len(DOCUMENT),
+        }
         rows["baseline: an aggregate-only query (nothing kept for follow-ups)"] = {
-            "sql": _chars(total), "document": _chars(text), "code": len(AGGREGATE) + len(DOCUMENT)}
+            "sql": _chars(total),
+            "document": _chars(text),
+            "code": len(AGGREGATE) + len(DOCUMENT),
+        }
     return {"rows": rows}
 
 
@@ -94,8 +108,9 @@ def render(result: dict[str, Any], command: str, when: str) -> str:
     both_memex = memex["sql"] + memex["document"]
     for label, r in rows.items():
         both = r["sql"] + r["document"]
-        lines.append(f"| {label} | {r['sql']:,} | {r['document']:,} | {both:,} | "
-                     f"{both / both_memex:,.1f}× | {r['code']:,} |")
+        lines.append(
+            f"| {label} | {r['sql']:,} | {r['document']:,} | {both:,} | {both / both_memex:,.1f}× | {r['code']:,} |"
+        )
     lines += [
         "",
         "The full-result baseline is what an SQL tool returns for the same query; memex keeps those rows "

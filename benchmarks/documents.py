@@ -29,8 +29,12 @@ from memex_mcp.runtime.documents.index import STOP_WORDS, Index, fts_query
 PAGES_PER_DOC = 20
 PAGE_WORDS = 230
 VOCABULARY = 20_000
-QUESTION_FORMS = ("What was the {} {} in {}?", "How did {} affect {} and {}", "{} {} {} report",
-                  "Which {} mentions {} near {}?")
+QUESTION_FORMS = (
+    "What was the {} {} in {}?",
+    "How did {} affect {} and {}",
+    "{} {} {} report",
+    "Which {} mentions {} near {}?",
+)
 
 
 def _words(rng: random.Random) -> list[str]:
@@ -53,14 +57,16 @@ def corpus(pages: int, seed: int = 7) -> tuple[list[list[str]], list[str]]:
         drawn = rng.choices(words, cum_weights=cumulative, k=PAGE_WORDS)
         for i in range(0, PAGE_WORDS, 4):
             drawn[i] = rng.choice(stop)
-        return "\n".join(" ".join(drawn[i:i + 12]) for i in range(0, PAGE_WORDS, 12))
+        return "\n".join(" ".join(drawn[i : i + 12]) for i in range(0, PAGE_WORDS, 12))
 
     texts = [page() for _ in range(pages)]
-    docs = [texts[i:i + PAGES_PER_DOC] for i in range(0, pages, PAGES_PER_DOC)]
+    docs = [texts[i : i + PAGES_PER_DOC] for i in range(0, pages, PAGES_PER_DOC)]
     # One common word (like "revenue" in a report) and two rarer ones (like "EMEA", "Q3").
     common, middle = words[5:100], words[100:5000]
-    queries = [rng.choice(QUESTION_FORMS).format(*rng.sample([rng.choice(common), *rng.sample(middle, 2)], 3))
-               for _ in range(200)]
+    queries = [
+        rng.choice(QUESTION_FORMS).format(*rng.sample([rng.choice(common), *rng.sample(middle, 2)], 3))
+        for _ in range(200)
+    ]
     return docs, queries
 
 
@@ -179,8 +185,7 @@ def rescan(docs: list[list[str]], workdir: Path) -> dict[str, float]:
     started = time.perf_counter()
     _, run = index_files(index, sources, lambda *_: None)
     assert run.unchanged == len(sources)
-    return {"files": len(sources), "first_s": first, "cached_s": time.perf_counter() - started,
-            "pages": run.pages}
+    return {"files": len(sources), "first_s": first, "cached_s": time.perf_counter() - started, "pages": run.pages}
 
 
 def _write_pdf(path: Path, pages: list[str]) -> None:
@@ -215,8 +220,12 @@ def pdf_extraction(docs: list[list[str]], workdir: Path, files: int = 15) -> dic
             pooled_pages = sum(len(p) for p in pool.map(extract, paths))
             pooled.append(time.perf_counter() - started)
     assert pooled_pages == count
-    return {"pages": count, "serial_s": min(serial), "pool_s": min(pooled),
-            "chars_per_page": statistics.fmean(len(t) for t in extract(paths[0]))}
+    return {
+        "pages": count,
+        "serial_s": min(serial),
+        "pool_s": min(pooled),
+        "chars_per_page": statistics.fmean(len(t) for t in extract(paths[0])),
+    }
 
 
 async def kernel_start(data_dir: Path, runs: int = 5) -> dict[str, dict[str, float]]:
@@ -258,8 +267,12 @@ def system_pdfs(limit: int = 40) -> dict[str, float] | None:
     started = time.perf_counter()
     texts = [page for path in readable for page in extract(path)]
     elapsed = time.perf_counter() - started
-    return {"files": len(readable), "pages": len(texts), "s": elapsed,
-            "chars_per_page": statistics.fmean(len(t) for t in texts) if texts else 0.0}
+    return {
+        "files": len(readable),
+        "pages": len(texts),
+        "s": elapsed,
+        "chars_per_page": statistics.fmean(len(t) for t in texts) if texts else 0.0,
+    }
 
 
 async def run(pages: int = 10_000) -> dict[str, Any]:
@@ -267,7 +280,9 @@ async def run(pages: int = 10_000) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="memex-bench-docs-") as tmp:
         workdir = Path(tmp)
         results = {
-            "pages": pages, "chars": sum(len(t) for d in docs for t in d), "queries": len(queries),
+            "pages": pages,
+            "chars": sum(len(t) for d in docs for t in d),
+            "queries": len(queries),
             "SQLite FTS5 (memex)": fts5(docs, queries, workdir),
             "tantivy": tantivy_engine(docs, queries, workdir),
             "pure-Python BM25": python_bm25(docs, queries),
@@ -291,41 +306,51 @@ def render(r: dict[str, Any], command: str, when: str) -> str:
     for name in engines:
         e = r[name]
         size = f"{e['size_mb']:.0f}" if e["size_mb"] is not None else "– (in memory)"
-        rows.append(f"| {name} | {r['pages'] / e['build_s']:,.0f} | {e['build_s']:.1f} | {e['p50']:.2f} | "
-                    f"{e['p95']:.2f} | {size} |")
-    return "\n".join([
-        "## Documents: index build and search", "",
-        f"`{command}`, {when}: {r['pages']:,} generated pages ({r['chars'] / 1e6:.1f} M characters, "
-        f"{PAGES_PER_DOC} pages a document), {r['queries']} model-like questions through memex's query "
-        "sanitiser, top 10 hits. Search times in milliseconds; memex's include the snippet and the "
-        "page text of each hit, tantivy's the stored page. One core for each engine.", "",
-        "| engine | build pages/s | build s | search p50 | search p95 | index MB |",
-        "|---|---:|---:|---:|---:|---:|",
-        *rows, "",
-        f"- FTS5 builds at {r['pages'] / memex['build_s']:,.0f} pages/s (tantivy "
-        f"{memex['build_s'] / r['tantivy']['build_s']:.1f}× as fast); its search p50 is "
-        f"{memex['p50']:.2f} ms against tantivy's {r['tantivy']['p50']:.2f} ms "
-        f"({memex['p50'] / r['tantivy']['p50']:.1f}×) and {r['pure-Python BM25']['p50']:.2f} ms for the "
-        "pure-Python baseline. All are far below a model's turn, so memex keeps FTS5: no extra "
-        "dependency, one file that several kernels share safely (WAL), per-file updates. tantivy is "
-        "the backend to add if code ever searches in tight loops.",
-        f"- Start-up with an unchanged cache ({rescan_['files']:,} files, {rescan_['pages']:,} pages): "
-        f"{rescan_['cached_s'] * 1000:.0f} ms to check them all (stat + lookup), against "
-        f"{rescan_['first_s']:.1f} s to index them the first time.",
-        f"- PDF extraction (pypdfium2, {pdf['pages']} reportlab pages of {pdf['chars_per_page']:,.0f} "
-        f"characters; best of 3): {pdf['pages'] / pdf['serial_s']:,.0f} pages/s in one process, "
-        f"{pdf['pages'] / pdf['pool_s']:,.0f} pages/s in a pool of two on this {r['cpus']}-core machine "
-        f"({pdf['serial_s'] / pdf['pool_s']:.2f}×). memex extracts in its one indexing thread all the "
-        "same: extraction happens once per file (then the cache answers), the pool's gain applies "
-        "only to that first indexing, and on a shared 2-core machine its second process competes with "
-        "the kernel's own work."
-        + (f" Real-world manuals found on this machine ({r['system_pdfs']['files']} PDFs under "
-           f"/usr/share/doc, {r['system_pdfs']['pages']} pages of {r['system_pdfs']['chars_per_page']:,.0f} "
-           f"characters): {r['system_pdfs']['pages'] / r['system_pdfs']['s']:,.0f} pages/s."
-           if r.get("system_pdfs") else ""),
-        "- Kernel start → first result (5 starts each, interleaved; ms): "
-        + "; ".join(f"{label} {v['median']:.0f} (min {v['min']:.0f})" for label, v in r["start"].items())
-        + f". The cold data dir is the {rescan_['files']:,} files ({rescan_['pages']:,} pages) above, indexed "
-        "in the kernel's background thread while it starts: start-up does not wait for it, the first "
-        "search does.",
-    ])
+        rows.append(
+            f"| {name} | {r['pages'] / e['build_s']:,.0f} | {e['build_s']:.1f} | {e['p50']:.2f} | "
+            f"{e['p95']:.2f} | {size} |"
+        )
+    return "\n".join(
+        [
+            "## Documents: index build and search",
+            "",
+            f"`{command}`, {when}: {r['pages']:,} generated pages ({r['chars'] / 1e6:.1f} M characters, "
+            f"{PAGES_PER_DOC} pages a document), {r['queries']} model-like questions through memex's query "
+            "sanitiser, top 10 hits. Search times in milliseconds; memex's include the snippet and the "
+            "page text of each hit, tantivy's the stored page. One core for each engine.",
+            "",
+            "| engine | build pages/s | build s | search p50 | search p95 | index MB |",
+            "|---|---:|---:|---:|---:|---:|",
+            *rows,
+            "",
+            f"- FTS5 builds at {r['pages'] / memex['build_s']:,.0f} pages/s (tantivy "
+            f"{memex['build_s'] / r['tantivy']['build_s']:.1f}× as fast); its search p50 is "
+            f"{memex['p50']:.2f} ms against tantivy's {r['tantivy']['p50']:.2f} ms "
+            f"({memex['p50'] / r['tantivy']['p50']:.1f}×) and {r['pure-Python BM25']['p50']:.2f} ms for the "
+            "pure-Python baseline. All are far below a model's turn, so memex keeps FTS5: no extra "
+            "dependency, one file that several kernels share safely (WAL), per-file updates. tantivy is "
+            "the backend to add if code ever searches in tight loops.",
+            f"- Start-up with an unchanged cache ({rescan_['files']:,} files, {rescan_['pages']:,} pages): "
+            f"{rescan_['cached_s'] * 1000:.0f} ms to check them all (stat + lookup), against "
+            f"{rescan_['first_s']:.1f} s to index them the first time.",
+            f"- PDF extraction (pypdfium2, {pdf['pages']} reportlab pages of {pdf['chars_per_page']:,.0f} "
+            f"characters; best of 3): {pdf['pages'] / pdf['serial_s']:,.0f} pages/s in one process, "
+            f"{pdf['pages'] / pdf['pool_s']:,.0f} pages/s in a pool of two on this {r['cpus']}-core machine "
+            f"({pdf['serial_s'] / pdf['pool_s']:.2f}×). memex extracts in its one indexing thread all the "
+            "same: extraction happens once per file (then the cache answers), the pool's gain applies "
+            "only to that first indexing, and on a shared 2-core machine its second process competes with "
+            "the kernel's own work."
+            + (
+                f" Real-world manuals found on this machine ({r['system_pdfs']['files']} PDFs under "
+                f"/usr/share/doc, {r['system_pdfs']['pages']} pages of {r['system_pdfs']['chars_per_page']:,.0f} "
+                f"characters): {r['system_pdfs']['pages'] / r['system_pdfs']['s']:,.0f} pages/s."
+                if r.get("system_pdfs")
+                else ""
+            ),
+            "- Kernel start → first result (5 starts each, interleaved; ms): "
+            + "; ".join(f"{label} {v['median']:.0f} (min {v['min']:.0f})" for label, v in r["start"].items())
+            + f". The cold data dir is the {rescan_['files']:,} files ({rescan_['pages']:,} pages) above, indexed "
+            "in the kernel's background thread while it starts: start-up does not wait for it, the first "
+            "search does.",
+        ]
+    )

@@ -83,9 +83,13 @@ async def run(calls: int) -> dict[str, dict[str, float]]:
             await client.call_tool("execute_code", {"code": "pass"})
             pass_.append(time.perf_counter() - started)
         concurrent = await _cell(client, "print(json.dumps(_concurrent(_n)))")
-    return {"direct": summary(direct), "kernel": summary(kernel), "cell": summary(cell),
-            "pass": summary(pass_), "concurrent": {"p50": 1000 * concurrent, "p95": float("nan"),
-                                                   "mean": 1000 * concurrent}}
+    return {
+        "direct": summary(direct),
+        "kernel": summary(kernel),
+        "cell": summary(cell),
+        "pass": summary(pass_),
+        "concurrent": {"p50": 1000 * concurrent, "p95": float("nan"), "mean": 1000 * concurrent},
+    }
 
 
 def section(rows: dict[str, dict[str, float]], command: str, when: str) -> str:
@@ -97,17 +101,25 @@ def section(rows: dict[str, dict[str, float]], command: str, when: str) -> str:
         "pass": 'execute_code("pass"), timed in the client (for comparison)',
     }
     base = rows["direct"]["p50"]
-    lines = ["## Downstream MCP tools from a cell", "",
-             f"`{command}`, {when}: one downstream server program (tests/downstream_server.py over stdio), "
-             "its `greet` tool returning a short text. Milliseconds; the ratio is p50 against the baseline "
-             "of the same run.", "",
-             "| series | p50 | p95 | mean | × baseline |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        "## Downstream MCP tools from a cell",
+        "",
+        f"`{command}`, {when}: one downstream server program (tests/downstream_server.py over stdio), "
+        "its `greet` tool returning a short text. Milliseconds; the ratio is p50 against the baseline "
+        "of the same run.",
+        "",
+        "| series | p50 | p95 | mean | × baseline |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for key, label in labels.items():
         r = rows[key]
         p95 = "–" if r["p95"] != r["p95"] else f"{r['p95']:.2f}"
         lines.append(f"| {label} | {r['p50']:.2f} | {p95} | {r['mean']:.2f} | {r['p50'] / base:.2f} |")
     extra = rows["kernel"]["p50"] - base
-    lines += ["", f"From kernel code a tool call costs about {extra:.2f} ms more than a direct MCP call (the "
-              "kernel → memex channel hop and the conversion to Python objects). The machine is shared and "
-              "noisy: compare rows of one run."]
+    lines += [
+        "",
+        f"From kernel code a tool call costs about {extra:.2f} ms more than a direct MCP call (the "
+        "kernel → memex channel hop and the conversion to Python objects). The machine is shared and "
+        "noisy: compare rows of one run.",
+    ]
     return "\n".join(lines)

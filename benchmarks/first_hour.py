@@ -27,11 +27,18 @@ SESSION: list[tuple[str, str, dict[str, Any]]] = [
     ("orientation", "execute_code", {"code": "help()"}),
     ("orientation", "execute_code", {"code": "tables()"}),
     ("orientation", "execute_code", {"code": "docs.list()"}),
-    ("query", "execute_code", {"code": (
-        "by_country = sql('''select c.country, count(*) as orders\n"
-        "    from orders o join customers c using (customer_id)\n"
-        "    group by 1 order by 2 desc''').df()\n"
-        "by_country.head(5)")}),
+    (
+        "query",
+        "execute_code",
+        {
+            "code": (
+                "by_country = sql('''select c.country, count(*) as orders\n"
+                "    from orders o join customers c using (customer_id)\n"
+                "    group by 1 order by 2 desc''').df()\n"
+                "by_country.head(5)"
+            )
+        },
+    ),
     ("document", "execute_code", {"code": "hits = docs.search('Q3 2025 revenue EMEA region', k=3)\nhits"}),
     ("document", "execute_code", {"code": "print(hits[0].text[:600])"}),
     ("mistake: misspelt name", "execute_code", {"code": "by_contry.head()"}),
@@ -89,6 +96,8 @@ def render(result: dict[str, Any], command: str, when: str, before: dict[str, An
         lines.append(f"| {phase} | {chars:,} | {old[phase]:,} |" if old else f"| {phase} | {chars:,} |")
     total = sum(phases.values())
     lines.append(f"| **all** | **{total:,}** | **{sum(old.values()):,}** |" if old else f"| **all** | **{total:,}** |")
-    lines += ["", f"structuredContent sent besides (not read by most clients' models): {result['structured']:,} "
-              "characters."]
+    lines += [
+        "",
+        f"structuredContent sent besides (not read by most clients' models): {result['structured']:,} characters.",
+    ]
     return "\n".join(lines)

@@ -48,8 +48,9 @@ class _Spec(KernelSpecManager):
         # The what-if extensions (benchmarks.whatif) must import in the kernel, whose launcher
         # takes the working directory off sys.path.
         path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-        return KernelSpec(argv=self.argv, display_name="bench", language="python",
-                          env={"PYTHONUNBUFFERED": "1", "PYTHONPATH": path})
+        return KernelSpec(
+            argv=self.argv, display_name="bench", language="python", env={"PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
+        )
 
 
 @dataclass
@@ -68,8 +69,9 @@ class RawKernel:
 
         Returns the kernel's own busy → idle time (from its message timestamps), in seconds.
         """
-        iopub, shell = (self._lean_iopub, self._lean_shell) if self.lean else (self.kc.get_iopub_msg,
-                                                                                self.kc.get_shell_msg)
+        iopub, shell = (
+            (self._lean_iopub, self._lean_shell) if self.lean else (self.kc.get_iopub_msg, self.kc.get_shell_msg)
+        )
         msg_id = self.kc.execute(code)
         busy = idle = None
         while idle is None:
@@ -110,8 +112,9 @@ async def handshake(kc: AsyncKernelClient) -> None:
 
 
 @asynccontextmanager
-async def raw_kernel(argv: list[str] = PLAIN_ARGV, transport: str = "tcp", lean: bool = False,
-                     timings: dict[str, float] | None = None) -> AsyncIterator[RawKernel]:
+async def raw_kernel(
+    argv: list[str] = PLAIN_ARGV, transport: str = "tcp", lean: bool = False, timings: dict[str, float] | None = None
+) -> AsyncIterator[RawKernel]:
     """A started, answering kernel. `timings` receives "start → ready" in seconds."""
     spec = _Spec()
     spec.argv = argv

@@ -28,8 +28,12 @@ async def _product(stack: AsyncExitStack) -> list[s.Series]:
         await s.scratchpad_layer(stack),
         await s.kernel_layer(stack),
         await s.raw(stack, "raw_memex", "raw jupyter_client → memex's kernel, ipc", memex_argv()),
-        await s.raw(stack, "raw_noext", "raw jupyter_client → memex's kernel without its runtime, ipc",
-                    memex_argv(runtime=False)),
+        await s.raw(
+            stack,
+            "raw_noext",
+            "raw jupyter_client → memex's kernel without its runtime, ipc",
+            memex_argv(runtime=False),
+        ),
         await s.raw(stack, "raw_ipc", "raw jupyter_client → plain ipykernel, ipc", PLAIN_ARGV),
         await s.raw(stack, "raw_tcp", "raw jupyter_client → plain ipykernel, tcp", PLAIN_ARGV, "tcp"),
     ]
@@ -38,18 +42,32 @@ async def _product(stack: AsyncExitStack) -> list[s.Series]:
 async def _whatifs(stack: AsyncExitStack) -> list[s.Series]:
     """Proposed changes, each added to the one before (see benchmarks/whatif)."""
     return [
-        await s.raw(stack, "if_sleep", "what-if: memex's kernel, raw, no 0.5 ms post-execute sleep",
-                    memex_argv(NO_SLEEP)),
-        await s.raw(stack, "if_flush", "what-if: … and no IOPub round trip for empty flushes",
-                    memex_argv(NO_SLEEP, FLUSH)),
-        await s.raw(stack, "if_echo", "what-if: … and no execute_input echo",
-                    memex_argv(NO_SLEEP, FLUSH, ECHO)),
-        await s.raw(stack, "if_lean", "what-if: … and a lean reader (one recv per message, no dateutil)",
-                    memex_argv(NO_SLEEP, FLUSH, ECHO), lean=True),
-        await s.stdio(stack, "if_memex", "what-if: memex-mcp over stdio with the three kernel-side changes",
-                      ["-m", "benchmarks.whatif.server", NO_SLEEP, FLUSH, ECHO]),
-        await s.stdio(stack, "if_memex_lean", "what-if: … and the lean reader in memex's server",
-                      ["-m", "benchmarks.whatif.server", "--lean-reader", NO_SLEEP, FLUSH, ECHO]),
+        await s.raw(
+            stack, "if_sleep", "what-if: memex's kernel, raw, no 0.5 ms post-execute sleep", memex_argv(NO_SLEEP)
+        ),
+        await s.raw(
+            stack, "if_flush", "what-if: … and no IOPub round trip for empty flushes", memex_argv(NO_SLEEP, FLUSH)
+        ),
+        await s.raw(stack, "if_echo", "what-if: … and no execute_input echo", memex_argv(NO_SLEEP, FLUSH, ECHO)),
+        await s.raw(
+            stack,
+            "if_lean",
+            "what-if: … and a lean reader (one recv per message, no dateutil)",
+            memex_argv(NO_SLEEP, FLUSH, ECHO),
+            lean=True,
+        ),
+        await s.stdio(
+            stack,
+            "if_memex",
+            "what-if: memex-mcp over stdio with the three kernel-side changes",
+            ["-m", "benchmarks.whatif.server", NO_SLEEP, FLUSH, ECHO],
+        ),
+        await s.stdio(
+            stack,
+            "if_memex_lean",
+            "what-if: … and the lean reader in memex's server",
+            ["-m", "benchmarks.whatif.server", "--lean-reader", NO_SLEEP, FLUSH, ECHO],
+        ),
     ]
 
 

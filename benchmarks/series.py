@@ -71,8 +71,9 @@ async def stdio(stack: AsyncExitStack, key: str, label: str, args: list[str]) ->
     return Series(key, label, call, served.server, served.find_kernel())
 
 
-async def raw(stack: AsyncExitStack, key: str, label: str, argv: list[str], transport: str = "ipc",
-              lean: bool = False) -> Series:
+async def raw(
+    stack: AsyncExitStack, key: str, label: str, argv: list[str], transport: str = "ipc", lean: bool = False
+) -> Series:
     """jupyter_client straight to a kernel started with `argv`."""
     kernel = await stack.enter_async_context(raw_kernel(argv, transport, lean))
     return Series(key, label, kernel.run, kernel=kernel.process)
@@ -106,5 +107,4 @@ async def scratchpad_layer(stack: AsyncExitStack) -> Series:
     async def call() -> None:
         await render_execution(await scratchpad.execute(CODE), settings)
 
-    return Series("scratchpad", "memex Scratchpad.execute + render, in process", call,
-                  kernel=_new_child(before))
+    return Series("scratchpad", "memex Scratchpad.execute + render, in process", call, kernel=_new_child(before))

@@ -61,6 +61,7 @@ def run(rounds: int = 30) -> dict[str, Any]:
     def raw(query: str) -> Callable[[], Any]:
         def call(frame: Any = frame) -> Any:  # `frame` is a local here: DuckDB finds it by name
             return con.sql(query).fetchall()
+
         return call
 
     def ours(query: str) -> Callable[[], Any]:
@@ -68,6 +69,7 @@ def run(rounds: int = 30) -> dict[str, Any]:
             relation = sql(query)
             assert relation is not None
             return relation.fetchall()
+
         return call
 
     results = {
@@ -78,28 +80,43 @@ def run(rounds: int = 30) -> dict[str, Any]:
     data = str(ROOT / "examples" / "data")
     cache = tempfile.mkdtemp(prefix="memex-bench-cache-")
     cold, warm = _loader([data], cache), _loader([data], cache)
-    load = {"cold": _time(cold.run), "warm": _time(warm.run), "views": len(warm.sources),
-            "problems": len(cold.problems) + len(warm.problems)}
+    load = {
+        "cold": _time(cold.run),
+        "warm": _time(warm.run),
+        "views": len(warm.sources),
+        "problems": len(cold.problems) + len(warm.problems),
+    }
     return {"queries": results, "load": load, "rounds": rounds, "data": Path(data).relative_to(ROOT)}
 
 
 def report(result: dict[str, Any], command: str, when: str) -> str:
-    rows = [f"| {name} | {r['raw_ms']:.2f} | {r['sql_ms']:.2f} | {r['ratio']:.3f} |"
-            for name, r in result["queries"].items()]
+    rows = [
+        f"| {name} | {r['raw_ms']:.2f} | {r['sql_ms']:.2f} | {r['ratio']:.3f} |"
+        for name, r in result["queries"].items()
+    ]
     load = result["load"]
     main = next(iter(result["queries"].values()))
     fixed = result["queries"]["SELECT 1 (the fixed cost)"]
-    return "\n".join([
-        "## sql() against raw DuckDB", "",
-        f"`{command}`, {when}: in process, medians of {result['rounds']} interleaved runs each, alternating "
-        "which goes first (SELECT 1: 20× as many), milliseconds, `.fetchall()` included. Raw: `con.sql(q)` on the same "
-        "connection; sql(): the kernel's `sql(q)` (waits for loading, checks XLSX files, lends DuckDB "
-        "the caller's names).", "",
-        "| query | raw DuckDB | sql() | ratio |", "|---|---:|---:|---:|", *rows, "",
-        f"**sql() overhead on 10 M rows: {100 * (main['ratio'] - 1):+.1f} %** (target ≤ 5 %; the machine is "
-        "shared and noisy, so a few percent either way is noise); the fixed cost per call is "
-        f"{1000 * (fixed['sql_ms'] - fixed['raw_ms']):+.0f} µs.", "",
-        f"Loading `{result['data']}` ({load['views']} views, ~1.25 M rows; in the kernel this runs in a "
-        f"background thread): {1000 * load['cold']:.0f} ms with the XLSX file converted, "
-        f"{1000 * load['warm']:.0f} ms from the cache.",
-    ])
+    return "\n".join(
+        [
+            "## sql() against raw DuckDB",
+            "",
+            f"`{command}`, {when}: in process, medians of {result['rounds']} interleaved runs each, alternating "
+            "which goes first (SELECT 1: 20× as many), milliseconds, `.fetchall()` included. "
+            "Raw: `con.sql(q)` on the same "
+            "connection; sql(): the kernel's `sql(q)` (waits for loading, checks XLSX files, lends DuckDB "
+            "the caller's names).",
+            "",
+            "| query | raw DuckDB | sql() | ratio |",
+            "|---|---:|---:|---:|",
+            *rows,
+            "",
+            f"**sql() overhead on 10 M rows: {100 * (main['ratio'] - 1):+.1f} %** (target ≤ 5 %; the machine is "
+            "shared and noisy, so a few percent either way is noise); the fixed cost per call is "
+            f"{1000 * (fixed['sql_ms'] - fixed['raw_ms']):+.0f} µs.",
+            "",
+            f"Loading `{result['data']}` ({load['views']} views, ~1.25 M rows; in the kernel this runs in a "
+            f"background thread): {1000 * load['cold']:.0f} ms with the XLSX file converted, "
+            f"{1000 * load['warm']:.0f} ms from the cache.",
+        ]
+    )

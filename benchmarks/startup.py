@@ -21,8 +21,9 @@ IMPORTS = {
     "python -c pass (interpreter alone)": "pass",
     "import memex_mcp.server.app (server, with the MCP SDK)": "import memex_mcp.server.app",
     "import mcp.server.mcpserver (the SDK alone)": "import mcp.server.mcpserver",
-    "import memex_mcp.server.cli, .kernel (what precedes the kernel's launch)":
-        "import memex_mcp.server.cli, memex_mcp.server.kernel",
+    "import memex_mcp.server.cli, .kernel (what precedes the kernel's launch)": (
+        "import memex_mcp.server.cli, memex_mcp.server.kernel"
+    ),
     "import ipykernel.kernelapp (the kernel's side)": "import ipykernel.kernelapp",
 }
 #: Kernel starts per run: they are cheap, and bimodal (see `_kernel_alone`), so take more.
@@ -93,8 +94,13 @@ def _wall(code: str) -> float:
 
 def import_profile(module: str = "memex_mcp.server.app", top: int = 6) -> list[tuple[str, float]]:
     """`-X importtime`'s own time per top-level package, largest first (ms)."""
-    err = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stderr
+    err = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
     by_package: collections.Counter[str] = collections.Counter()
     for line in err.splitlines():
         fields = line.removeprefix("import time:").split("|")
@@ -115,8 +121,24 @@ async def run(runs: int) -> dict[str, Any]:
                 samples[kind].append(await _kernel_alone(kind))
         for label, code in IMPORTS.items():
             samples[label].append(_wall(code))
-    order = [SPAWN_FIRST, SPAWN_INIT, INIT_FIRST, KERNEL_SPAWN, BARE_INIT, MEMEX_KERNEL, SHORT_KERNEL,
-             PLAIN_KERNEL, *IMPORTS]
-    rows = {label: {"median": 1000 * statistics.median(samples[label]), "min": 1000 * min(samples[label]),
-                    "max": 1000 * max(samples[label]), "n": len(samples[label])} for label in order}
+    order = [
+        SPAWN_FIRST,
+        SPAWN_INIT,
+        INIT_FIRST,
+        KERNEL_SPAWN,
+        BARE_INIT,
+        MEMEX_KERNEL,
+        SHORT_KERNEL,
+        PLAIN_KERNEL,
+        *IMPORTS,
+    ]
+    rows = {
+        label: {
+            "median": 1000 * statistics.median(samples[label]),
+            "min": 1000 * min(samples[label]),
+            "max": 1000 * max(samples[label]),
+            "n": len(samples[label]),
+        }
+        for label in order
+    }
     return {"rows": rows, "import_profile": import_profile(), "runs": runs}

@@ -1,6 +1,6 @@
 """Drive a memex-mcp session with the MCP SDK's client and print what the model would see.
 
-    python examples/client.py
+python examples/client.py
 """
 
 from __future__ import annotations

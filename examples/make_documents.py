@@ -26,12 +26,24 @@ REVENUE = {
 }
 #: Costs, millions of US dollars.
 COSTS = {
-    "Q1": {"Cost of revenue": 49.1, "Research and development": 17.8, "Sales and marketing": 19.6,
-           "General and administrative": 9.2},
-    "Q2": {"Cost of revenue": 51.0, "Research and development": 18.4, "Sales and marketing": 20.3,
-           "General and administrative": 9.4},
-    "Q3": {"Cost of revenue": 53.8, "Research and development": 19.9, "Sales and marketing": 21.1,
-           "General and administrative": 9.7},
+    "Q1": {
+        "Cost of revenue": 49.1,
+        "Research and development": 17.8,
+        "Sales and marketing": 19.6,
+        "General and administrative": 9.2,
+    },
+    "Q2": {
+        "Cost of revenue": 51.0,
+        "Research and development": 18.4,
+        "Sales and marketing": 20.3,
+        "General and administrative": 9.4,
+    },
+    "Q3": {
+        "Cost of revenue": 53.8,
+        "Research and development": 19.9,
+        "Sales and marketing": 21.1,
+        "General and administrative": 9.7,
+    },
 }
 HIGHLIGHTS = {
     "Q1": "the launch of the Merlin-4 spectrometer and a slow January in APAC",
@@ -62,8 +74,7 @@ def report_pdf(quarter: str) -> bytes:
     previous = {"Q1": None, "Q2": "Q1", "Q3": "Q2"}[quarter]
     revenue, costs, total = REVENUE[quarter], COSTS[quarter], _total(quarter)
     operating = round(total - sum(costs.values()), 1)
-    grid = TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
-                       ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey)])
+    grid = TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.grey), ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey)])
 
     def growth(region: str) -> str:
         if previous is None:
@@ -73,31 +84,54 @@ def report_pdf(quarter: str) -> bytes:
     story = [
         Paragraph(f"{COMPANY}: Quarterly Report, {quarter} 2025", title),
         Paragraph("Summary", heading),
-        Paragraph(f"{COMPANY} reports total revenue of ${total} million for {quarter} 2025 and an operating "
-                  f"income of ${operating} million. The quarter was marked by {HIGHLIGHTS[quarter]}.", body),
-        Paragraph("Kestrel designs optical measurement instruments for laboratories, utilities and rail "
-                  "operators, and sells them with multi-year service contracts.", body),
+        Paragraph(
+            f"{COMPANY} reports total revenue of ${total} million for {quarter} 2025 and an operating "
+            f"income of ${operating} million. The quarter was marked by {HIGHLIGHTS[quarter]}.",
+            body,
+        ),
+        Paragraph(
+            "Kestrel designs optical measurement instruments for laboratories, utilities and rail "
+            "operators, and sells them with multi-year service contracts.",
+            body,
+        ),
         PageBreak(),
         Paragraph(f"Revenue by region, {quarter} 2025", heading),
-        Table([["Region", "Revenue ($M)", "Change vs previous quarter"],
-               *[[r, f"{revenue[r]:.1f}", growth(r)] for r in REGIONS],
-               ["Total", f"{total:.1f}", ""]], style=grid),
+        Table(
+            [
+                ["Region", "Revenue ($M)", "Change vs previous quarter"],
+                *[[r, f"{revenue[r]:.1f}", growth(r)] for r in REGIONS],
+                ["Total", f"{total:.1f}", ""],
+            ],
+            style=grid,
+        ),
         Spacer(1, 12),
-        Paragraph(" ".join(f"Revenue in the {r} region was ${revenue[r]:.1f} million in {quarter} 2025."
-                           for r in REGIONS), body),
+        Paragraph(
+            " ".join(f"Revenue in the {r} region was ${revenue[r]:.1f} million in {quarter} 2025." for r in REGIONS),
+            body,
+        ),
         Paragraph(f"Costs and operating income, {quarter} 2025", heading),
-        Table([["Cost line", "Amount ($M)"], *[[name, f"{amount:.1f}"] for name, amount in costs.items()],
-               ["Operating income", f"{operating:.1f}"]], style=grid),
+        Table(
+            [
+                ["Cost line", "Amount ($M)"],
+                *[[name, f"{amount:.1f}"] for name, amount in costs.items()],
+                ["Operating income", f"{operating:.1f}"],
+            ],
+            style=grid,
+        ),
         PageBreak(),
         Paragraph("Outlook", heading),
         Paragraph(OUTLOOK[quarter], body),
         Paragraph("Risks", heading),
-        Paragraph("Component lead times for detector arrays remain long; a weaker euro would reduce "
-                  "reported EMEA revenue. Forward-looking statements are not guarantees.", body),
+        Paragraph(
+            "Component lead times for detector arrays remain long; a weaker euro would reduce "
+            "reported EMEA revenue. Forward-looking statements are not guarantees.",
+            body,
+        ),
     ]
     out = io.BytesIO()
-    SimpleDocTemplate(out, pagesize=A4, title=f"{COMPANY} {quarter} 2025", author=COMPANY,
-                      creator="examples/make_documents.py").build(story)
+    SimpleDocTemplate(
+        out, pagesize=A4, title=f"{COMPANY} {quarter} 2025", author=COMPANY, creator="examples/make_documents.py"
+    ).build(story)
     return out.getvalue()
 
 
@@ -108,9 +142,11 @@ def memo_docx() -> bytes:
     document.core_properties.author = COMPANY
     document.add_heading("Memo: travel and expenses from 1 October 2025", level=1)
     document.add_paragraph("From: Finance. To: all staff. Date: 15 September 2025.")
-    document.add_paragraph("From 1 October 2025, trips within EMEA are booked through the new travel desk. "
-                           "Economy class applies to flights under six hours; hotel nights are capped per city "
-                           "as in the table below. Receipts are due within 30 days of travel.")
+    document.add_paragraph(
+        "From 1 October 2025, trips within EMEA are booked through the new travel desk. "
+        "Economy class applies to flights under six hours; hotel nights are capped per city "
+        "as in the table below. Receipts are due within 30 days of travel."
+    )
     table = document.add_table(rows=1, cols=2)
     table.rows[0].cells[0].text, table.rows[0].cells[1].text = "City", "Hotel cap per night (EUR)"
     for city, cap in (("Rotterdam", "160"), ("Munich", "180"), ("London", "210"), ("Paris", "200")):
@@ -164,8 +200,11 @@ Parents get 20 weeks of paid parental leave, to be taken within two years of the
 def main(out: Path = OUT) -> None:
     out.mkdir(parents=True, exist_ok=True)
     files = {f"kestrel_{q.lower()}_2025_report.pdf": report_pdf(q) for q in REVENUE}
-    files |= {"travel_memo.docx": memo_docx(), "kiri2_press_release.html": PRESS_RELEASE.encode(),
-              "handbook.md": HANDBOOK.encode()}
+    files |= {
+        "travel_memo.docx": memo_docx(),
+        "kiri2_press_release.html": PRESS_RELEASE.encode(),
+        "handbook.md": HANDBOOK.encode(),
+    }
     for name, data in files.items():
         (out / name).write_bytes(data)
         print(f"{out / name}: {len(data):,} bytes")

@@ -72,15 +72,19 @@ def customers(rng: np.random.Generator, n: int = 5_000) -> pd.DataFrame:
     country = rng.choice(countries, n, p=[0.24, 0.16, 0.12, 0.12, 0.08, 0.1, 0.06, 0.12])
     first, last = rng.choice(FIRST, n), rng.choice(LAST, n)
     start = np.datetime64("2019-01-01")
-    return pd.DataFrame({
-        "customer_id": np.arange(1, n + 1),
-        "name": [f"{f} {s}" for f, s in zip(first, last, strict=True)],
-        "email": [f"{f.lower()}.{s.lower()}{i}@example.com" for i, (f, s) in enumerate(zip(first, last, strict=True))],
-        "country": country,
-        "city": [rng.choice(PLACES[c]) for c in country],
-        "segment": rng.choice(["consumer", "small business", "corporate"], n, p=[0.7, 0.2, 0.1]),
-        "signup_date": start + rng.integers(0, 5 * 365, n).astype("timedelta64[D]"),
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": np.arange(1, n + 1),
+            "name": [f"{f} {s}" for f, s in zip(first, last, strict=True)],
+            "email": [
+                f"{f.lower()}.{s.lower()}{i}@example.com" for i, (f, s) in enumerate(zip(first, last, strict=True))
+            ],
+            "country": country,
+            "city": [rng.choice(PLACES[c]) for c in country],
+            "segment": rng.choice(["consumer", "small business", "corporate"], n, p=[0.7, 0.2, 0.1]),
+            "signup_date": start + rng.integers(0, 5 * 365, n).astype("timedelta64[D]"),
+        }
+    )
 
 
 def products(rng: np.random.Generator, n: int = 400) -> list[dict[str, object]]:
@@ -90,14 +94,16 @@ def products(rng: np.random.Generator, n: int = 400) -> list[dict[str, object]]:
         nouns, low, high = CATEGORIES[category]
         price = round(float(rng.uniform(low, high)), 2) - 0.01 if high > 20 else round(float(rng.uniform(low, high)), 2)
         brand = str(rng.choice(BRANDS))
-        rows.append({
-            "sku": f"SKU-{10001 + i}",
-            "name": f"{brand} {rng.choice(ADJECTIVES)} {rng.choice(nouns)}",
-            "category": category,
-            "brand": brand,
-            "unit_price": round(max(price, 0.99), 2),
-            "unit_cost": round(max(price, 0.99) * float(rng.uniform(0.45, 0.75)), 2),
-        })
+        rows.append(
+            {
+                "sku": f"SKU-{10001 + i}",
+                "name": f"{brand} {rng.choice(ADJECTIVES)} {rng.choice(nouns)}",
+                "category": category,
+                "brand": brand,
+                "unit_price": round(max(price, 0.99), 2),
+                "unit_cost": round(max(price, 0.99) * float(rng.uniform(0.45, 0.75)), 2),
+            }
+        )
     return rows
 
 
@@ -107,8 +113,16 @@ def stores(rng: np.random.Generator, n: int = 40) -> list[tuple[object, ...]]:
     for i in range(n):
         city, country = places[i % len(places)]
         opened = dt.date(2008, 1, 1) + dt.timedelta(days=int(rng.integers(0, 15 * 365)))
-        rows.append((100 + i, f"{city} {['Central', 'Mall', 'Station', 'Harbour'][i // len(places) % 4]}",
-                     city, country, opened, int(rng.integers(8, 60)) * 25))
+        rows.append(
+            (
+                100 + i,
+                f"{city} {['Central', 'Mall', 'Station', 'Harbour'][i // len(places) % 4]}",
+                city,
+                country,
+                opened,
+                int(rng.integers(8, 60)) * 25,
+            )
+        )
     return rows
 
 
@@ -116,14 +130,16 @@ def orders(rng: np.random.Generator, n_customers: int, n_stores: int, n: int = 2
     channel = rng.choice(["web", "store", "marketplace"], n, p=[0.55, 0.35, 0.10])
     store = np.where(channel == "store", rng.integers(100, 100 + n_stores, n), -1)
     days = np.sort(rng.integers(0, 3 * 365 + 1, n))  # 2022-01-01 … 2024-12-31, in order-id order
-    return pd.DataFrame({
-        "order_id": np.arange(1_000_001, 1_000_001 + n),
-        "customer_id": rng.integers(1, n_customers + 1, n),
-        "store_id": pd.array(np.where(store < 0, None, store).tolist(), dtype="Int32"),
-        "channel": channel,
-        "order_date": np.datetime64("2022-01-01") + days.astype("timedelta64[D]"),
-        "status": rng.choice(["delivered", "shipped", "returned", "cancelled"], n, p=[0.86, 0.06, 0.05, 0.03]),
-    })
+    return pd.DataFrame(
+        {
+            "order_id": np.arange(1_000_001, 1_000_001 + n),
+            "customer_id": rng.integers(1, n_customers + 1, n),
+            "store_id": pd.array(np.where(store < 0, None, store).tolist(), dtype="Int32"),
+            "channel": channel,
+            "order_date": np.datetime64("2022-01-01") + days.astype("timedelta64[D]"),
+            "status": rng.choice(["delivered", "shipped", "returned", "cancelled"], n, p=[0.86, 0.06, 0.05, 0.03]),
+        }
+    )
 
 
 def order_lines(rng: np.random.Generator, order_ids: np.ndarray, prices: np.ndarray) -> pa.Table:
@@ -132,14 +148,16 @@ def order_lines(rng: np.random.Generator, order_ids: np.ndarray, prices: np.ndar
     line_no = np.concatenate([np.arange(1, c + 1) for c in counts]).astype(np.int16)
     product = rng.zipf(1.3, len(order)) % len(prices)  # a few best-sellers, a long tail
     discount = rng.choice([0, 0, 0, 0, 5, 10, 15, 20], len(order))
-    return pa.table({
-        "order_id": pa.array(order, pa.int64()),
-        "line_no": pa.array(line_no),
-        "sku": pa.array([f"SKU-{10001 + p}" for p in product]),
-        "quantity": pa.array(1 + rng.geometric(0.6, len(order)) - 1, pa.int16()),
-        "unit_price": pa.array([round(float(prices[p]), 2) for p in product]).cast(pa.decimal128(10, 2)),
-        "discount": pa.array(discount / 100).cast(pa.decimal128(4, 2)),
-    })
+    return pa.table(
+        {
+            "order_id": pa.array(order, pa.int64()),
+            "line_no": pa.array(line_no),
+            "sku": pa.array([f"SKU-{10001 + p}" for p in product]),
+            "quantity": pa.array(1 + rng.geometric(0.6, len(order)) - 1, pa.int16()),
+            "unit_price": pa.array([round(float(prices[p]), 2) for p in product]).cast(pa.decimal128(10, 2)),
+            "discount": pa.array(discount / 100).cast(pa.decimal128(4, 2)),
+        }
+    )
 
 
 def main() -> None:
@@ -162,9 +180,22 @@ def main() -> None:
     book.save(OUT / "stores.xlsx")
     sales = orders(rng, len(people), len(shops))
     # Sorted ids delta-encode to almost nothing; the rest is dictionary-encoded by default.
-    ids = {"use_dictionary": ["customer_id", "store_id", "channel", "order_date", "status", "line_no", "sku",
-                              "quantity", "unit_price", "discount"],
-           "column_encoding": {"order_id": "DELTA_BINARY_PACKED"}, "compression": "zstd"}
+    ids = {
+        "use_dictionary": [
+            "customer_id",
+            "store_id",
+            "channel",
+            "order_date",
+            "status",
+            "line_no",
+            "sku",
+            "quantity",
+            "unit_price",
+            "discount",
+        ],
+        "column_encoding": {"order_id": "DELTA_BINARY_PACKED"},
+        "compression": "zstd",
+    }
     pq.write_table(pa.Table.from_pandas(sales, preserve_index=False), OUT / "orders.parquet", **ids)
     prices = np.array([p["unit_price"] for p in catalog])
     lines = order_lines(rng, sales["order_id"].to_numpy(), prices)

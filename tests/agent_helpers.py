@@ -7,7 +7,7 @@ from mcp import Client
 
 #: `script(block, …)`: a scripted model that answers turn i of every agent with the i-th block
 #: as a ```python fence (None: a reply without code); the last block repeats.
-SETUP = r'''
+SETUP = r"""
 import threading, time
 from memex_mcp.runtime.models.scripted import ScriptedModel
 
@@ -24,7 +24,7 @@ def wait_until(check, seconds=10.0):
         if time.monotonic() > deadline:
             raise TimeoutError("the condition did not hold in time")
         time.sleep(0.01)
-'''
+"""
 
 
 async def cell(client: Client, code: str) -> str:

@@ -36,8 +36,9 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="module")
 async def client(anyio_backend: str) -> AsyncIterator[Client]:
     """One server and kernel per test module: starting a kernel costs about half a second."""
-    async with Client(build_server(settings(timeout=30, interrupt_grace=2, output_limit=2000)),
-                      raise_exceptions=True) as c:
+    async with Client(
+        build_server(settings(timeout=30, interrupt_grace=2, output_limit=2000)), raise_exceptions=True
+    ) as c:
         yield c
 
 

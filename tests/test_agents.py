@@ -1,4 +1,4 @@
-"""Sub-agents in the kernel: namespaces, the loop, validation and output isolation (SPEC 6).
+"""Sub-agents in the kernel: namespaces, the loop, validation and output isolation.
 
 The models are scripted (ScriptedModel), defined in the kernel through execute_code.
 """
@@ -23,28 +23,28 @@ async def agents(client: Client) -> AsyncIterator[Client]:
 
 
 async def test_an_agent_reads_the_parents_live_objects_and_hands_back_its_own(agents: Client) -> None:
-    code = r'''
+    code = r"""
 frame = {"rows": [1, 2]}
 made = []
 h = spawn_agent("Wrap the frame", inputs=["frame"],
                 model=script("out = {'same': frame}\nmade.append(out)\nsubmit(out)"))
 got = h.result(timeout=20)
 print(got["same"] is frame, got is made[0], h.status, h.done())
-'''
+"""
     assert await cell(agents, code) == "True True done True"
 
 
 async def test_inputs_given_as_a_dict_are_the_same_objects_under_new_names(agents: Client) -> None:
-    code = r'''
+    code = r"""
 hits = [object(), object()]
 hs = [spawn_agent("Look at the hit", inputs={"hit": x}, model=script("submit(hit)")) for x in hits]
 print([a is b for a, b in zip(gather(*hs), hits)], "hit" in globals())
-'''
+"""
     assert await cell(agents, code) == "[True, True] False"
 
 
 async def test_assignments_in_an_agent_stay_in_the_agent(agents: Client) -> None:
-    code = r'''
+    code = r"""
 count = 1
 table = [10, 20]
 h = spawn_agent("Rebind", model=script(
@@ -53,12 +53,12 @@ h = spawn_agent("Rebind", model=script(
     "class Probe:\n    seen = table\n"
     "submit((total(), Probe.seen is table))"))
 print(h.result(timeout=20), count, "new_name" in globals())
-'''
+"""
     assert await cell(agents, code) == "(129, True) 1 False"
 
 
 async def test_an_agent_sees_what_the_parent_rebinds_while_it_works(agents: Client) -> None:
-    code = r'''
+    code = r"""
 box = ["old"]
 mine = "parent's"
 gate = threading.Event()
@@ -73,16 +73,16 @@ mine = "parent's again"
 late = "bound after the spawn"
 gate.set()
 print(h.result(timeout=20), mine)
-'''
+"""
     assert await cell(agents, code) == "('new', 'agent', 'bound after the spawn') parent's again"
 
 
 async def test_a_value_that_fails_validation_is_shown_to_the_model_which_fixes_it(agents: Client) -> None:
-    code = r'''
+    code = r"""
 h = spawn_agent("Numbers", returns=list[int], model=script("submit(['a', 'b'])", "submit([1, 2])"))
 print(h.result(timeout=20), h.usage.model_calls)
 print(h.transcript[0].output)
-'''
+"""
     text = await cell(agents, code)
     assert text.startswith("[1, 2] 2\n")
     assert "SubmitError: The value does not match returns=list[int]" in text
@@ -90,7 +90,7 @@ print(h.transcript[0].output)
 
 
 async def test_pydantic_models_dataclasses_and_json_schemas_validate_what_agents_submit(agents: Client) -> None:
-    code = r'''
+    code = r"""
 import dataclasses
 from pydantic import BaseModel
 class Revenue(BaseModel):
@@ -114,14 +114,14 @@ schema = {"type": "object", "required": ["n"], "properties": {"n": {"type": "int
 j = spawn_agent("Count", returns=schema, model=answers("submit({'n': 'many'})", "submit({'n': 3})"))
 print(j.result(timeout=20), '{"n": {"type": "integer"}}' in prompts[-1])
 print(j.transcript[0].output)
-'''
+"""
     text = await cell(agents, code)
     assert text.startswith("Revenue(quarter='Q1', amount=12.5) True\nPoint(x=1, y=2)\n{'n': 3} True\n")
     assert "does not match the schema" in text and "'many' is not of type 'integer'" in text
 
 
 async def test_a_reply_without_code_gets_a_reminder(agents: Client) -> None:
-    code = r'''
+    code = r"""
 seen = []
 def answer(messages, info):
     seen.append(messages[-1].content)
@@ -129,28 +129,28 @@ def answer(messages, info):
 h = spawn_agent("Think", model=ScriptedModel(answer))
 print(h.result(timeout=20), h.transcript[0].code == "")
 print(seen[1])
-'''
+"""
     text = await cell(agents, code)
     assert text.startswith("ok True\n")
     assert "no ```python block" in text
 
 
 async def test_an_agent_that_never_submits_fails_after_max_turns(agents: Client) -> None:
-    code = r'''
+    code = r"""
 h = spawn_agent("Dawdle", max_turns=3, model=script("print('still looking')"))
 try:
     h.result(timeout=20)
 except AgentFailed as exc:
     print(exc)
 print(h.status, len(h.transcript))
-'''
+"""
     text = await cell(agents, code)
     assert "agent_" in text and "failed: it did not submit an answer within max_turns=3" in text
     assert text.endswith("failed 3")
 
 
 async def test_a_model_that_fails_fails_the_agent_with_its_reason(agents: Client) -> None:
-    code = r'''
+    code = r"""
 def broken(messages, info):
     raise RuntimeError("quota exceeded")
 h = spawn_agent("Anything", model=ScriptedModel(broken))
@@ -158,13 +158,13 @@ try:
     h.result(timeout=20)
 except AgentFailed as exc:
     print(exc)
-'''
+"""
     text = await cell(agents, code)
     assert text.endswith("failed: the model failed: scripted raised RuntimeError: quota exceeded")
 
 
 async def test_an_exception_in_agent_code_is_an_observation_with_a_short_traceback(agents: Client) -> None:
-    code = r'''
+    code = r"""
 seen = []
 def answer(messages, info):
     seen.append(messages[-1].content)
@@ -174,7 +174,7 @@ def answer(messages, info):
 h = spawn_agent("Divide", model=ScriptedModel(answer))
 print(h.result(timeout=20))
 print(seen[1])
-'''
+"""
     text = await cell(agents, code)
     assert text.startswith("recovered\n")
     assert "turn 1, line 4, in <module>" in text and "turn 1, line 2, in ratio" in text
@@ -183,16 +183,16 @@ print(seen[1])
 
 
 async def test_submit_cannot_be_swallowed_by_except_exception(agents: Client) -> None:
-    code = r'''
+    code = r"""
 h = spawn_agent("Submit", model=script(
     "try:\n    submit(7)\nexcept Exception:\n    print('swallowed')\nprint('after')"))
 print(h.result(timeout=20), repr(h.transcript[0].output))
-'''
+"""
     assert await cell(agents, code) == "7 ''"
 
 
 async def test_an_agents_prints_never_reach_the_parents_output_or_record(agents: Client) -> None:
-    code = r'''
+    code = r"""
 import sys
 from IPython.display import display
 h = spawn_agent("Talk", model=script(
@@ -203,31 +203,34 @@ h = spawn_agent("Talk", model=script(
 print("parent-line")
 n = h.result(timeout=20)
 print("parent-done", n > 3000)
-'''
+"""
     result = await run(agents, code)
     assert text_of(result) == "parent-line\nparent-done True"
-    record = await cell(agents, "print(repr(history[-1].output))\n"
-                                "print(_outputs[history[-1].number] == history[-1].output)")
+    record = await cell(
+        agents, "print(repr(history[-1].output))\nprint(_outputs[history[-1].number] == history[-1].output)"
+    )
     assert "agent-secret" not in record and "parent-line" in record and record.endswith("True")
     transcript = await cell(agents, "print(h.transcript[0].output[-120:])")
-    assert ("agent-secret 199\nagent-secret-err\n'agent-secret-display'\nagent-secret-thread\n'agent-secret-value'"
-            in transcript)
+    assert (
+        "agent-secret 199\nagent-secret-err\n'agent-secret-display'\nagent-secret-thread\n'agent-secret-value'"
+        in transcript
+    )
 
 
 async def test_prelude_names_work_inside_an_agent(agents: Client) -> None:
-    code = r'''
+    code = r"""
 h = spawn_agent("Look around", model=script(
     "print('help' in dir(), callable(memex_help), type(_outputs).__name__)\n"
     "submit((type(history).__name__, len(history), AgentFailed.__name__, submit.__doc__.split(',')[0]))"))
 print(h.result(timeout=20))
 print(h.transcript[0].output)
-'''
+"""
     text = await cell(agents, code)
     assert text == "('History', 0, 'AgentFailed', 'Finish this agent with `value`')\nTrue True Outputs"
 
 
 async def test_long_output_reaches_the_model_as_head_and_tail_within_the_budget(agents: Client) -> None:
-    code = r'''
+    code = r"""
 from memex_mcp.runtime import config
 seen = []
 def answer(messages, info):
@@ -239,7 +242,7 @@ h = spawn_agent("Print a lot", model=ScriptedModel(answer))
 print(h.result(timeout=20), len(seen[1]) <= config.load().output_limit + 200)
 print(seen[1].splitlines()[0], "|", seen[1].splitlines()[-1])
 print([line for line in seen[1].splitlines() if "cut" in line])
-'''
+"""
     lines = (await cell(agents, code)).splitlines()
     assert lines[0] == "18890 True"  # the full output: 2,000 lines of "line i"
     assert lines[1] == "line 0 | line 1999"
@@ -252,8 +255,11 @@ async def test_await_on_a_handle_gives_its_result(agents: Client) -> None:
 
 
 async def test_list_scope_shows_agents_once(agents: Client) -> None:
-    await cell(agents, "scout_handle = spawn_agent('Scout the area', name='scout', model=script('submit(1)'))\n"
-                       "scout_handle.result(timeout=20)")
+    await cell(
+        agents,
+        "scout_handle = spawn_agent('Scout the area', name='scout', model=script('submit(1)'))\n"
+        "scout_handle.result(timeout=20)",
+    )
     result = await agents.call_tool("list_scope", {})
     listing = result.structured_content
     assert listing is not None
@@ -269,18 +275,18 @@ async def test_list_scope_shows_agents_once(agents: Client) -> None:
 
 
 async def test_the_kernel_default_model_can_be_set_from_code(agents: Client) -> None:
-    code = r'''
+    code = r"""
 from memex_mcp.runtime.models import set_default_model
 set_default_model(script("submit('from the default')"))
 print(spawn_agent("Use the default").result(timeout=20))
 set_default_model(None)
-'''
+"""
     with anyio.fail_after(30):
         assert await cell(agents, code) == "from the default"
 
 
 async def test_agents_search_and_grep_the_documents_from_their_own_threads(agents: Client) -> None:
-    code = r'''
+    code = r"""
 import pathlib, tempfile
 folder = pathlib.Path(tempfile.mkdtemp())
 for topic in ("zebras", "walruses", "pelicans"):
@@ -289,26 +295,26 @@ docs.add(folder)
 look = "hit = docs.search(topic)[0]\nsubmit((hit.doc.split('/')[-1], len(list(docs.grep(topic)))))"
 hs = [spawn_agent("Find it", inputs={"topic": t}, model=script(look)) for t in ("zebras", "walruses", "pelicans")]
 print(gather(*hs, timeout=30))
-'''
+"""
     assert await cell(agents, code) == "[('zebras.md', 2), ('walruses.md', 2), ('pelicans.md', 2)]"
 
 
 async def test_usage_counts_model_calls_tokens_and_wall_time(agents: Client) -> None:
-    code = r'''
+    code = r"""
 h = spawn_agent("Two turns", model=script("x = 2", "submit(x)"))
 h.result(timeout=20)
 u = h.usage
 print(u.model_calls, u.input_tokens > 0, u.output_tokens > 0, u.wall_seconds > 0, h.status, h.done())
 first = h.transcript[0]
 print(len(h.transcript), first.text.startswith("Here goes."), first.code.strip(), repr(first.output))
-'''
+"""
     assert await cell(agents, code) == "2 True True True done True\n2 True x = 2 ''"
 
 
 async def test_the_model_gets_the_task_its_inputs_summaries_the_catalog_and_the_submit_contract(
     agents: Client,
 ) -> None:
-    code = r'''
+    code = r"""
 from memex_mcp.runtime.catalog import CATALOG
 seen = []
 def remember(messages, info):
@@ -321,5 +327,5 @@ system = "\n".join(m.content for m in seen[0] if m.role == "system")
 everything = "\n".join(m.content for m in seen[0])
 print("Count the cities" in everything, "- cities: list, len 3" in system, CATALOG in system,
       "submit(value)" in system, '"type": "integer"' in system)
-'''
+"""
     assert await cell(agents, code) == "3\nTrue True True True True"

@@ -43,20 +43,28 @@ class ChatHandler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
         turn = sum(1 for m in body["messages"] if m["role"] == "assistant") + 1
-        text = "```python\nprint(sum(numbers))\n```" if turn == 1 else (
-            "```python\nsubmit(int(history[-1].output))\n```")
+        text = (
+            "```python\nprint(sum(numbers))\n```" if turn == 1 else ("```python\nsubmit(int(history[-1].output))\n```")
+        )
         reply: dict[str, Any]
         if self.path == "/v1/chat/completions":
             reply = {
-                "id": f"chatcmpl-{turn}", "object": "chat.completion", "created": 0, "model": body["model"],
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": text}}],
+                "id": f"chatcmpl-{turn}",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
                 "usage": {"prompt_tokens": 100 * turn, "completion_tokens": 7, "total_tokens": 100 * turn + 7},
             }
         elif self.path == "/v1/messages":
             reply = {
-                "id": f"msg_{turn}", "type": "message", "role": "assistant", "model": body["model"],
-                "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+                "id": f"msg_{turn}",
+                "type": "message",
+                "role": "assistant",
+                "model": body["model"],
+                "content": [{"type": "text", "text": text}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
                 "usage": {"input_tokens": 100 * turn, "output_tokens": 7},
             }
         else:
@@ -93,7 +101,7 @@ async def own_client(anyio_backend: str) -> AsyncIterator[Client]:
 async def test_the_openai_provider_drives_an_agent_through_a_compatible_server(
     own_client: Client, chat_server: ChatServer
 ) -> None:
-    code = r'''
+    code = r"""
 import os
 os.environ["MEMEX_ALLOW_MODEL_REQUESTS"] = "1"  # this test opts in to real requests
 os.environ["OPENAI_BASE_URL"] = LOOPBACK_URL
@@ -101,7 +109,7 @@ os.environ["OPENAI_API_KEY"] = "sk-loopback"
 numbers = [20, 22]
 h = spawn_agent("Add up the numbers", inputs=["numbers"], returns=int, model="openai:tiny-test")
 print(h.result(timeout=30), h.usage.model_calls, h.usage.input_tokens, h.usage.output_tokens)
-'''.replace("LOOPBACK_URL", repr(chat_server.url))
+""".replace("LOOPBACK_URL", repr(chat_server.url))
     assert await cell(own_client, code) == "42 2 300 14"
     headers, first = chat_server.requests[0]
     assert headers["authorization"] == "Bearer sk-loopback"
@@ -118,7 +126,7 @@ print(h.result(timeout=30), h.usage.model_calls, h.usage.input_tokens, h.usage.o
 async def test_the_anthropic_provider_sends_the_system_prompt_apart(
     own_client: Client, chat_server: ChatServer
 ) -> None:
-    code = r'''
+    code = r"""
 import os
 os.environ["MEMEX_ALLOW_MODEL_REQUESTS"] = "1"  # this test opts in to real requests
 os.environ["ANTHROPIC_BASE_URL"] = LOOPBACK_ROOT
@@ -126,7 +134,7 @@ os.environ["ANTHROPIC_API_KEY"] = "sk-ant-loopback"
 numbers = [40, 2]
 h = spawn_agent("Add up the numbers", inputs=["numbers"], returns=int, model="anthropic:claude-test")
 print(h.result(timeout=30), h.usage.model_calls, h.usage.input_tokens, h.usage.output_tokens)
-'''.replace("LOOPBACK_ROOT", repr(chat_server.root))
+""".replace("LOOPBACK_ROOT", repr(chat_server.root))
     assert await cell(own_client, code) == "42 2 300 14"
     headers, first = chat_server.requests[0]
     # Older SDKs send the key as x-api-key, newer ones as a bearer token.
@@ -139,7 +147,7 @@ print(h.result(timeout=30), h.usage.model_calls, h.usage.input_tokens, h.usage.o
 
 
 async def test_auto_picks_the_provider_the_environment_configures(own_client: Client) -> None:
-    code = r'''
+    code = r"""
 import os
 from memex_mcp.runtime.models import resolve, ModelError
 for key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
@@ -161,7 +169,7 @@ try:
     resolve("bogus:thing")
 except ModelError as exc:
     print(exc)
-'''
+"""
     lines = (await cell(own_client, code)).splitlines()
     assert lines[0].startswith("No model is configured for sub-agents, so no sub-agent can start. Do this work")
     assert lines[1] == "spawn: No model is configured for sub-agents, s"
@@ -170,7 +178,7 @@ except ModelError as exc:
 
 
 async def test_real_model_requests_fail_in_tests_unless_a_test_opts_in(own_client: Client) -> None:
-    code = r'''
+    code = r"""
 import os
 os.environ["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
 h = spawn_agent("Anything", model="openai:gpt-test")
@@ -178,14 +186,14 @@ try:
     h.result(timeout=20)
 except Exception as exc:
     print(type(exc).__name__, exc)
-'''
+"""
     text = await cell(own_client, code)
     assert text.startswith("AgentFailed agent_1 failed: the model failed: Real model requests are switched off")
     assert "MEMEX_ALLOW_MODEL_REQUESTS=0" in text
 
 
 async def test_a_missing_provider_package_names_the_extra_to_install(own_client: Client) -> None:
-    code = r'''
+    code = r"""
 import os, sys
 from memex_mcp.runtime.models import resolve, Request, Message, ModelError
 os.environ["MEMEX_ALLOW_MODEL_REQUESTS"] = "1"
@@ -198,9 +206,8 @@ for package in ("openai", "anthropic"):
         print(exc)
     finally:
         sys.modules[package] = saved
-'''
+"""
     assert await cell(own_client, code) == (
         "openai:some-model needs the openai package: pip install 'memex-mcp[openai]'\n"
         "anthropic:some-model needs the anthropic package: pip install 'memex-mcp[anthropic]'"
     )
-

@@ -57,11 +57,18 @@ async def test_many_threads_of_a_blocked_cell_get_their_own_answers_at_once(anyi
         if len(arrived) == THREADS:
             everyone.set()
         await everyone.wait()  # every request is outstanding at the same time
-        return types.CreateMessageResult(role="assistant", content=types.TextContent(
-            type="text", text=content.text.replace("question", "answer")), model="m")
+        return types.CreateMessageResult(
+            role="assistant",
+            content=types.TextContent(type="text", text=content.text.replace("question", "answer")),
+            model="m",
+        )
 
-    async with Client(build_server(settings(timeout=60)), raise_exceptions=True, mode="legacy",
-                      sampling_callback=answer_when_all_asked) as client:
+    async with Client(
+        build_server(settings(timeout=60)),
+        raise_exceptions=True,
+        mode="legacy",
+        sampling_callback=answer_when_all_asked,
+    ) as client:
         with anyio.fail_after(60):
             result = await run(client, MANY)
     assert not result.is_error, text_of(result)
@@ -132,8 +139,10 @@ async def test_a_waiting_call_fails_clearly_when_the_server_goes_away(anyio_back
             tg.start_soon(waiting_call)
             await stuck.started.wait()
             await server.close()
-        assert errors == ["The server closed the line before it answered: the memex server is gone (it stopped or "
-                          "was restarted), so nothing that needs it can work now."]
+        assert errors == [
+            "The server closed the line before it answered: the memex server is gone (it stopped or "
+            "was restarted), so nothing that needs it can work now."
+        ]
         assert stuck.cancelled.is_set()
         with pytest.raises(ChannelError, match=r"^Cannot reach the server at .*: the memex server is gone"):
             await anyio.to_thread.run_sync(line.call, "echo")

@@ -9,14 +9,33 @@ from pathlib import Path
 
 import pytest
 
-OPTIONS = ["--transport", "--host", "--port", "--data-dir", "--state-dir", "--session", "--output-limit",
-           "--timeout", "--agent-model", "--answer-schema", "--mcp-config", "--max-code-chars", "--memory-limit",
-           "--checkpoint-max-bytes"]
+OPTIONS = [
+    "--transport",
+    "--host",
+    "--port",
+    "--data-dir",
+    "--state-dir",
+    "--session",
+    "--output-limit",
+    "--timeout",
+    "--agent-model",
+    "--answer-schema",
+    "--mcp-config",
+    "--max-code-chars",
+    "--memory-limit",
+    "--checkpoint-max-bytes",
+]
 
 
 def memex(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "memex_mcp", *args], capture_output=True, text=True,
-                          timeout=60, env=env, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "memex_mcp", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_help_documents_every_option() -> None:
@@ -73,8 +92,7 @@ def test_a_bad_answer_schema_file_is_refused(tmp_path: Path) -> None:
     assert "No such file" in memex("--answer-schema", str(tmp_path / "missing.json")).stderr
 
 
-def test_every_option_can_be_set_by_its_environment_variable(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_option_can_be_set_by_its_environment_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from memex_mcp.server.cli import parse
 
     (tmp_path / "schema.json").write_text('{"type": "object"}')
@@ -82,22 +100,43 @@ def test_every_option_can_be_set_by_its_environment_variable(tmp_path: Path,
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     environment = {
-        "MEMEX_HOST": "127.0.0.2", "MEMEX_PORT": "9000",
-        "MEMEX_DATA_DIR": f"{tmp_path / 'a'}{os.pathsep}{tmp_path / 'b'}", "MEMEX_STATE_DIR": str(tmp_path),
-        "MEMEX_SESSION": "work", "MEMEX_OUTPUT_LIMIT": "500", "MEMEX_TIMEOUT": "7.5",
-        "MEMEX_MAX_CODE_CHARS": "1234", "MEMEX_MEMORY_LIMIT": "1G", "MEMEX_CHECKPOINT_MAX_BYTES": "1M",
-        "MEMEX_AGENT_MODEL": "openai:local", "MEMEX_ANSWER_SCHEMA": str(tmp_path / "schema.json"),
-        "MEMEX_MCP_CONFIG": str(tmp_path / "servers.json"), "MEMEX_TRANSPORT": "stdio",
+        "MEMEX_HOST": "127.0.0.2",
+        "MEMEX_PORT": "9000",
+        "MEMEX_DATA_DIR": f"{tmp_path / 'a'}{os.pathsep}{tmp_path / 'b'}",
+        "MEMEX_STATE_DIR": str(tmp_path),
+        "MEMEX_SESSION": "work",
+        "MEMEX_OUTPUT_LIMIT": "500",
+        "MEMEX_TIMEOUT": "7.5",
+        "MEMEX_MAX_CODE_CHARS": "1234",
+        "MEMEX_MEMORY_LIMIT": "1G",
+        "MEMEX_CHECKPOINT_MAX_BYTES": "1M",
+        "MEMEX_AGENT_MODEL": "openai:local",
+        "MEMEX_ANSWER_SCHEMA": str(tmp_path / "schema.json"),
+        "MEMEX_MCP_CONFIG": str(tmp_path / "servers.json"),
+        "MEMEX_TRANSPORT": "stdio",
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     _, s = parse([])
     assert (s.host, s.port, s.data_dirs, s.state_dir, s.session) == (
-        "127.0.0.2", 9000, (tmp_path / "a", tmp_path / "b"), tmp_path, "work")
+        "127.0.0.2",
+        9000,
+        (tmp_path / "a", tmp_path / "b"),
+        tmp_path,
+        "work",
+    )
     assert (s.output_limit, s.timeout, s.max_code_chars, s.memory_limit, s.checkpoint_max_bytes) == (
-        500, 7.5, 1234, 2**30, 2**20)
+        500,
+        7.5,
+        1234,
+        2**30,
+        2**20,
+    )
     assert (s.agent_model, s.answer_schema, s.mcp_config) == (
-        "openai:local", {"type": "object"}, tmp_path / "servers.json")
+        "openai:local",
+        {"type": "object"},
+        tmp_path / "servers.json",
+    )
     # The command line wins over the environment.
     assert parse(["--timeout", "3"])[1].timeout == 3
     monkeypatch.setenv("MEMEX_TRANSPORT", "http")
@@ -122,10 +161,12 @@ def test_without_options_or_environment_the_documented_defaults_apply(monkeypatc
 def test_the_console_script_is_the_same_program_as_python_m() -> None:
     script = Path(sys.executable).with_name("memex-mcp")
     assert script.exists(), "pip install -e . installs the memex-mcp console script"
-    by_script = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60,
-                               stdin=subprocess.DEVNULL)
+    by_script = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
     assert by_script.returncode == 0
     assert by_script.stdout == memex("--help").stdout
-    wrong = subprocess.run([str(script), "--bogus"], capture_output=True, text=True, timeout=60,
-                           stdin=subprocess.DEVNULL)
+    wrong = subprocess.run(
+        [str(script), "--bogus"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
     assert (wrong.returncode, wrong.stderr) == (2, memex("--bogus").stderr)

@@ -10,8 +10,14 @@ from pathlib import Path
 
 
 def test_the_demo_shows_what_the_model_saw_beside_what_stayed_in_the_kernel(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "memex_mcp", "demo"], capture_output=True, text=True,
-                            timeout=120, stdin=subprocess.DEVNULL, env={**os.environ, "MEMEX_STATE_DIR": str(tmp_path)})
+    result = subprocess.run(
+        [sys.executable, "-m", "memex_mcp", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "MEMEX_STATE_DIR": str(tmp_path)},
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "1,000,099 order lines; revenue 127,332,596" in out  # the SQL question, from the bundled tables

@@ -29,7 +29,8 @@ async def output(client: Client, code: str) -> str:
 
 
 async def test_only_new_and_changed_files_are_extracted_again_in_this_kernel_and_the_next(
-        anyio_backend: str, tmp_path: Path) -> None:
+    anyio_backend: str, tmp_path: Path
+) -> None:
     (tmp_path / "a.md").write_text("# Apricots\n\nApricot trees flower early.")
     (tmp_path / "b.html").write_text("<p>Blueberries need acid soil.</p>")
     (tmp_path / "c.txt").write_text("Cherries ripen in June.")
@@ -49,7 +50,8 @@ async def test_only_new_and_changed_files_are_extracted_again_in_this_kernel_and
 
 
 async def test_a_search_waiting_for_another_sessions_indexing_reports_progress(
-        anyio_backend: str, tmp_path: Path) -> None:
+    anyio_backend: str, tmp_path: Path
+) -> None:
     for n in range(40):
         (tmp_path / f"note_{n:02}.md").write_text(f"# Note {n}\n\nThis is note number {n} about topic t{n}.")
     seen: list[tuple[float, float | None, str | None]] = []
@@ -63,8 +65,9 @@ async def test_a_search_waiting_for_another_sessions_indexing_reports_progress(
         another_session.enter_context(BuildLock(STATE_DIR / "cache" / INDEX_FILE).held())
         async with server(tmp_path) as client:
             with anyio.fail_after(60):
-                result = await client.call_tool("execute_code", {"code": "docs.search('topic t17')[0].doc"},
-                                                progress_callback=on_progress)
+                result = await client.call_tool(
+                    "execute_code", {"code": "docs.search('topic t17')[0].doc"}, progress_callback=on_progress
+                )
     assert text_of(result) == "'note_17.md'"
     assert seen and seen[0][2] == "waiting for another session that is indexing the same cache"
     values = [progress for progress, _, _ in seen]
@@ -72,7 +75,8 @@ async def test_a_search_waiting_for_another_sessions_indexing_reports_progress(
 
 
 async def test_two_sessions_on_one_data_dir_index_it_once_and_both_search_it(
-        anyio_backend: str, tmp_path: Path) -> None:
+    anyio_backend: str, tmp_path: Path
+) -> None:
     for n in range(12):
         (tmp_path / f"page_{n:02}.txt").write_text(f"Shared page {n} mentions the keyword k{n}.")
     async with server(tmp_path) as first, server(tmp_path) as second:
@@ -88,7 +92,8 @@ async def test_two_sessions_on_one_data_dir_index_it_once_and_both_search_it(
 
 
 async def test_a_session_finds_only_its_own_documents_though_the_cache_holds_better_matches(
-        anyio_backend: str, tmp_path: Path) -> None:
+    anyio_backend: str, tmp_path: Path
+) -> None:
     other, mine = tmp_path / "other", tmp_path / "mine"
     other.mkdir(), mine.mkdir()
     for n in range(45):
@@ -112,7 +117,8 @@ async def test_a_corrupt_cache_is_rebuilt(anyio_backend: str, tmp_path: Path) ->
 
 
 async def test_a_linked_directory_is_read_by_docs_and_the_views_alike_and_a_link_loop_once(
-        anyio_backend: str, tmp_path: Path) -> None:
+    anyio_backend: str, tmp_path: Path
+) -> None:
     data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
     (data / "sub").mkdir(parents=True)
     (data / "sub" / "b.txt").write_text("Badgers sleep by day.")

@@ -34,12 +34,15 @@ def write_config(name: str, servers: dict[str, dict[str, object]]) -> Path:
 
 @pytest.fixture(scope="module")
 async def tools_client(anyio_backend: str) -> AsyncIterator[Client]:
-    config = write_config("downstream.json", {
-        "test-server": {"command": sys.executable, "args": [SERVER]},
-        "crashy": {"command": sys.executable, "args": [SERVER]},
-        "victim": {"command": sys.executable, "args": [SERVER]},
-        "missing": {"command": "memex-no-such-command", "args": ["--x"]},
-    })
+    config = write_config(
+        "downstream.json",
+        {
+            "test-server": {"command": sys.executable, "args": [SERVER]},
+            "crashy": {"command": sys.executable, "args": [SERVER]},
+            "victim": {"command": sys.executable, "args": [SERVER]},
+            "missing": {"command": "memex-no-such-command", "args": ["--x"]},
+        },
+    )
     async with Client(build_server(settings(timeout=60, mcp_config=config)), raise_exceptions=True) as c:
         yield c
 
@@ -119,8 +122,10 @@ except tools.ToolError as exc:
 async def test_positional_arguments_are_refused_with_the_signature(tools_client: Client) -> None:
     with anyio.fail_after(60):
         result = await run(tools_client, "tools.test_server.greet('Ada')")
-    assert "TypeError: tools.test_server.greet() takes keyword arguments only: tools.test_server.greet(*, name: str)" \
+    assert (
+        "TypeError: tools.test_server.greet() takes keyword arguments only: tools.test_server.greet(*, name: str)"
         in text_of(result)
+    )
 
 
 async def test_four_threads_call_tools_in_parallel_from_one_cell(tools_client: Client) -> None:
@@ -208,14 +213,16 @@ async def test_without_a_config_tools_says_how_to_configure_servers(client: Clie
     assert text.startswith("tools: no downstream MCP servers. Start memex-mcp with --mcp-config FILE")
     with anyio.fail_after(60):
         result = await run(client, "tools.github.search()")
-    assert "AttributeError: There is no downstream MCP server 'github'. Start memex-mcp with --mcp-config" \
-        in text_of(result)
+    assert "AttributeError: There is no downstream MCP server 'github'. Start memex-mcp with --mcp-config" in text_of(
+        result
+    )
 
 
 async def test_downstream_servers_stop_when_memex_gets_sigterm(anyio_backend: str) -> None:
     config = write_config("sigterm.json", {"one": {"command": sys.executable, "args": [SERVER]}})
-    params = StdioServerParameters(command=sys.executable, args=["-m", "memex_mcp", "--mcp-config", str(config)],
-                                   env=dict(os.environ))
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "memex_mcp", "--mcp-config", str(config)], env=dict(os.environ)
+    )
     with anyio.fail_after(60):
         async with Client(params) as memex:
             text = await cell(memex, "import os\nprint(os.getppid(), tools.one.pid())")
@@ -232,8 +239,9 @@ async def test_a_url_entry_reaches_a_streamable_http_server(anyio_backend: str) 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    web = subprocess.Popen([sys.executable, SERVER, "--http", str(port)], stderr=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL)
+    web = subprocess.Popen(
+        [sys.executable, SERVER, "--http", str(port)], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+    )
     try:
         with anyio.fail_after(30):
             while True:  # until it listens
@@ -242,8 +250,7 @@ async def test_a_url_entry_reaches_a_streamable_http_server(anyio_backend: str) 
                     break
                 except OSError:
                     await anyio.sleep(0.05)
-        config = write_config("http.json", {"web": {"url": f"http://127.0.0.1:{port}/mcp",
-                                                    "headers": {"X-Test": "1"}}})
+        config = write_config("http.json", {"web": {"url": f"http://127.0.0.1:{port}/mcp", "headers": {"X-Test": "1"}}})
         async with Client(build_server(settings(mcp_config=config)), raise_exceptions=True) as memex:
             assert await cell(memex, "print(tools.web.greet(name='web'))") == "Hello, web!"
     finally:

@@ -122,8 +122,9 @@ async def test_concurrent_calls_run_one_at_a_time_and_each_gets_its_own_output(c
     results: dict[int, str] = {}
 
     async def call(i: int) -> None:
-        code = (f"import time\nfor k in range(3):\n    print('call {i} line', k)\n    time.sleep(0.01)\n"
-                f"order.append({i})")
+        code = (
+            f"import time\nfor k in range(3):\n    print('call {i} line', k)\n    time.sleep(0.01)\norder.append({i})"
+        )
         results[i] = text_of(await run(client, code))
 
     with anyio.fail_after(60):
@@ -139,7 +140,7 @@ async def test_concurrent_calls_run_one_at_a_time_and_each_gets_its_own_output(c
 async def test_history_keeps_every_execution_with_code_and_full_output(client: Client) -> None:
     await run(client, "print('marker-' * 3000)")
     text = text_of(await run(client, "h = history.find('marker-')[-1]\nlen(h.output), h.code[:12]"))
-    assert text == "(21001, \"print('marke\")"
+    assert text == '(21001, "print(\'marke")'
     assert "executions" in text_of(await run(client, "history"))
 
 

@@ -49,8 +49,9 @@ async def test_code_that_ignores_the_interrupt_gets_the_kernel_restarted_with_it
     with anyio.fail_after(30):
         result = await run(client, code, timeout=1)
     assert result.is_error
-    assert "did not stop within 1 s of the interrupt, so the kernel was restarted; restored the variables" \
-        in text_of(result)
+    assert "did not stop within 1 s of the interrupt, so the kernel was restarted; restored the variables" in text_of(
+        result
+    )
     assert await kernel_pid(client) != pid
     assert text_of(await run(client, "kept")) == "1"
 
@@ -63,7 +64,8 @@ async def test_a_kernel_that_dies_on_the_interrupt_is_said_to_have_died_and_come
     assert result.is_error
     assert text_of(result).startswith(
         "TimeoutError: the execution exceeded 1 s and was interrupted. The kernel died on the interrupt "
-        "(exit code 4) and was replaced by a new one; restored the variables")
+        "(exit code 4) and was replaced by a new one; restored the variables"
+    )
     assert text_of(await run(client, "kept_too")) == "2"
 
 
@@ -147,8 +149,10 @@ async def test_a_kernel_that_cannot_be_replaced_is_explained_and_the_next_start_
             monkeypatch.setenv("PYTHONPATH", broken_ipykernel)  # every new kernel fails from now on
             died = await run(own, "import os\nos._exit(3)")
         assert died.is_error
-        assert "The kernel died while running this code (exit code 3), and a new one could not be started " \
-               "(it exited while starting (exit code 1); it said: " in text_of(died)
+        assert (
+            "The kernel died while running this code (exit code 3), and a new one could not be started "
+            "(it exited while starting (exit code 1); it said: " in text_of(died)
+        )
         assert text_of(died).endswith("boom: this ipykernel is broken); the next call tries again.")
         with anyio.fail_after(60):
             still = await run(own, "kept")

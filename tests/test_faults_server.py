@@ -26,8 +26,9 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(scope="module")
 async def client(anyio_backend: str) -> AsyncIterator[Client]:
-    async with Client(build_server(settings(timeout=30, interrupt_grace=2, call_timeout=3)),
-                      raise_exceptions=True) as c:
+    async with Client(
+        build_server(settings(timeout=30, interrupt_grace=2, call_timeout=3)), raise_exceptions=True
+    ) as c:
         yield c
 
 
@@ -41,7 +42,8 @@ def lines(path: Path) -> list[str]:
 
 @pytest.mark.parametrize("delay", [0.0, 0.002, 0.02, 0.2])
 async def test_code_sent_as_the_kernel_is_killed_after_a_reply_runs_once_on_the_new_kernel(
-        client: Client, tmp_path: Path, delay: float) -> None:
+    client: Client, tmp_path: Path, delay: float
+) -> None:
     marks = tmp_path / "marks.txt"
     pid = await kernel_pid(client)
     # Above 4 MB: pickled into its checkpoint file after the reply, so the kill lands while it is written.
@@ -61,8 +63,10 @@ async def test_code_sent_as_the_kernel_is_killed_after_a_reply_runs_once_on_the_
 
 async def test_a_cell_that_kills_its_own_kernel_is_blamed_and_never_run_again(client: Client, tmp_path: Path) -> None:
     marks = tmp_path / "marks.txt"
-    code = (f"import os, signal\nwith open({str(marks)!r}, 'a') as f:\n    print('ran', file=f)\n"
-            "os.kill(os.getpid(), signal.SIGKILL)")
+    code = (
+        f"import os, signal\nwith open({str(marks)!r}, 'a') as f:\n    print('ran', file=f)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)"
+    )
     with anyio.fail_after(60):
         result = await run(client, code)
     assert result.is_error
@@ -74,23 +78,20 @@ async def test_a_cell_that_kills_its_own_kernel_is_blamed_and_never_run_again(cl
 
 
 SLOW_REPR = (
-    "import time\n"
-    "class Slow:\n"
-    "    def __repr__(self):\n"
-    "        time.sleep(60)\n"
-    "        return 'Slow()'\n"
-    "slow = Slow()"
+    "import time\nclass Slow:\n    def __repr__(self):\n        time.sleep(60)\n        return 'Slow()'\nslow = Slow()"
 )
 
 
 async def test_a_list_scope_held_by_a_slow_repr_is_bounded_and_the_next_execution_is_not_interrupted(
-        client: Client) -> None:
+    client: Client,
+) -> None:
     await run(client, SLOW_REPR)
     with anyio.fail_after(30):  # its bound (3 s) and the interrupt's grace (2 s), with room to spare
         listing = await client.call_tool("list_scope", {})
     if listing.is_error:  # no listing in time: it says so and what to do
-        assert ("list_scope did not finish within 3 s, so it was interrupted; the kernel kept its state."
-                in text_of(listing))
+        assert "list_scope did not finish within 3 s, so it was interrupted; the kernel kept its state." in text_of(
+            listing
+        )
         assert "pattern" in text_of(listing)
     with anyio.fail_after(30):
         after = await run(client, "print('after')", timeout=10)
@@ -124,7 +125,8 @@ async def test_the_timeout_clock_starts_when_the_kernel_begins_the_code(client: 
 
 @pytest.mark.parametrize("timeout", [0, -1])
 async def test_a_timeout_that_is_not_a_positive_finite_number_is_refused_before_the_code_runs(
-        client: Client, tmp_path: Path, timeout: float) -> None:
+    client: Client, tmp_path: Path, timeout: float
+) -> None:
     marks = tmp_path / "marks.txt"
     result = await run(client, f"open({str(marks)!r}, 'w').close()", timeout=timeout)
     assert result.is_error
@@ -134,8 +136,10 @@ async def test_a_timeout_that_is_not_a_positive_finite_number_is_refused_before_
 
 
 async def test_a_displayed_image_that_cannot_be_decoded_becomes_one_line_of_text(client: Client) -> None:
-    code = ("from IPython.display import Image, display\nprint('before')\n"
-            "display(Image(data=b'\\x89PNG\\r\\n\\x1a\\n' + b'not really a png' * 8, format='png'))\nprint('after')")
+    code = (
+        "from IPython.display import Image, display\nprint('before')\n"
+        "display(Image(data=b'\\x89PNG\\r\\n\\x1a\\n' + b'not really a png' * 8, format='png'))\nprint('after')"
+    )
     result = await run(client, code)
     assert not result.is_error
     assert not [c for c in result.content if isinstance(c, ImageContent)]
@@ -145,9 +149,11 @@ async def test_a_displayed_image_that_cannot_be_decoded_becomes_one_line_of_text
 
 
 async def test_an_image_labelled_with_the_wrong_type_is_sent_with_its_real_one(client: Client) -> None:
-    code = ("import io\nfrom PIL import Image as P\nfrom IPython.display import Image, display\n"
-            "buf = io.BytesIO()\nP.new('RGB', (40, 30), (200, 0, 0)).save(buf, 'JPEG')\n"
-            "display({'image/png': __import__('base64').b64encode(buf.getvalue()).decode()}, raw=True)")
+    code = (
+        "import io\nfrom PIL import Image as P\nfrom IPython.display import Image, display\n"
+        "buf = io.BytesIO()\nP.new('RGB', (40, 30), (200, 0, 0)).save(buf, 'JPEG')\n"
+        "display({'image/png': __import__('base64').b64encode(buf.getvalue()).decode()}, raw=True)"
+    )
     result = await run(client, code)
     (image,) = [c for c in result.content if isinstance(c, ImageContent)]
     assert image.mime_type == "image/jpeg"
@@ -160,20 +166,27 @@ def test_a_nan_or_infinite_timeout_is_refused_before_the_code_runs(tmp_path: Pat
     try:
         session.initialize()
         for timeout in [math.nan, math.inf, -math.inf]:
-            reply = session.request("tools/call", {"name": "execute_code", "arguments": {
-                "code": f"open({str(marks)!r}, 'w').close()", "timeout": timeout}})
+            reply = session.request(
+                "tools/call",
+                {
+                    "name": "execute_code",
+                    "arguments": {"code": f"open({str(marks)!r}, 'w').close()", "timeout": timeout},
+                },
+            )
             assert reply["result"]["isError"], reply
             text = reply["result"]["content"][0]["text"]
-            assert f"timeout must be a positive, finite number of seconds, not {timeout!r}; the code was not run" \
-                in text
+            assert (
+                f"timeout must be a positive, finite number of seconds, not {timeout!r}; the code was not run" in text
+            )
         assert not marks.exists()
     finally:
         session.kill()
 
 
 def memex(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "memex_mcp", *args], capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "memex_mcp", *args], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
 
 
 def test_a_state_dir_that_is_a_file_is_a_one_line_error_with_exit_code_2(tmp_path: Path) -> None:
@@ -213,8 +226,9 @@ def test_a_killed_kernel_and_a_stopped_server_leave_no_files_in_the_temp_dir(sto
         assert second != first
         # the dead kernel's files are gone; the new one has one connection file and one socket dir
         replaced = kernel_files(session.tmp)
-        assert len(replaced) == len(running) and not set(replaced) & (set(running) - {
-            n for n in running if n.startswith("memex-ch-")})
+        assert len(replaced) == len(running) and not set(replaced) & (
+            set(running) - {n for n in running if n.startswith("memex-ch-")}
+        )
         assert session.proc.stdin is not None
         if stop == "sigterm":
             session.proc.send_signal(signal.SIGTERM)

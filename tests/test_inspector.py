@@ -18,8 +18,14 @@ def inspector(*args: str) -> subprocess.CompletedProcess[str]:
     assert Path(command).exists(), f"the MCP Inspector is not installed; run `{INSTALL}` in {ROOT}"
     # Node 22 from the same folder must come first: the inspector does not run on older Node.
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "MCP_INSPECTOR_SECRET_STORE": "memory"}
-    return subprocess.run([command, "--cli", sys.executable, "-m", "memex_mcp", *args],
-                          capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    return subprocess.run(
+        [command, "--cli", sys.executable, "-m", "memex_mcp", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 def test_the_inspector_lists_the_tools_and_runs_code() -> None:

@@ -30,8 +30,10 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="module")
 async def client(anyio_backend: str, data_dir: Path) -> AsyncIterator[Client]:
-    async with Client(build_server(settings(timeout=60, interrupt_grace=5, data_dirs=(data_dir,), output_limit=4000)),
-                      raise_exceptions=True) as c:
+    async with Client(
+        build_server(settings(timeout=60, interrupt_grace=5, data_dirs=(data_dir,), output_limit=4000)),
+        raise_exceptions=True,
+    ) as c:
         yield c
 
 
@@ -61,7 +63,9 @@ async def test_a_missing_dataframe_column_lists_the_columns_and_the_closest(clie
     code = "import pandas as pd\ndf = pd.DataFrame({'revenue': [1], 'region': ['n']})\ndf['revnue']"
     text = await error(client, code)
     assert text.splitlines()[-2:] == [
-        "KeyError: 'revnue'", "The DataFrame's columns are: revenue, region. Did you mean 'revenue'?"]
+        "KeyError: 'revnue'",
+        "The DataFrame's columns are: revenue, region. Did you mean 'revenue'?",
+    ]
 
 
 async def test_the_columns_listed_for_a_wide_dataframe_are_bounded(client: Client) -> None:
@@ -85,23 +89,29 @@ async def test_mutual_recursion_is_counted_as_a_cycle(client: Client) -> None:
 
 
 async def test_fetchone_returns_the_first_row_and_fetchmany_goes_on(client: Client) -> None:
-    code = ("print(sql('select count(*) from sales').fetchone()[0])\n"
-            "rel = sql('select range from range(5)')\n"
-            "print(rel.fetchone(), rel.fetchmany(2), rel.fetchmany(10), rel.fetchone(), rel.fetchall()[0])\n"
-            "print(sql('select 1 where false').fetchone(), sql('select 7').limit(1).fetchone())")
+    code = (
+        "print(sql('select count(*) from sales').fetchone()[0])\n"
+        "rel = sql('select range from range(5)')\n"
+        "print(rel.fetchone(), rel.fetchmany(2), rel.fetchmany(10), rel.fetchone(), rel.fetchall()[0])\n"
+        "print(sql('select 1 where false').fetchone(), sql('select 7').limit(1).fetchone())"
+    )
     assert await value(client, code) == "2\n(0,) [(1,), (2,)] [(3,), (4,)] None (0,)\nNone (7,)"
 
 
 async def test_fetchone_past_the_first_thousand_rows_reads_on(client: Client) -> None:
-    code = ("rel = sql('select range from range(2500)')\nrows = rel.fetchmany(1200) + rel.fetchmany(2000)\n"
-            "print(len(rows), rows[-1], rel.fetchone())")
+    code = (
+        "rel = sql('select range from range(2500)')\nrows = rel.fetchmany(1200) + rel.fetchmany(2000)\n"
+        "print(len(rows), rows[-1], rel.fetchone())"
+    )
     assert await value(client, code) == "2500 (2499,) None"
 
 
 async def test_a_relation_keeps_working_as_duckdb_has_it(client: Client) -> None:
-    code = ("rel = sql('select region, revenue from sales order by revenue')\nrel.fetchone()\n"
-            "print(list(rel.df().region), rel.fetchall(), rel.arrow().read_all().num_rows,"
-            " sql('select sum(revenue) from rel').fetchone())\nrel")
+    code = (
+        "rel = sql('select region, revenue from sales order by revenue')\nrel.fetchone()\n"
+        "print(list(rel.df().region), rel.fetchall(), rel.arrow().read_all().num_rows,"
+        " sql('select sum(revenue) from rel').fetchone())\nrel"
+    )
     first, preview = (await value(client, code)).split("\n", 1)
     assert first == "['north', 'south'] [('north', 10.5), ('south', 20.0)] 2 (30.5,)"
     assert "region" in preview and "south" in preview
@@ -119,12 +129,22 @@ async def test_tables_lists_columns_with_types_and_row_counts(client: Client, da
     assert lines[0].split() == ["name", "kind", "rows", "columns", "(name:type)"]
     by_name = {line.split()[0]: line for line in lines[1:]}
     assert by_name["sales"].split() == [
-        "sales", "view", "2", "region:VARCHAR,", "revenue:DOUBLE,", "sold_on:DATE", "←", str(data_dir / "sales.csv")]
+        "sales",
+        "view",
+        "2",
+        "region:VARCHAR,",
+        "revenue:DOUBLE,",
+        "sold_on:DATE",
+        "←",
+        str(data_dir / "sales.csv"),
+    ]
     assert by_name["lines"].split()[:5] == ["lines", "view", "500", "id:BIGINT,", "sku:VARCHAR"]
     assert by_name["made_here"].split() == ["made_here", "table", "1", "a:INTEGER,", "b:DECIMAL(2,1)"]
     assert "… +" in by_name["wide"] and " more (.columns)" in by_name["wide"] and len(by_name["wide"]) < 300
-    code = ("w = [t for t in tables() if t.name == 'wide'][0]\n"
-            "print(len(w.columns), w.columns[-1].name, w.columns[-1].type)")
+    code = (
+        "w = [t for t in tables() if t.name == 'wide'][0]\n"
+        "print(len(w.columns), w.columns[-1].name, w.columns[-1].type)"
+    )
     full = await value(client, code)
     assert full == "40 measurement_column_39 BIGINT"
 
@@ -154,11 +174,15 @@ def test_the_duckdb_hooks_the_relation_patch_uses_still_exist() -> None:
 
 
 async def test_a_query_stopped_by_an_interrupt_not_of_this_call_says_running_it_again_works(client: Client) -> None:
-    code = ("import threading\nthreading.Timer(0.5, db.interrupt).start()\n"
-            "sql('select sum(range) from range(100000000000)').fetchall()")
+    code = (
+        "import threading\nthreading.Timer(0.5, db.interrupt).start()\n"
+        "sql('select sum(range) from range(100000000000)').fetchall()"
+    )
     with anyio.fail_after(60):
         lines = (await error(client, code)).splitlines()
     assert lines[-2] == "duckdb.InterruptException: INTERRUPT Error: Interrupted!"
-    assert lines[-1] == ("The query was stopped by an interrupt that did not come from this call; nothing in the query "
-                         "caused it. The database and its connection are fine: running the query again works.")
+    assert lines[-1] == (
+        "The query was stopped by an interrupt that did not come from this call; nothing in the query "
+        "caused it. The database and its connection are fine: running the query again works."
+    )
     assert await value(client, "print(sql('select 42').fetchone())") == "(42,)"

@@ -28,8 +28,11 @@ async def test_a_named_session_comes_back_with_its_variables_and_history_in_the_
     name = f"again-{uuid.uuid4().hex[:8]}"
     with anyio.fail_after(60):
         async with Client(build_server(settings(session=name)), raise_exceptions=True) as first:
-            fresh = await run(first, "kept = {'a': [1, 2]}\nsql('create table kept_t as select 7 as v')\n"
-                                     "query = sql('select v from kept_t')\nprint('said in the first server')")
+            fresh = await run(
+                first,
+                "kept = {'a': [1, 2]}\nsql('create table kept_t as select 7 as v')\n"
+                "query = sql('select v from kept_t')\nprint('said in the first server')",
+            )
             assert text_of(fresh) == "said in the first server"  # a new session has nothing to restore
         async with Client(build_server(settings(session=name)), raise_exceptions=True) as second:
             text = text_of(await run(second, "kept, history[0].output, sql('select v from kept_t').fetchall()"))
@@ -46,11 +49,17 @@ class Server:
     """`python -m memex_mcp ARGS` as a bare subprocess, spoken to in JSON lines."""
 
     def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "memex_mcp", *args], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "memex_mcp", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
         self._next_id = 0
-        self.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                                    "clientInfo": {"name": "raw", "version": "0"}})
+        self.request(
+            "initialize",
+            {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
+        )
         self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
 
     def send(self, message: dict[str, Any]) -> None:
@@ -124,8 +133,16 @@ def test_a_cancelled_call_over_stdio_stops_its_execution_and_the_server_keeps_se
     server = Server("--state-dir", str(tmp_path))
     try:
         server.run("import time\nticks = 0")
-        loop = server.start("tools/call", {"name": "execute_code", "_meta": {"progressToken": "loop"}, "arguments": {
-            "code": "while True:\n    ticks += 1\n    print('looping', flush=True)\n    time.sleep(0.01)"}})
+        loop = server.start(
+            "tools/call",
+            {
+                "name": "execute_code",
+                "_meta": {"progressToken": "loop"},
+                "arguments": {
+                    "code": "while True:\n    ticks += 1\n    print('looping', flush=True)\n    time.sleep(0.01)"
+                },
+            },
+        )
         # Its first output arrives as progress: the loop is running.
         server.read_until(lambda message: message.get("method") == "notifications/progress")
         server.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": loop}})
@@ -185,8 +202,9 @@ async def test_an_in_process_client_that_goes_away_mid_execution_stops_its_kerne
     with anyio.fail_after(60):
         async with Client(build_server(settings()), raise_exceptions=True) as client:
             kernel = int(text_of(await run(client, "__import__('os').getpid()")))
-            session = text_of(await run(client, "__import__('memex_mcp.runtime.config').runtime.config.load()"
-                                                ".session_dir")).strip("'")
+            session = text_of(
+                await run(client, "__import__('memex_mcp.runtime.config').runtime.config.load().session_dir")
+            ).strip("'")
             busy = {"code": "while True:\n    print('busy', flush=True)\n    __import__('time').sleep(0.01)"}
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(client.call_tool, "execute_code", busy, None, on_progress)
@@ -203,6 +221,8 @@ async def test_a_named_session_that_only_printed_comes_back_with_its_history(any
             await run(first, "print('no variables here')")
         async with Client(build_server(settings(session=name)), raise_exceptions=True) as second:
             text = text_of(await run(second, "[(e.number, e.output) for e in history]"))
-    assert text == (f"[memex] restored session {name}: 0 variable(s) and 1 execution(s) of history, as of "
-                    "execution [1]; tables are kept in its database.\n"
-                    "[(1, 'no variables here\\n')]")
+    assert text == (
+        f"[memex] restored session {name}: 0 variable(s) and 1 execution(s) of history, as of "
+        "execution [1]; tables are kept in its database.\n"
+        "[(1, 'no variables here\\n')]"
+    )

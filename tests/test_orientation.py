@@ -29,8 +29,7 @@ async def examples(anyio_backend: str) -> AsyncIterator[Client]:
     with pytest.MonkeyPatch.context() as env:
         for key in PROVIDER_KEYS:
             env.delenv(key, raising=False)
-        async with Client(build_server(settings(data_dirs=(EXAMPLES,), timeout=60)),
-                          raise_exceptions=True) as client:
+        async with Client(build_server(settings(data_dirs=(EXAMPLES,), timeout=60)), raise_exceptions=True) as client:
             await cell(client, SETUP)
             yield client
 
@@ -41,8 +40,10 @@ async def descriptions(client: Client) -> dict[str, str]:
 
 async def test_the_instructions_name_the_example_tables_documents_and_sub_agent_model(examples: Client) -> None:
     text = examples.instructions or ""
-    assert "Loaded: 5 tables for sql() (customers 7 cols, order_lines 6 cols, orders 6 cols, products 6 cols, " \
-           "stores); 6 documents in `docs`" in text
+    assert (
+        "Loaded: 5 tables for sql() (customers 7 cols, order_lines 6 cols, orders 6 cols, products 6 cols, "
+        "stores); 6 documents in `docs`" in text
+    )
     assert "No model is configured for sub-agents" in text
 
 
@@ -63,8 +64,10 @@ async def test_the_column_counts_said_at_start_are_the_kernels(examples: Client)
 
 async def test_spawn_agents_description_says_up_front_that_no_model_is_configured(examples: Client) -> None:
     description = (await descriptions(examples))["spawn_agent"]
-    assert description.startswith("No model is configured for sub-agents: spawn_agent works only if your MCP "
-                                  "client supports sampling. Otherwise do the work yourself with execute_code.")
+    assert description.startswith(
+        "No model is configured for sub-agents: spawn_agent works only if your MCP "
+        "client supports sampling. Otherwise do the work yourself with execute_code."
+    )
 
 
 async def test_spawn_agents_description_names_the_configured_model(anyio_backend: str) -> None:
@@ -81,14 +84,15 @@ async def test_spawning_without_a_model_is_a_tool_error_that_ends_with_the_next_
     assert text_of(result).endswith(
         "Do this work yourself in code with execute_code; or ask the user to configure a provider: start "
         "memex-mcp with --agent-model openai:<model> or anthropic:<model>, or set OPENAI_BASE_URL (an "
-        "OpenAI-compatible server) / OPENAI_API_KEY or ANTHROPIC_API_KEY in its environment.")
+        "OpenAI-compatible server) / OPENAI_API_KEY or ANTHROPIC_API_KEY in its environment."
+    )
 
 
 async def test_the_kernels_spawn_agent_takes_output_schema_as_the_tool_does(examples: Client) -> None:
-    code = '''
+    code = """
 h = spawn_agent("Give a number", output_schema={"type": "integer"}, model=script("submit('seven')", "submit(7)"))
 print(h.result(timeout=30), "|", h.transcript[0].output.strip().splitlines()[-1])
-'''
+"""
     text = await cell(examples, code)
     value, _, first_output = text.partition(" | ")
     assert value == "7"
@@ -107,12 +111,14 @@ async def test_an_unknown_kernel_argument_is_a_type_error_naming_the_valid_ones(
     assert result.is_error
     assert text_of(result).endswith(
         "TypeError: spawn_agent() got an unexpected argument 'output'; it takes task, inputs, returns, "
-        "output_schema, name, model, max_turns, timeout.")
+        "output_schema, name, model, max_turns, timeout."
+    )
 
 
 async def test_an_unknown_mcp_argument_is_a_tool_error_naming_the_valid_ones(examples: Client) -> None:
-    result = await examples.call_tool("spawn_agent", {"task": "Count.", "returns": {"type": "integer"},
-                                                      "name": "misspelt"})
+    result = await examples.call_tool(
+        "spawn_agent", {"task": "Count.", "returns": {"type": "integer"}, "name": "misspelt"}
+    )
     assert result.is_error
     text = text_of(result)
     assert text.startswith("spawn_agent has no argument 'returns'; nothing was done. Its arguments are `task`")
@@ -120,13 +126,25 @@ async def test_an_unknown_mcp_argument_is_a_tool_error_naming_the_valid_ones(exa
     assert text_of(await run(examples, "print('misspelt' in dir())")) == "False"
 
 
-@pytest.mark.parametrize(("model", "message"), [
-    ("nope:x", "ModelError: Unknown model 'nope:x'. Use 'openai:<model>', 'anthropic:<model>', 'sampling' or 'auto'."),
-    ("openai:gpt-test", "ModelError: openai:gpt-test needs OPENAI_API_KEY or OPENAI_BASE_URL in the server's "
-                        "environment; set it, or use another model."),
-    ("anthropic:claude-test", "ModelError: anthropic:claude-test needs ANTHROPIC_API_KEY in the server's "
-                              "environment; set it, or use another model."),
-])
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (
+            "nope:x",
+            "ModelError: Unknown model 'nope:x'. Use 'openai:<model>', 'anthropic:<model>', 'sampling' or 'auto'.",
+        ),
+        (
+            "openai:gpt-test",
+            "ModelError: openai:gpt-test needs OPENAI_API_KEY or OPENAI_BASE_URL in the server's "
+            "environment; set it, or use another model.",
+        ),
+        (
+            "anthropic:claude-test",
+            "ModelError: anthropic:claude-test needs ANTHROPIC_API_KEY in the server's "
+            "environment; set it, or use another model.",
+        ),
+    ],
+)
 async def test_a_model_that_cannot_work_fails_at_spawn(examples: Client, model: str, message: str) -> None:
     result = await run(examples, f"never_started = spawn_agent('Anything', model={model!r})")
     assert result.is_error and text_of(result).endswith(message)
@@ -134,7 +152,7 @@ async def test_a_model_that_cannot_work_fails_at_spawn(examples: Client, model: 
 
 
 async def test_a_provider_whose_package_is_missing_fails_at_spawn(examples: Client) -> None:
-    code = '''
+    code = """
 import os, sys
 os.environ["OPENAI_API_KEY"] = "sk-unused"
 saved, sys.modules["openai"] = sys.modules.get("openai"), None  # as if it were not installed
@@ -145,19 +163,27 @@ except Exception as exc:
 finally:
     sys.modules["openai"] = saved
     del os.environ["OPENAI_API_KEY"]
-'''
+"""
     assert await cell(examples, code) == (
-        "ModelError openai:gpt-test needs the openai package: pip install 'memex-mcp[openai]'")
+        "ModelError openai:gpt-test needs the openai package: pip install 'memex-mcp[openai]'"
+    )
 
 
 def test_the_parquet_footer_gives_pyarrows_column_and_row_counts(tmp_path: Path) -> None:
-    table = pa.table({
-        "id": [1, 2, 3], "nested": [{"x": 1, "y": "a"}, None, {"x": 3, "y": "c"}], "items": [[1], [], [2, 3]],
-        "pairs": pa.array([[("k", 1)], [], []], type=pa.map_(pa.string(), pa.int64())),
-        "flag": [True, False, None], "score": [1.5, None, 2.5],
-    }).replace_schema_metadata({"source": "test"})
+    table = pa.table(
+        {
+            "id": [1, 2, 3],
+            "nested": [{"x": 1, "y": "a"}, None, {"x": 3, "y": "c"}],
+            "items": [[1], [], [2, 3]],
+            "pairs": pa.array([[("k", 1)], [], []], type=pa.map_(pa.string(), pa.int64())),
+            "flag": [True, False, None],
+            "score": [1.5, None, 2.5],
+        }
+    ).replace_schema_metadata({"source": "test"})
     path = tmp_path / "t.parquet"
     pq.write_table(table, path, row_group_size=1)
     assert counts(path) == (6, 3)
-    assert counts(EXAMPLES / "orders.parquet") == (pq.read_metadata(EXAMPLES / "orders.parquet").num_columns,
-                                                   pq.read_metadata(EXAMPLES / "orders.parquet").num_rows)
+    assert counts(EXAMPLES / "orders.parquet") == (
+        pq.read_metadata(EXAMPLES / "orders.parquet").num_columns,
+        pq.read_metadata(EXAMPLES / "orders.parquet").num_rows,
+    )

@@ -34,8 +34,9 @@ _NOTE = re.compile(
 
 @pytest.fixture(scope="module")
 async def client(anyio_backend: str) -> AsyncIterator[Client]:
-    async with Client(build_server(settings(timeout=30, interrupt_grace=1, checkpoint_max_bytes=16 * 2**20)),
-                      raise_exceptions=True) as c:
+    async with Client(
+        build_server(settings(timeout=30, interrupt_grace=1, checkpoint_max_bytes=16 * 2**20)), raise_exceptions=True
+    ) as c:
         yield c
 
 
@@ -74,30 +75,53 @@ async def kill_kernel(client: Client) -> str:
 
 
 async def session_dir(client: Client) -> Path:
-    return Path(text_of(await run(client, "__import__('memex_mcp.runtime.config').runtime.config.load().session_dir"))
-                .strip("'"))
+    return Path(
+        text_of(await run(client, "__import__('memex_mcp.runtime.config').runtime.config.load().session_dir")).strip(
+            "'"
+        )
+    )
 
 
 async def test_a_killed_kernel_comes_back_with_equal_values_of_every_picklable_type(fresh: Client) -> None:
-    await run(fresh, "import math, collections, numpy as np\n"
-                     "n, x, s, raw = 7, 2.5, 'text', b'\\x00\\xff'\n"
-                     "items = [1, 'two', (3, 4), {5}]\n"
-                     "table = {'a': [1, 2], 'b': None}\n"
-                     "counts = collections.Counter('hello')\n"
-                     "arr = np.arange(12).reshape(3, 4)\n"
-                     "def area(r):\n    return math.pi * r * r * n\n"
-                     "class Point:\n    def __init__(self, x, y):\n        self.x, self.y = x, y\n"
-                     "    def norm(self):\n        return math.hypot(self.x, self.y)\n"
-                     "p = Point(3, 4)\n"
-                     "square = lambda v: v * v")
+    await run(
+        fresh,
+        "import math, collections, numpy as np\n"
+        "n, x, s, raw = 7, 2.5, 'text', b'\\x00\\xff'\n"
+        "items = [1, 'two', (3, 4), {5}]\n"
+        "table = {'a': [1, 2], 'b': None}\n"
+        "counts = collections.Counter('hello')\n"
+        "arr = np.arange(12).reshape(3, 4)\n"
+        "def area(r):\n    return math.pi * r * r * n\n"
+        "class Point:\n    def __init__(self, x, y):\n        self.x, self.y = x, y\n"
+        "    def norm(self):\n        return math.hypot(self.x, self.y)\n"
+        "p = Point(3, 4)\n"
+        "square = lambda v: v * v",
+    )
     note = await kill_kernel(fresh)
     assert note.startswith("[memex] The kernel died after the previous call (killed by SIGKILL) and was replaced")
     names, lost = restored(note)
-    assert sorted(names) == ["Point", "area", "arr", "collections", "counts", "items", "math", "n", "np", "p",
-                             "raw", "s", "square", "table", "x"]
+    assert sorted(names) == [
+        "Point",
+        "area",
+        "arr",
+        "collections",
+        "counts",
+        "items",
+        "math",
+        "n",
+        "np",
+        "p",
+        "raw",
+        "s",
+        "square",
+        "table",
+        "x",
+    ]
     assert lost == {}
-    check = ("(n, x, s, raw, items, table, counts['l'], arr.sum(), arr.shape, round(area(1), 3), p.norm(), "
-             "type(p).__name__, isinstance(p, Point), square(9), type(arr).__name__)")
+    check = (
+        "(n, x, s, raw, items, table, counts['l'], arr.sum(), arr.shape, round(area(1), 3), p.norm(), "
+        "type(p).__name__, isinstance(p, Point), square(9), type(arr).__name__)"
+    )
     assert text_of(await run(fresh, f"print(repr({check}))")) == (
         "(7, 2.5, 'text', b'\\x00\\xff', [1, 'two', (3, 4), {5}], {'a': [1, 2], 'b': None}, 2, "
         "np.int64(66), (3, 4), 21.991, 5.0, 'Point', True, 81, 'ndarray')"
@@ -105,21 +129,24 @@ async def test_a_killed_kernel_comes_back_with_equal_values_of_every_picklable_t
 
 
 async def test_restored_functions_read_the_live_scope_and_shared_objects_stay_shared(fresh: Client) -> None:
-    await run(fresh, "factor = 2\nbase = [1, 2]\nholder = {'list': base}\n"
-                     "def scaled():\n    return [v * factor for v in base]")
+    await run(
+        fresh,
+        "factor = 2\nbase = [1, 2]\nholder = {'list': base}\ndef scaled():\n    return [v * factor for v in base]",
+    )
     await kill_kernel(fresh)
     assert text_of(await run(fresh, "holder['list'] is base")) == "True"
     assert text_of(await run(fresh, "factor = 10\nbase.append(3)\nscaled()")) == "[10, 20, 30]"
 
 
 async def test_mutations_are_checkpointed_whether_or_not_the_cell_names_the_variable(fresh: Client) -> None:
-    await run(fresh, "import numpy as np\nsmall = []\nbig = np.zeros(1_000_000)\n"
-                     "def add(v):\n    small.append(v)")
+    await run(fresh, "import numpy as np\nsmall = []\nbig = np.zeros(1_000_000)\ndef add(v):\n    small.append(v)")
     await run(fresh, "add('through a function')")  # never names `small`
     await run(fresh, "big[7] = 42.0")  # 8 MB: saved again because the cell names it
     await kill_kernel(fresh)
-    assert text_of(await run(fresh, "small, big[7], big.shape")) == \
-        "(['through a function'], np.float64(42.0), (1000000,))"
+    assert (
+        text_of(await run(fresh, "small, big[7], big.shape"))
+        == "(['through a function'], np.float64(42.0), (1000000,))"
+    )
 
 
 async def test_a_kernel_that_dies_mid_execution_keeps_the_scope_of_the_previous_execution(fresh: Client) -> None:
@@ -172,15 +199,18 @@ async def test_a_segfault_through_ctypes_is_survived_with_the_scope(fresh: Clien
 
 
 async def test_unpicklable_objects_are_listed_with_the_reason_and_never_break_a_cell(fresh: Client) -> None:
-    setup = await run(fresh, "import threading, socket\n"
-                             "gen = (i for i in range(3))\n"
-                             "lock = threading.Lock()\n"
-                             "handle = socket.socket()\n"
-                             "class Loud:\n    def __reduce__(self):\n        print('pickling!')\n"
-                             "        raise RuntimeError('refuses')\n"
-                             "loud = Loud()\n"
-                             "ok = 'fine'\n"
-                             "print('done')")
+    setup = await run(
+        fresh,
+        "import threading, socket\n"
+        "gen = (i for i in range(3))\n"
+        "lock = threading.Lock()\n"
+        "handle = socket.socket()\n"
+        "class Loud:\n    def __reduce__(self):\n        print('pickling!')\n"
+        "        raise RuntimeError('refuses')\n"
+        "loud = Loud()\n"
+        "ok = 'fine'\n"
+        "print('done')",
+    )
     assert not setup.is_error
     assert text_of(setup) == "done"  # what the pickling printed is not the cell's output
     names, lost = restored(await kill_kernel(fresh))
@@ -205,13 +235,18 @@ async def test_values_over_the_size_limit_are_listed_and_dataframes_over_it_are_
     fresh: Client,
 ) -> None:
     # The module's server keeps at most 16 MB per variable.
-    await run(fresh, "import pandas as pd\nblob = b'x' * 20 * 2**20\n"
-                     "frame = pd.DataFrame({'a': range(2_000_000), 'b': ['row'] * 2_000_000})\nsmall = 1")
+    await run(
+        fresh,
+        "import pandas as pd\nblob = b'x' * 20 * 2**20\n"
+        "frame = pd.DataFrame({'a': range(2_000_000), 'b': ['row'] * 2_000_000})\nsmall = 1",
+    )
     names, lost = restored(await kill_kernel(fresh))
     assert sorted(names) == ["frame", "pd", "small"]
     assert lost == {"blob": "bytes: too big (20.0 MB, over the checkpoint limit of 16 MB per variable)"}
-    assert text_of(await run(fresh, "frame.shape, frame['a'].sum(), frame['b'].iloc[-1], type(frame).__name__")) \
+    assert (
+        text_of(await run(fresh, "frame.shape, frame['a'].sum(), frame['b'].iloc[-1], type(frame).__name__"))
         == "((2000000, 2), np.int64(1999999000000), 'row', 'DataFrame')"
+    )
 
 
 async def test_a_corrupt_or_truncated_checkpoint_file_is_detected_and_the_rest_is_restored(fresh: Client) -> None:
@@ -229,9 +264,9 @@ async def test_a_corrupt_or_truncated_checkpoint_file_is_detected_and_the_rest_i
     kept = "set aside: its saved value is kept (not loaded again) until you bind"
     assert lost == {
         "first": f"list: its checkpoint file is corrupt (20 of {first_size} bytes, checksum mismatch); "
-                 f"{kept} first again",
+        f"{kept} first again",
         "second": f"str: its checkpoint file is corrupt ({len(data)} of {len(data)} bytes, checksum mismatch); "
-                  f"{kept} second again",
+        f"{kept} second again",
     }
     assert not list(checkpoint.glob("*.tmp"))
     assert text_of(await run(fresh, "third, 'first' in globals()")) == "({'x': 1}, False)"
@@ -271,13 +306,18 @@ async def test_with_checkpoints_off_a_replaced_kernel_says_its_variables_are_gon
 
 async def test_a_value_that_crashes_the_kernel_while_loading_is_set_aside_alone(anyio_backend: str) -> None:
     async with Client(build_server(settings(timeout=30)), raise_exceptions=True) as own:
-        await run(own, "import ctypes\nclass Poison:\n    def __reduce__(self):\n"
-                       "        return (ctypes.string_at, (0,))\npoison = Poison()\nplain = 1")
+        await run(
+            own,
+            "import ctypes\nclass Poison:\n    def __reduce__(self):\n"
+            "        return (ctypes.string_at, (0,))\npoison = Poison()\nplain = 1",
+        )
         with anyio.fail_after(60):
             names, lost = restored(await kill_kernel(own))
         assert names == ["Poison", "ctypes", "plain"]
-        assert lost == {"poison": "Poison: loading it crashed the kernel; set aside: its saved value is kept "
-                                  "(not loaded again) until you bind poison again"}
+        assert lost == {
+            "poison": "Poison: loading it crashed the kernel; set aside: its saved value is kept "
+            "(not loaded again) until you bind poison again"
+        }
         assert text_of(await run(own, "'plain' in globals(), 'poison' in globals()")) == "(True, False)"
         await run(own, "after = 2")
         names, lost = restored(await kill_kernel(own))  # checkpoints go on as before; poison stays aside
@@ -294,11 +334,14 @@ async def test_answers_submitted_through_the_tool_survive_a_kernel_death(fresh: 
 
 async def test_a_sub_agents_handle_is_listed_as_not_restorable_and_its_result_comes_back(fresh: Client) -> None:
     await run(fresh, SETUP)
-    code = ("worker = spawn_agent('Count', model=script('submit(41 + 1)'))\n"
-            "answer = worker.result(timeout=20)\ndel script, wait_until, agent_thread_alive, ScriptedModel")
+    code = (
+        "worker = spawn_agent('Count', model=script('submit(41 + 1)'))\n"
+        "answer = worker.result(timeout=20)\ndel script, wait_until, agent_thread_alive, ScriptedModel"
+    )
     assert not (await run(fresh, code)).is_error
     names, lost = restored(await kill_kernel(fresh))
     assert names == ["answer", "threading", "time"]
-    assert lost == {"worker": "memex_mcp.runtime.agents.handle.AgentHandle: a sub-agent handle: agents do not "
-                              "survive their kernel"}
+    assert lost == {
+        "worker": "memex_mcp.runtime.agents.handle.AgentHandle: a sub-agent handle: agents do not survive their kernel"
+    }
     assert text_of(await run(fresh, "answer")) == "42"

@@ -19,8 +19,10 @@ async def submissions_count(client: Client) -> int:
 async def test_submitting_a_10000_row_frame_replies_with_a_short_acknowledgement_naming_the_submission(
     client: Client,
 ) -> None:
-    await run(client, "import pandas as pd\n"
-                      "fl10k = pd.DataFrame({'id': range(10_000), 'note': ['n' * 120] * 10_000, 'x': 1.5})")
+    await run(
+        client,
+        "import pandas as pd\nfl10k = pd.DataFrame({'id': range(10_000), 'note': ['n' * 120] * 10_000, 'x': 1.5})",
+    )
     result = await client.call_tool("submit", {"variable": "fl10k"})
     assert not result.is_error
     number = await submissions_count(client)
@@ -81,14 +83,19 @@ async def test_every_tool_refuses_an_unknown_argument_without_running(client: Cl
 async def test_a_submission_made_in_code_shows_its_acknowledgement(client: Client) -> None:
     result = await run(client, "submit({'from': 'code'})")
     number = await submissions_count(client)
-    assert text_of(result) == (f"Accepted as submission {number}: an object with 1 key, 15 B of JSON, no schema to "
-                               'check it against.\nAnswer: {"from":"code"}')
+    assert text_of(result) == (
+        f"Accepted as submission {number}: an object with 1 key, 15 B of JSON, no schema to "
+        'check it against.\nAnswer: {"from":"code"}'
+    )
 
 
 async def test_list_scope_lists_an_object_whose_attribute_lookup_raises_and_all_the_others(client: Client) -> None:
-    cell = await run(client, "class AttrDict(dict):\n    __getattr__ = dict.__getitem__\n"
-                             "class BadRepr:\n    def __repr__(self):\n        raise RuntimeError('no repr')\n"
-                             "cfg = AttrDict(lr=0.1)\nbad = BadRepr()\nafter_cfg = [1, 2, 3]")
+    cell = await run(
+        client,
+        "class AttrDict(dict):\n    __getattr__ = dict.__getitem__\n"
+        "class BadRepr:\n    def __repr__(self):\n        raise RuntimeError('no repr')\n"
+        "cfg = AttrDict(lr=0.1)\nbad = BadRepr()\nafter_cfg = [1, 2, 3]",
+    )
     assert not cell.is_error  # the checkpoint after the cell sized cfg without failing
     result = await client.call_tool("list_scope", {})
     assert not result.is_error
@@ -100,13 +107,16 @@ async def test_list_scope_lists_an_object_whose_attribute_lookup_raises_and_all_
 
 
 async def test_a_slow_repr_is_cut_short_with_a_note_and_the_listing_goes_on(client: Client) -> None:
-    await run(client, "import time, signal\n"
-                      "class Slow:\n    def __repr__(self):\n        time.sleep(60)\n        return 'slow'\n"
-                      "class Stubborn:\n    def __repr__(self):\n        try:\n            time.sleep(60)\n"
-                      "        except Exception:\n            pass\n        return 'stubborn'\n"
-                      "def mine(signum, frame):\n    pass\n"
-                      "signal.signal(signal.SIGALRM, mine)\n"
-                      "slow, stubborn, quick = Slow(), Stubborn(), 'fine'")
+    await run(
+        client,
+        "import time, signal\n"
+        "class Slow:\n    def __repr__(self):\n        time.sleep(60)\n        return 'slow'\n"
+        "class Stubborn:\n    def __repr__(self):\n        try:\n            time.sleep(60)\n"
+        "        except Exception:\n            pass\n        return 'stubborn'\n"
+        "def mine(signum, frame):\n    pass\n"
+        "signal.signal(signal.SIGALRM, mine)\n"
+        "slow, stubborn, quick = Slow(), Stubborn(), 'fine'",
+    )
     with anyio.fail_after(40):
         result = await client.call_tool("list_scope", {"pattern": "[sq]*"})
     assert not result.is_error
@@ -119,9 +129,12 @@ async def test_a_slow_repr_is_cut_short_with_a_note_and_the_listing_goes_on(clie
 
 
 async def test_list_scope_shows_a_dataframe_by_its_shape_and_column_names(client: Client) -> None:
-    await run(client, "import pandas as pd\n"
-                      "frame = pd.DataFrame({'city': ['Oslo'] * 10_000, 'year': 2024, 'revenue': 1.5})\n"
-                      "rev = frame.revenue")
+    await run(
+        client,
+        "import pandas as pd\n"
+        "frame = pd.DataFrame({'city': ['Oslo'] * 10_000, 'year': 2024, 'revenue': 1.5})\n"
+        "rev = frame.revenue",
+    )
     result = await client.call_tool("list_scope", {"pattern": "frame"})
     [entry] = result.structured_content["variables"]
     assert entry["summary"] == "10,000×3; columns: city, year, revenue"
@@ -130,12 +143,21 @@ async def test_list_scope_shows_a_dataframe_by_its_shape_and_column_names(client
 
 
 async def test_list_scope_with_a_pattern_that_matches_nothing_says_how_many_variables_exist(client: Client) -> None:
-    count = int(text_of(await run(client, "len([n for n, v in globals().items() if not n.startswith('_') and "
-                                          "n not in get_ipython().user_ns_hidden and type(v).__name__ != 'module'])")))
+    count = int(
+        text_of(
+            await run(
+                client,
+                "len([n for n, v in globals().items() if not n.startswith('_') and "
+                "n not in get_ipython().user_ns_hidden and type(v).__name__ != 'module'])",
+            )
+        )
+    )
     result = await client.call_tool("list_scope", {"pattern": "no_such_*"})
     assert not result.is_error
-    assert text_of(result) == (f"No variable matches 'no_such_*'; the scope has {count:,} variables: "
-                               "list_scope() without a pattern lists them.")
+    assert text_of(result) == (
+        f"No variable matches 'no_such_*'; the scope has {count:,} variables: "
+        "list_scope() without a pattern lists them."
+    )
     assert result.structured_content == {"variables": [], "agents": []}
 
 
@@ -145,8 +167,9 @@ async def test_list_scope_text_stays_within_the_output_limit_however_many_variab
     text = text_of(result)
     assert len(text) <= LIMIT
     assert text.splitlines()[0].startswith("many_000")
-    assert text.splitlines()[-1].endswith("not shown; narrow the listing with a pattern, e.g. "
-                                          "list_scope(pattern='df_*')]")
+    assert text.splitlines()[-1].endswith(
+        "not shown; narrow the listing with a pattern, e.g. list_scope(pattern='df_*')]"
+    )
     assert " more of 600 not shown" in text
     assert len(result.structured_content["variables"]) == 600
 
@@ -167,11 +190,18 @@ async def test_a_tool_error_longer_than_the_output_limit_is_cut_to_it(client: Cl
 
 
 async def test_after_five_seconds_of_slow_previews_the_rest_are_listed_by_name_and_type(client: Client) -> None:
-    await run(client, "import time\nclass Sleepy:\n    def __repr__(self):\n        time.sleep(60)\n"
-                      "for i in range(6):\n    globals()[f'nap_{i}'] = Sleepy()\nnap_last = [1]")
+    await run(
+        client,
+        "import time\nclass Sleepy:\n    def __repr__(self):\n        time.sleep(60)\n"
+        "for i in range(6):\n    globals()[f'nap_{i}'] = Sleepy()\nnap_last = [1]",
+    )
     with anyio.fail_after(60):
         result = await client.call_tool("list_scope", {"pattern": "nap_*"})
     entries = {e["name"]: e for e in result.structured_content["variables"]}
     assert [entries[f"nap_{i}"]["summary"] for i in range(5)] == ["<preview took over 1 s>"] * 5
-    assert entries["nap_last"] == {"name": "nap_last", "type": "list", "size_bytes": None,
-                                   "summary": "<not previewed: the listing took over 5 s>"}
+    assert entries["nap_last"] == {
+        "name": "nap_last",
+        "type": "list",
+        "size_bytes": None,
+        "summary": "<not previewed: the listing took over 5 s>",
+    }

@@ -33,7 +33,9 @@ seen: list[types.CreateMessageRequestParams] = []
 async def answer(context: ClientRequestContext, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
     seen.append(params)
     return types.CreateMessageResult(
-        role="assistant", content=types.TextContent(type="text", text="hi from the client"), model="client-model",
+        role="assistant",
+        content=types.TextContent(type="text", text="hi from the client"),
+        model="client-model",
         _meta={"usage": {"inputTokens": 12, "outputTokens": 4}},
     )
 
@@ -62,8 +64,10 @@ async def test_a_client_without_sampling_gets_an_error_that_says_how_to_configur
     async with Client(build_server(settings()), raise_exceptions=True, mode="legacy") as client:
         with anyio.fail_after(60):
             text = text_of(await run(client, COMPLETE))
-    assert text.startswith("ModelError: The sampling model cannot answer: The MCP client (mcp) does not support "
-                           "sampling (it did not declare the capability).")
+    assert text.startswith(
+        "ModelError: The sampling model cannot answer: The MCP client (mcp) does not support "
+        "sampling (it did not declare the capability)."
+    )
     assert "--agent-model openai:<model>" in text and "anthropic:<model>" in text
     assert text.endswith("available: False")
 
@@ -83,12 +87,15 @@ async def test_a_refusal_by_the_client_reaches_kernel_code_as_a_model_error_with
     async def refuse(context: ClientRequestContext, params: types.CreateMessageRequestParams) -> types.ErrorData:
         return types.ErrorData(code=types.INVALID_REQUEST, message="the user declined this request")
 
-    async with Client(build_server(settings()), raise_exceptions=True, mode="legacy",
-                      sampling_callback=refuse) as client:
+    async with Client(
+        build_server(settings()), raise_exceptions=True, mode="legacy", sampling_callback=refuse
+    ) as client:
         with anyio.fail_after(60):
             text = text_of(await run(client, COMPLETE))
-    assert text.startswith("ModelError: The sampling model cannot answer: The MCP client (mcp) refused the "
-                           "sampling request: the user declined this request.")
+    assert text.startswith(
+        "ModelError: The sampling model cannot answer: The MCP client (mcp) refused the "
+        "sampling request: the user declined this request."
+    )
     assert "--agent-model" in text
 
 
@@ -129,11 +136,13 @@ async def test_a_request_that_times_out_is_withdrawn_from_the_client(anyio_backe
             cancelled.set()
         raise AssertionError("unreachable")
 
-    async with Client(build_server(settings()), raise_exceptions=True, mode="legacy",
-                      sampling_callback=never) as client:
+    async with Client(
+        build_server(settings()), raise_exceptions=True, mode="legacy", sampling_callback=never
+    ) as client:
         with anyio.fail_after(60):
             assert text_of(await run(client, TIMES_OUT)) == (
-                "The sampling model cannot answer: The server did not answer sampling.create within 0.5 s.")
+                "The sampling model cannot answer: The server did not answer sampling.create within 0.5 s."
+            )
             await cancelled.wait()
 
 
@@ -150,11 +159,14 @@ async def test_cancelling_an_agent_that_waits_for_the_clients_model_withdraws_it
             cancelled.set()
         raise AssertionError("unreachable")
 
-    stop = ("import threading, time\nprint(thinker.cancel(), thinker.status)\nfor _ in range(1000):\n"
-            "    if not any(t.name == 'memex-agent-thinker' for t in threading.enumerate()):\n        break\n"
-            "    time.sleep(0.01)\nprint(any(t.name == 'memex-agent-thinker' for t in threading.enumerate()))")
-    async with Client(build_server(settings()), raise_exceptions=True, mode="legacy",
-                      sampling_callback=never) as client:
+    stop = (
+        "import threading, time\nprint(thinker.cancel(), thinker.status)\nfor _ in range(1000):\n"
+        "    if not any(t.name == 'memex-agent-thinker' for t in threading.enumerate()):\n        break\n"
+        "    time.sleep(0.01)\nprint(any(t.name == 'memex-agent-thinker' for t in threading.enumerate()))"
+    )
+    async with Client(
+        build_server(settings()), raise_exceptions=True, mode="legacy", sampling_callback=never
+    ) as client:
         with anyio.fail_after(60):
             started = await run(client, "thinker = spawn_agent('Think', name='thinker', model='sampling')")
             assert not started.is_error, text_of(started)

@@ -12,8 +12,11 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_list_scope_shows_user_variables_and_hides_the_prelude(client: Client) -> None:
-    await run(client, "import os\nrows = list(range(1000))\nname = 'memex'\n_private = 1\n"
-                      "def total(xs):\n    'Sum of xs.'\n    return sum(xs)")
+    await run(
+        client,
+        "import os\nrows = list(range(1000))\nname = 'memex'\n_private = 1\n"
+        "def total(xs):\n    'Sum of xs.'\n    return sum(xs)",
+    )
     result = await client.call_tool("list_scope", {})
     assert not result.is_error
     entries = {e["name"]: e for e in result.structured_content["variables"]}
@@ -50,14 +53,18 @@ async def test_submit_a_value_returns_it_and_records_it_in_submissions(client: C
     result = await client.call_tool("submit", {"value": {"answer": 42, "unit": "EUR"}})
     assert not result.is_error
     assert result.structured_content == {"answer": 42, "unit": "EUR"}
-    assert text_of(result).endswith('an object with 2 keys, 26 B of JSON, no schema to check it against.\n'
-                                    'Answer: {"answer":42,"unit":"EUR"}')
+    assert text_of(result).endswith(
+        'an object with 2 keys, 26 B of JSON, no schema to check it against.\nAnswer: {"answer":42,"unit":"EUR"}'
+    )
     assert text_of(await run(client, "submissions[-1]")) == "{'answer': 42, 'unit': 'EUR'}"
 
 
 async def test_submit_a_variable_sends_its_value_without_retyping(client: Client) -> None:
-    await run(client, "import dataclasses\n@dataclasses.dataclass\nclass Row:\n    k: str\n    v: float\n"
-                      "answer_rows = [Row('a', 1.5), Row('b', 2.0)]")
+    await run(
+        client,
+        "import dataclasses\n@dataclasses.dataclass\nclass Row:\n    k: str\n    v: float\n"
+        "answer_rows = [Row('a', 1.5), Row('b', 2.0)]",
+    )
     result = await client.call_tool("submit", {"variable": "answer_rows"})
     assert result.structured_content == {"result": [{"k": "a", "v": 1.5}, {"k": "b", "v": 2.0}]}
 
@@ -111,8 +118,23 @@ async def test_the_servers_answer_schema_applies_to_every_submission(anyio_backe
         assert good.structured_content == {"city": "Oslo"}
 
 
-PRELUDE = ["db", "sql", "tables", "docs", "read_document", "tools", "spawn_agent", "gather", "AgentFailed",
-           "submit", "submissions", "history", "_outputs", "help", "memex_help"]
+PRELUDE = [
+    "db",
+    "sql",
+    "tables",
+    "docs",
+    "read_document",
+    "tools",
+    "spawn_agent",
+    "gather",
+    "AgentFailed",
+    "submit",
+    "submissions",
+    "history",
+    "_outputs",
+    "help",
+    "memex_help",
+]
 
 
 async def test_list_scope_leaves_out_every_preloaded_name_and_gives_the_documented_fields(client: Client) -> None:

@@ -48,8 +48,9 @@ async def test_progress_the_runtime_reports_becomes_notifications_not_output(cli
     # At most one a second reaches the client; each one that does is sent as it was reported.
     assert messages[0] == "index 1 of 2" and len(messages) >= 3
     assert set(messages) <= {"index 1 of 2", "index 2 of 2", "agents 1 of 2", "agents 2 of 2"}
-    assert messages == sorted(set(messages), key=["index 1 of 2", "index 2 of 2", "agents 1 of 2",
-                                                   "agents 2 of 2"].index)
+    assert messages == sorted(
+        set(messages), key=["index 1 of 2", "index 2 of 2", "agents 1 of 2", "agents 2 of 2"].index
+    )
     values = [progress for progress, _, _ in seen]
     assert all(a < b for a, b in itertools.pairwise(values))
     assert all(total is not None and total >= progress for progress, total, _ in seen)

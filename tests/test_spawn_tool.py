@@ -50,11 +50,14 @@ async def test_default_names_skip_variables_and_agents_in_use_and_a_given_name_i
         await run(client, "agent_2 = 'taken'\nunbound = spawn_agent('Add up the numbers.', name='agent_3')")
         assert (await spawn(client)).structured_content == {"variable": "agent_4"}
         assert (await spawn(client, name="adder")).structured_content == {"variable": "adder"}
-        assert text_of(await run(client, "print(agent_4.result(timeout=30), adder.result(timeout=30), agent_2)")) \
+        assert (
+            text_of(await run(client, "print(agent_4.result(timeout=30), adder.result(timeout=30), agent_2)"))
             == "6 6 taken"
+        )
         # and a cell's own spawn_agent never reuses a name the tool gave
-        names = await run(client, "print(sorted(h.name for h in [spawn_agent('Add up the numbers.') "
-                                  "for _ in range(5)]))")
+        names = await run(
+            client, "print(sorted(h.name for h in [spawn_agent('Add up the numbers.') for _ in range(5)]))"
+        )
         assert not set(eval(text_of(names))) & {"agent_1", "agent_3", "agent_4", "adder"}
 
 
@@ -86,14 +89,19 @@ print(h.result(timeout=60))
 async def test_a_sub_agent_thinks_with_the_clients_model_while_the_parent_cell_waits(anyio_backend: str) -> None:
     prompts: list[types.CreateMessageRequestParams] = []
 
-    async def model(context: ClientRequestContext,
-                    params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+    async def model(
+        context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult:
         prompts.append(params)
-        return types.CreateMessageResult(role="assistant", model="client-model", content=types.TextContent(
-            type="text", text="I count them in code.\n```python\nsubmit(len(words))\n```"))
+        return types.CreateMessageResult(
+            role="assistant",
+            model="client-model",
+            content=types.TextContent(type="text", text="I count them in code.\n```python\nsubmit(len(words))\n```"),
+        )
 
-    async with Client(build_server(settings(timeout=60)), raise_exceptions=True, mode="legacy",
-                      sampling_callback=model) as client:
+    async with Client(
+        build_server(settings(timeout=60)), raise_exceptions=True, mode="legacy", sampling_callback=model
+    ) as client:
         with anyio.fail_after(60):
             result = await run(client, ASKS)
     assert text_of(result) == "4"
@@ -102,18 +110,31 @@ async def test_a_sub_agent_thinks_with_the_clients_model_while_the_parent_cell_w
 
 
 async def test_the_spawn_agent_tool_uses_sampling_when_the_server_is_told_to(anyio_backend: str) -> None:
-    async def model(context: ClientRequestContext,
-                    params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
-        return types.CreateMessageResult(role="assistant", model="client-model", content=types.TextContent(
-            type="text", text="```python\nsubmit({'first': words[0]})\n```"))
+    async def model(
+        context: ClientRequestContext, params: types.CreateMessageRequestParams
+    ) -> types.CreateMessageResult:
+        return types.CreateMessageResult(
+            role="assistant",
+            model="client-model",
+            content=types.TextContent(type="text", text="```python\nsubmit({'first': words[0]})\n```"),
+        )
 
-    async with Client(build_server(settings(timeout=60, agent_model="sampling")), raise_exceptions=True,
-                      mode="legacy", sampling_callback=model) as client:
+    async with Client(
+        build_server(settings(timeout=60, agent_model="sampling")),
+        raise_exceptions=True,
+        mode="legacy",
+        sampling_callback=model,
+    ) as client:
         with anyio.fail_after(60):
             await run(client, "words = ['alpha', 'beta']")
-            started = await client.call_tool("spawn_agent", {
-                "task": "Return the first word.", "inputs": ["words"],
-                "output_schema": {"type": "object", "properties": {"first": {"type": "string"}}}})
+            started = await client.call_tool(
+                "spawn_agent",
+                {
+                    "task": "Return the first word.",
+                    "inputs": ["words"],
+                    "output_schema": {"type": "object", "properties": {"first": {"type": "string"}}},
+                },
+            )
             assert started.structured_content == {"variable": "agent_1"}
             assert text_of(await run(client, "agent_1.result(timeout=30)")) == "{'first': 'alpha'}"
 
@@ -121,8 +142,9 @@ async def test_the_spawn_agent_tool_uses_sampling_when_the_server_is_told_to(any
 async def test_an_agent_on_sampling_with_a_client_without_it_fails_saying_how_to_configure_a_model(
     anyio_backend: str,
 ) -> None:
-    async with Client(build_server(settings(timeout=60, agent_model="sampling")), raise_exceptions=True,
-                      mode="legacy") as client:
+    async with Client(
+        build_server(settings(timeout=60, agent_model="sampling")), raise_exceptions=True, mode="legacy"
+    ) as client:
         with anyio.fail_after(60):
             started = await client.call_tool("spawn_agent", {"task": "Say hi."})
             assert started.structured_content == {"variable": "agent_1"}

@@ -1,4 +1,4 @@
-"""DuckDB in the kernel: `db`, `sql()`, `tables()`, and the data dirs' files as views (SPEC 4, 5)."""
+"""DuckDB in the kernel: `db`, `sql()`, `tables()`, and the data dirs' files as views."""
 
 from __future__ import annotations
 
@@ -44,12 +44,14 @@ def make_data_dir(corrupt: bool = False) -> Path:
     """Real files of every kind, names that need mangling, a collision, and optionally a corrupt file."""
     root = Path(tempfile.mkdtemp(prefix="memex-data-"))
     pd.DataFrame({"region": ["north", "south", "east"], "amount": [10.5, 20.0, 7.25]}).to_csv(
-        root / "sales_2024.csv", index=False)
+        root / "sales_2024.csv", index=False
+    )
     (root / "Q3 report-final.csv").write_text("quarter,revenue\nQ3,1200\n")
     (root / "order.csv").write_text("id\n1\n2\n")  # a reserved word
     (root / "ratings.tsv").write_text("film\tstars\nAlien\t5\nHeat\t4\n")
-    pq.write_table(pa.table({"id": list(range(1000)), "sku": [f"S{i % 7}" for i in range(1000)]}),
-                   root / "lines.parquet")
+    pq.write_table(
+        pa.table({"id": list(range(1000)), "sku": [f"S{i % 7}" for i in range(1000)]}), root / "lines.parquet"
+    )
     (root / "nested").mkdir()
     pq.write_table(pa.table({"x": [1, 2]}), root / "nested" / "sales_2024.parquet")  # collides with the CSV
     (root / "events.jsonl").write_text("".join(json.dumps({"kind": k, "n": i}) + "\n" for i, k in enumerate("abcd")))
@@ -69,8 +71,9 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="module")
 async def client(anyio_backend: str, data_dir: Path) -> AsyncIterator[Client]:
-    async with Client(build_server(settings(timeout=60, data_dirs=(data_dir,), output_limit=4000)),
-                      raise_exceptions=True) as c:
+    async with Client(
+        build_server(settings(timeout=60, data_dirs=(data_dir,), output_limit=4000)), raise_exceptions=True
+    ) as c:
         yield c
 
 
@@ -87,13 +90,10 @@ async def test_each_file_type_becomes_a_view_named_after_the_file(client: Client
         " sql('select sum(value) from config').fetchall(), sql('select max(stars) from ratings').fetchall(),"
         " sql('select city from stores order by store_id').fetchall())"
     )
-    assert await value(client, code) == (
-        "[(37.75,)] [(1000,)] [('abcd',)] [(3,)] [(5,)] [('Berlin',), ('Paris',)]"
-    )
+    assert await value(client, code) == ("[(37.75,)] [(1000,)] [('abcd',)] [(3,)] [(5,)] [('Berlin',), ('Paris',)]")
 
 
-async def test_names_are_made_identifiers_and_tables_maps_each_view_to_its_file(
-        client: Client, data_dir: Path) -> None:
+async def test_names_are_made_identifiers_and_tables_maps_each_view_to_its_file(client: Client, data_dir: Path) -> None:
     listing = await value(client, "for t in tables(): print(t.name, t.kind, len(t.columns), t.rows, t.source, sep='|')")
     rows = {line.split("|")[0]: line.split("|")[1:] for line in listing.splitlines()}
     assert rows["q3_report_final"] == ["view", "2", "1", str(data_dir / "Q3 report-final.csv")]
@@ -183,7 +183,8 @@ async def test_a_changed_workbook_is_read_again(client: Client, data_dir: Path) 
 
 
 async def test_a_changed_workbook_is_read_again_by_a_thread_while_the_main_connection_is_busy(
-        client: Client, data_dir: Path, tmp_path: Path) -> None:
+    client: Client, data_dir: Path, tmp_path: Path
+) -> None:
     await value(client, "tables()")
     write_xlsx(data_dir / "stores.xlsx", [(i, f"Town {i}", dt.date(2023, 1, 1)) for i in range(3)], second_sheet=False)
     os.utime(data_dir / "stores.xlsx", ns=(1, 1_800_000_000_000_000_000))
@@ -219,8 +220,9 @@ async def test_a_corrupt_file_is_reported_once_and_the_others_load(anyio_backend
 
 
 async def test_a_table_created_with_sql_survives_a_kernel_restart(anyio_backend: str, data_dir: Path) -> None:
-    async with Client(build_server(settings(session="sql-restart", data_dirs=(data_dir,))),
-                      raise_exceptions=True) as client:
+    async with Client(
+        build_server(settings(session="sql-restart", data_dirs=(data_dir,))), raise_exceptions=True
+    ) as client:
         await value(client, "sql('create or replace table kept as select 42 as answer')")
         died = await run(client, "import os\nos.kill(os.getpid(), 9)")
         assert "died" in text_of(died)
@@ -238,10 +240,18 @@ async def test_a_timeout_stops_a_running_query_and_the_kernel_keeps_its_state(cl
     assert await value(client, "print(kept_through_interrupt)") == "5"
 
 
-@pytest.mark.parametrize(("stem", "name"), [
-    ("sales_2024", "sales_2024"), ("Q3 report-final", "q3_report_final"), ("order", "order_"),
-    ("2024 sales", "t_2024_sales"), ("___", "data"), ("Überblick Ø", "uberblick"), ("销售", "data"),
-])
+@pytest.mark.parametrize(
+    ("stem", "name"),
+    [
+        ("sales_2024", "sales_2024"),
+        ("Q3 report-final", "q3_report_final"),
+        ("order", "order_"),
+        ("2024 sales", "t_2024_sales"),
+        ("___", "data"),
+        ("Überblick Ø", "uberblick"),
+        ("销售", "data"),
+    ],
+)
 def test_file_names_become_identifiers(stem: str, name: str) -> None:
     assert identifier(stem) == name
 
@@ -257,13 +267,19 @@ def test_the_cli_no_longer_says_data_dirs_arrive_later(capsys: pytest.CaptureFix
     assert "later version" not in _parser().format_help().split("--data-dir", 1)[1].split("--state-dir")[0]
 
 
-@pytest.mark.parametrize(("code", "printed"), [
-    ("print(sql('select 42').fetchall())", "[(42,)]"),
-    ("import duckdb\nprint(isinstance(db, duckdb.DuckDBPyConnection), db.sql('select 42').fetchall())",
-     "True [(42,)]"),
-])
+@pytest.mark.parametrize(
+    ("code", "printed"),
+    [
+        ("print(sql('select 42').fetchall())", "[(42,)]"),
+        (
+            "import duckdb\nprint(isinstance(db, duckdb.DuckDBPyConnection), db.sql('select 42').fetchall())",
+            "True [(42,)]",
+        ),
+    ],
+)
 async def test_a_cell_that_uses_the_database_waits_for_loading_reporting_progress(
-        anyio_backend: str, code: str, printed: str) -> None:
+    anyio_backend: str, code: str, printed: str
+) -> None:
     # A named pipe holds the loader at this file until the test writes it: the wait is certain.
     data_dir = Path(tempfile.mkdtemp(prefix="memex-data-"))
     pipe = data_dir / "slow.csv"
@@ -316,17 +332,19 @@ async def test_sql_in_another_thread_sees_the_views_and_that_threads_frames(clie
 
 
 async def test_a_named_session_keeps_its_tables_and_drops_the_views_of_files_no_longer_given(
-        anyio_backend: str, data_dir: Path) -> None:
-    async with Client(build_server(settings(session="sql-views", data_dirs=(data_dir,))),
-                      raise_exceptions=True) as client:
+    anyio_backend: str, data_dir: Path
+) -> None:
+    async with Client(
+        build_server(settings(session="sql-views", data_dirs=(data_dir,))), raise_exceptions=True
+    ) as client:
         await value(client, "sql('create or replace table summary as select count(*) as n from lines')")
     empty = Path(tempfile.mkdtemp(prefix="memex-data-"))
-    async with Client(build_server(settings(session="sql-views", data_dirs=(empty,))),
-                      raise_exceptions=True) as client:
+    async with Client(build_server(settings(session="sql-views", data_dirs=(empty,))), raise_exceptions=True) as client:
         # The first server ran one cell and saved no variable: its history is what comes back.
         assert await value(client, "print([(t.name, t.kind, t.rows) for t in tables()])") == (
             "[memex] restored session sql-views: 0 variable(s) and 1 execution(s) of history, as of execution [1]; "
-            "tables are kept in its database.\n[('summary', 'table', 1)]")
+            "tables are kept in its database.\n[('summary', 'table', 1)]"
+        )
         assert await value(client, "print(sql('select n from summary').fetchall())") == "[(1000,)]"
 
 
@@ -348,7 +366,7 @@ async def test_sub_agents_query_views_and_their_own_frames_at_the_same_time(clie
     )
     code = (
         "import pandas as pd\nfrom memex_mcp.runtime.models.scripted import ScriptedModel\n"
-        f"model = ScriptedModel.replies([\"{reply}\"])\n"
+        f'model = ScriptedModel.replies(["{reply}"])\n'
         "handles = [spawn_agent('count the lines', model=model) for _ in range(3)]\n"
         "print(gather(*handles, timeout=60))"
     )
@@ -361,7 +379,7 @@ async def test_sub_agents_using_db_at_the_same_time_each_have_a_cursor_of_their_
     reply = "```python\\nsubmit(db.sql('select count(*) from range(300000000)').fetchall()[0][0])\\n```"
     code = (
         "from memex_mcp.runtime.models.scripted import ScriptedModel\n"
-        f"model = ScriptedModel.replies([\"{reply}\"])\n"
+        f'model = ScriptedModel.replies(["{reply}"])\n'
         "handles = [spawn_agent('count', model=model) for _ in range(3)]\n"
         "print(gather(*handles, timeout=60))"
     )
@@ -371,8 +389,10 @@ async def test_sub_agents_using_db_at_the_same_time_each_have_a_cursor_of_their_
 
 async def test_a_relation_previews_and_converts_as_duckdb_does(client: Client) -> None:
     # DuckDB 2's .arrow() is a RecordBatchReader, as DuckDB itself has it.
-    code = ("rel = sql('select region, amount from sales_2024 order by amount')\n"
-            "print(type(rel).__name__, list(rel.df().region), rel.fetchall()[0], rel.arrow().read_all().num_rows)\nrel")
+    code = (
+        "rel = sql('select region, amount from sales_2024 order by amount')\n"
+        "print(type(rel).__name__, list(rel.df().region), rel.fetchall()[0], rel.arrow().read_all().num_rows)\nrel"
+    )
     text = await value(client, code)
     first, preview = text.split("\n", 1)
     assert first == "DuckDBPyRelation ['east', 'north', 'south'] ('east', 7.25) 3"

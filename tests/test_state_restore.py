@@ -44,9 +44,11 @@ def test_a_server_stopped_while_it_restores_sets_nothing_aside_and_keeps_every_f
     args = ("--session", "stopped", "--state-dir", str(state))
     started = str(state / "loading")
     # Unpickling `slow` tells the test its kernel's pid (when the test listens), then takes 3 s.
-    slow = (f"(__import__('os').path.exists({started!r}) and ((s := __import__('socket').socket(1)).connect("
-            f"{started!r}), s.sendall(str(__import__('os').getpid()).encode()), s.close()), "
-            "__import__('time').sleep(3), 'slow value')[-1]")
+    slow = (
+        f"(__import__('os').path.exists({started!r}) and ((s := __import__('socket').socket(1)).connect("
+        f"{started!r}), s.sendall(str(__import__('os').getpid()).encode()), s.close()), "
+        "__import__('time').sleep(3), 'slow value')[-1]"
+    )
     first = Server(*args)
     try:
         first.run("small = {'important': 42}\n" + loads_with(slow) + "slow = Slow()")
@@ -71,9 +73,11 @@ def test_a_server_stopped_while_it_restores_sets_nothing_aside_and_keeps_every_f
     third = Server(*args)
     try:
         text = third.run("small, slow, Slow.__name__")
-        assert text == ("[memex] restored session stopped: 3 variable(s) (Slow, slow, small) and 2 execution(s) of "
-                        "history, as of execution [1]; tables are kept in its database.\n"
-                        "({'important': 42}, 'slow value', 'Slow')")
+        assert text == (
+            "[memex] restored session stopped: 3 variable(s) (Slow, slow, small) and 2 execution(s) of "
+            "history, as of execution [1]; tables are kept in its database.\n"
+            "({'important': 42}, 'slow value', 'Slow')"
+        )
         files = saved_files(state / "sessions" / "stopped" / "checkpoint")
         assert len(files) == 3 and all(f.exists() for f in files)
     finally:
@@ -86,16 +90,19 @@ async def test_a_value_whose_loading_crashes_the_kernel_is_set_aside_alone_until
     name = f"poisoned-{uuid.uuid4().hex[:8]}"
     with anyio.fail_after(120):
         async with Client(build_server(settings(session=name)), raise_exceptions=True) as first:
-            await run(first, "plain = [1, 2]\n" + loads_with("__import__('os')._exit(1)", "Poison")
-                             + "poison = Poison()")
+            await run(
+                first, "plain = [1, 2]\n" + loads_with("__import__('os')._exit(1)", "Poison") + "poison = Poison()"
+            )
             checkpoint = await session_dir(first) / "checkpoint"
         async with Client(build_server(settings(session=name)), raise_exceptions=True) as second:
             text = text_of(await run(second, "plain, 'poison' in globals()"))
-            assert text == (f"[memex] restored session {name}: 2 variable(s) (Poison, plain) and 2 execution(s) of "
-                            "history, as of execution [1]; tables are kept in its database; not restored: poison "
-                            "(Poison: loading it crashed the kernel; "
-                            f"{KEPT.format('not loaded again', 'poison')}).\n([1, 2], False)")
-            poison_file, = [f for f in saved_files(checkpoint) if f.name.startswith("poison.")]
+            assert text == (
+                f"[memex] restored session {name}: 2 variable(s) (Poison, plain) and 2 execution(s) of "
+                "history, as of execution [1]; tables are kept in its database; not restored: poison "
+                "(Poison: loading it crashed the kernel; "
+                f"{KEPT.format('not loaded again', 'poison')}).\n([1, 2], False)"
+            )
+            (poison_file,) = [f for f in saved_files(checkpoint) if f.name.startswith("poison.")]
             assert poison_file.exists()
         async with Client(build_server(settings(session=name)), raise_exceptions=True) as third:
             text = text_of(await run(third, "poison = 'bound again'"))
@@ -115,17 +122,23 @@ async def bounded(anyio_backend: str) -> AsyncIterator[Client]:
 
 
 async def test_a_value_whose_unpickling_blocks_is_skipped_and_named_and_the_session_serves(bounded: Client) -> None:
-    await run(bounded, "kept = {'a': 1}\n" + loads_with("__import__('time').sleep(300)", "Blocker")
-                       + "blocker = Blocker()\nafter = 'loaded after it'")
+    await run(
+        bounded,
+        "kept = {'a': 1}\n"
+        + loads_with("__import__('time').sleep(300)", "Blocker")
+        + "blocker = Blocker()\nafter = 'loaded after it'",
+    )
     with anyio.fail_after(60):
         names, lost = restored(await kill_kernel(bounded))
         assert {"kept", "after", "Blocker"} <= set(names)
-        assert lost["blocker"] == ("Blocker: loading it did not finish within 2 s; "
-                                   f"{KEPT.format('not loaded again', 'blocker')}")
+        assert lost["blocker"] == (
+            f"Blocker: loading it did not finish within 2 s; {KEPT.format('not loaded again', 'blocker')}"
+        )
         listing = await bounded.call_tool("list_scope", {"pattern": "kept"})
         assert not listing.is_error
-        assert text_of(await run(bounded, "kept, after, 'blocker' in globals()")) == \
-            "({'a': 1}, 'loaded after it', False)"
+        assert (
+            text_of(await run(bounded, "kept, after, 'blocker' in globals()")) == "({'a': 1}, 'loaded after it', False)"
+        )
         await run(bounded, "del blocker, Blocker")
 
 
@@ -133,31 +146,37 @@ async def test_a_restore_stuck_holding_the_interpreter_is_ended_and_only_that_va
     bounded: Client,
 ) -> None:
     # A C call that keeps the GIL: no thread of the kernel runs until it returns.
-    await run(bounded, "steady = 'here'\n" + loads_with("__import__('ctypes').PyDLL(None).sleep(300)", "Holder")
-                       + "holder = Holder()")
+    await run(
+        bounded,
+        "steady = 'here'\n" + loads_with("__import__('ctypes').PyDLL(None).sleep(300)", "Holder") + "holder = Holder()",
+    )
     with anyio.fail_after(90):
         note = await kill_kernel(bounded)
         names, lost = restored(note)
         assert "steady" in names
-        assert lost["holder"] == ("Holder: loading it did not finish in time and the kernel had to be replaced; "
-                                  f"{KEPT.format('not loaded again', 'holder')}")
+        assert lost["holder"] == (
+            "Holder: loading it did not finish in time and the kernel had to be replaced; "
+            f"{KEPT.format('not loaded again', 'holder')}"
+        )
         assert text_of(await run(bounded, "steady, 'holder' in globals()")) == "('here', False)"
         await run(bounded, "del holder, Holder")
 
 
 async def test_a_value_that_fails_to_load_is_kept_and_comes_back_once_it_loads_again(
-    bounded: Client, tmp_path: Path,
+    bounded: Client,
+    tmp_path: Path,
 ) -> None:
     needed = tmp_path / "needed.txt"
     needed.write_text("back")
-    await run(bounded, "steady = 1\n" + loads_with(f"open({str(needed)!r}).read()", "Fragile")
-                       + "fragile = Fragile()")
+    await run(bounded, "steady = 1\n" + loads_with(f"open({str(needed)!r}).read()", "Fragile") + "fragile = Fragile()")
     needed.unlink()
     with anyio.fail_after(60):
         names, lost = restored(await kill_kernel(bounded))
-        assert lost["fragile"] == (f"Fragile: could not be loaded (FileNotFoundError: [Errno 2] No such file or "
-                                   f"directory: '{needed}'); "
-                                   f"{KEPT.format('tried again at the next restore', 'fragile')}")
+        assert lost["fragile"] == (
+            f"Fragile: could not be loaded (FileNotFoundError: [Errno 2] No such file or "
+            f"directory: '{needed}'); "
+            f"{KEPT.format('tried again at the next restore', 'fragile')}"
+        )
         await run(bounded, "steady += 1")  # a checkpoint written meanwhile keeps it
         needed.write_text("back")
         names, lost = restored(await kill_kernel(bounded))

@@ -52,11 +52,14 @@ async def manifest(client: Client) -> dict[str, Any]:
 
 
 async def test_an_object_whose_attribute_lookup_raises_does_not_stop_later_checkpoints(client: Client) -> None:
-    setup = await run(client, "class AttrDict(dict):\n    __getattr__ = dict.__getitem__\n"
-                              "cfg = AttrDict(lr=0.1)\nresults = [1, 2, 3]\n"
-                              "class Refuses:\n    def __getattr__(self, name):\n        raise KeyError(name)\n"
-                              "    def __reduce__(self):\n        raise KeyError('no state')\n"
-                              "refuses = Refuses()")
+    setup = await run(
+        client,
+        "class AttrDict(dict):\n    __getattr__ = dict.__getitem__\n"
+        "cfg = AttrDict(lr=0.1)\nresults = [1, 2, 3]\n"
+        "class Refuses:\n    def __getattr__(self, name):\n        raise KeyError(name)\n"
+        "    def __reduce__(self):\n        raise KeyError('no state')\n"
+        "refuses = Refuses()",
+    )
     assert not setup.is_error
     assert not (await run(client, "model_scores = {'a': 0.9}")).is_error
     note = await kill_kernel(client)
@@ -66,22 +69,30 @@ async def test_an_object_whose_attribute_lookup_raises_does_not_stop_later_check
 
 
 async def test_open_files_come_back_open_where_they_were_and_sockets_are_named_as_not_restored(
-    client: Client, tmp_path: Path,
+    client: Client,
+    tmp_path: Path,
 ) -> None:
     log, out, done = tmp_path / "log.txt", tmp_path / "out.bin", tmp_path / "done.txt"
     log.write_text("x" * 2**20 + "\n")
-    setup = await run(client, f"import socket\nlog = open({str(log)!r}, 'r+')\nlog.seek(0, 2)\nlog.write('first\\n')\n"
-                              f"out = open({str(out)!r}, 'wb')\nout.write(b'abc')\n"
-                              f"with open({str(done)!r}, 'w') as done:\n    done.write('z')\n"
-                              "sock = socket.socket()")
+    setup = await run(
+        client,
+        f"import socket\nlog = open({str(log)!r}, 'r+')\nlog.seek(0, 2)\nlog.write('first\\n')\n"
+        f"out = open({str(out)!r}, 'wb')\nout.write(b'abc')\n"
+        f"with open({str(done)!r}, 'w') as done:\n    done.write('z')\n"
+        "sock = socket.socket()",
+    )
     assert not setup.is_error
     saved = await manifest(client)
     assert saved["variables"]["log"]["size"] < 1000  # the handle, never the file's megabyte
     note = await kill_kernel(client)
-    assert ("sock (socket.socket: an open socket: network connections do not survive their kernel; "
-            "connect again)") in note
-    after = await run(client, "log.write('second\\n'); log.flush(); out.write(b'def'); out.flush()\n"
-                              "print(repr((type(log).__name__, log.mode, out.mode, done.closed, done.name)))")
+    assert (
+        "sock (socket.socket: an open socket: network connections do not survive their kernel; connect again)"
+    ) in note
+    after = await run(
+        client,
+        "log.write('second\\n'); log.flush(); out.write(b'def'); out.flush()\n"
+        "print(repr((type(log).__name__, log.mode, out.mode, done.closed, done.name)))",
+    )
     assert text_of(after) == f"('TextIOWrapper', 'r+', 'rb+', True, {str(done)!r})"
     assert log.read_text() == "x" * 2**20 + "\nfirst\nsecond\n"
     assert out.read_bytes() == b"abcdef"
@@ -89,11 +100,14 @@ async def test_open_files_come_back_open_where_they_were_and_sockets_are_named_a
 
 async def test_a_value_slow_to_pickle_never_fails_a_cell_and_comes_back_after_a_kill(anyio_backend: str) -> None:
     async with Client(build_server(settings(timeout=2, interrupt_grace=5)), raise_exceptions=True) as own:
-        built = await run(own, "import time\nclass Slow:\n    def __init__(self, items):\n"
-                               "        self.items = items\n    def __reduce__(self):\n"
-                               "        time.sleep(3)  # longer than the cell's timeout\n"
-                               "        return (Slow, (self.items,))\n"
-                               "slow = Slow([1, 2, 3])\nother = 'kept'\nprint('built')")
+        built = await run(
+            own,
+            "import time\nclass Slow:\n    def __init__(self, items):\n"
+            "        self.items = items\n    def __reduce__(self):\n"
+            "        time.sleep(3)  # longer than the cell's timeout\n"
+            "        return (Slow, (self.items,))\n"
+            "slow = Slow([1, 2, 3])\nother = 'kept'\nprint('built')",
+        )
         assert not built.is_error, text_of(built)
         assert text_of(built) == "built"
         # The next request waits for the writes; list_scope has no timeout of its own.
@@ -115,8 +129,13 @@ async def test_a_large_dataframe_is_rewritten_when_a_cell_changes_it_not_when_on
         await run(own, "import numpy as np, pandas as pd\ndf = pd.DataFrame({'a': np.arange(300_000.0)})")
         first = (await manifest(own))["variables"]["df"]
         assert first["format"] == "parquet-pandas"
-        for code in ("len(df)", "df.head()", "print(df.describe())", "df.groupby('a').size().shape",
-                     "sql('select count(*) from df')"):
+        for code in (
+            "len(df)",
+            "df.head()",
+            "print(df.describe())",
+            "df.groupby('a').size().shape",
+            "sql('select count(*) from df')",
+        ):
             assert not (await run(own, code)).is_error
             assert (await manifest(own))["variables"]["df"]["file"] == first["file"]
         await run(own, "df['x'] = 1")

@@ -30,8 +30,9 @@ async def test_a_session_over_stdio_in_both_protocol_revisions(mode: str, revisi
             assert client.protocol_version == revision
             await run(client, "import subprocess\nnumbers = [n * n for n in range(10)]")
             # Descriptor-level writes from the kernel and its children must not reach the MCP stream.
-            noisy = await run(client, "import os\nos.write(1, b'fd one\\n')\nsubprocess.run(['echo', 'child'])\n"
-                                      "print(sum(numbers))")
+            noisy = await run(
+                client, "import os\nos.write(1, b'fd one\\n')\nsubprocess.run(['echo', 'child'])\nprint(sum(numbers))"
+            )
             assert not noisy.is_error
             assert set(text_of(noisy).splitlines()) >= {"fd one", "child", "285"}
             big = await run(client, "print('z' * 100_000)")
@@ -45,9 +46,13 @@ class RawSession:
     def __init__(self) -> None:
         # A temporary directory of its own: the kernels' connection files in it are this server's alone.
         self.tmp = Path(tempfile.mkdtemp(prefix="memex-raw-"))
-        self.proc = subprocess.Popen([SERVER.command, *SERVER.args], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     env={**os.environ, "TMPDIR": str(self.tmp)})
+        self.proc = subprocess.Popen(
+            [SERVER.command, *SERVER.args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "TMPDIR": str(self.tmp)},
+        )
         self.replies: dict[int, dict[str, Any]] = {}
         self._next_id = 1
 
@@ -66,8 +71,10 @@ class RawSession:
         return self.replies[request_id]
 
     def initialize(self) -> dict[str, Any]:
-        reply = self.request("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
-                                            "clientInfo": {"name": "raw", "version": "0"}})
+        reply = self.request(
+            "initialize",
+            {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
+        )
         self._send({"jsonrpc": "2.0", "method": "notifications/initialized"})
         return reply
 
@@ -107,8 +114,10 @@ def test_stdout_carries_only_json_rpc_and_the_kernel_stops_with_the_server() -> 
     session = RawSession()
     try:
         assert session.initialize()["result"]["protocolVersion"] == "2025-11-25"
-        text = session.run("import os, subprocess\nos.write(1, b'noise\\n')\n"
-                           "subprocess.run('echo child; echo err >&2', shell=True)\nos.getpid()")
+        text = session.run(
+            "import os, subprocess\nos.write(1, b'noise\\n')\n"
+            "subprocess.run('echo child; echo err >&2', shell=True)\nos.getpid()"
+        )
         assert "noise" in text and "child" in text and "err" in text, text
         assert text.splitlines()[-1].isdigit(), text
         kernel_pid = int(text.splitlines()[-1])

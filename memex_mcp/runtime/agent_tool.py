@@ -23,16 +23,23 @@ class SpawnError(Exception):
     """The tool call cannot start an agent; the message says what to fix."""
 
 
-def spawn_for_tool(namespace: dict[str, Any], hidden: Mapping[str, Any], task: str,
-                   inputs: list[str] | None = None, output_schema: dict[str, Any] | None = None,
-                   name: str | None = None) -> str:
+def spawn_for_tool(
+    namespace: dict[str, Any],
+    hidden: Mapping[str, Any],
+    task: str,
+    inputs: list[str] | None = None,
+    output_schema: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> str:
     """Start an agent as `spawn_agent(task, inputs, returns=output_schema)` from a cell would, bind
     its handle to `name` (default: the first unused `agent_N`) and return that name."""
     variable = _variable(namespace, hidden, name)
     missing = [n for n in inputs or [] if not _is_user(namespace, hidden, n)]
     if missing:
-        raise SpawnError(f"inputs names {_names(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
-                         f"in your scope. Variables that exist: {_existing(namespace, hidden)}.")
+        raise SpawnError(
+            f"inputs names {_names(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
+            f"in your scope. Variables that exist: {_existing(namespace, hidden)}."
+        )
     if output_schema is not None:
         _check_schema(output_schema)
     spawn = agents.bind(namespace)["spawn_agent"]
@@ -53,14 +60,17 @@ def _variable(namespace: Mapping[str, Any], hidden: Mapping[str, Any], name: str
             n += 1
         return f"{_DEFAULT_PREFIX}{n}"
     if not name.isidentifier() or keyword.iskeyword(name):
-        raise SpawnError(f"name {name!r} is not a Python variable name; use letters, digits and _, "
-                         "e.g. 'summarizer_1', or leave it out.")
+        raise SpawnError(
+            f"name {name!r} is not a Python variable name; use letters, digits and _, "
+            "e.g. 'summarizer_1', or leave it out."
+        )
     if name in namespace and not _is_user(namespace, hidden, name):
         raise SpawnError(f"name {name!r} is a preloaded name of the scratchpad; choose another.")
     existing = namespace.get(name)
     if name in namespace and not isinstance(existing, agents.AgentHandle):
-        raise SpawnError(f"The variable {name!r} already holds a {type(existing).__name__}; choose another "
-                         "name or leave it out.")
+        raise SpawnError(
+            f"The variable {name!r} already holds a {type(existing).__name__}; choose another name or leave it out."
+        )
     return name
 
 
@@ -70,8 +80,10 @@ def _check_schema(schema: dict[str, Any]) -> None:
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
-        raise SpawnError(f"output_schema is not a valid JSON Schema: {exc.message}. "
-                         'Give one like {"type": "object", "properties": {"total": {"type": "number"}}}.') from None
+        raise SpawnError(
+            f"output_schema is not a valid JSON Schema: {exc.message}. "
+            'Give one like {"type": "object", "properties": {"total": {"type": "number"}}}.'
+        ) from None
 
 
 def _is_user(namespace: Mapping[str, Any], hidden: Mapping[str, Any], name: str) -> bool:

@@ -7,10 +7,11 @@ from typing import Any
 from IPython.core.interactiveshell import InteractiveShell
 
 from memex_mcp.protocol import RPC_NAME
-from memex_mcp.runtime import agents, catalog, config, data, marker
+from memex_mcp.runtime import agents, catalog, config, data
 from memex_mcp.runtime.catalog import Help, memex_help
-from memex_mcp.runtime.cells import CellRecorder
-from memex_mcp.runtime.checkpoint import install_checkpoints
+from memex_mcp.runtime.cells import marker
+from memex_mcp.runtime.cells.recorder import CellRecorder
+from memex_mcp.runtime.checkpoint.saver import install_checkpoints
 from memex_mcp.runtime.documents.corpus import Corpus, read_document
 from memex_mcp.runtime.limits import apply_memory_limit
 from memex_mcp.runtime.rpc import Rpc

@@ -61,8 +61,13 @@ class Rpc:
     def submit(self, value: Any = None, variable: str | None = None, schema: Any = None) -> Any:
         return self._submissions.submit(value, variable, schema)
 
-    def spawn_agent(self, task: str, inputs: list[str] | None = None, output_schema: dict[str, Any] | None = None,
-                    name: str | None = None) -> str:
+    def spawn_agent(
+        self,
+        task: str,
+        inputs: list[str] | None = None,
+        output_schema: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> str:
         """Start a sub-agent for the MCP tool; returns the variable its handle is bound to."""
         return spawn_for_tool(self._ns, self._hidden, task, inputs, output_schema, name)
 

@@ -46,8 +46,11 @@ def list_scope(namespace: Mapping[str, Any], hidden: Mapping[str, Any], pattern:
         if pattern and not fnmatch.fnmatchcase(name, pattern):
             continue
         if time.monotonic() - started > TOTAL:
-            entries.append(ScopeEntry(name=name, type=type_name(value),
-                                      summary=f"<not previewed: the listing took over {TOTAL:g} s>"))
+            entries.append(
+                ScopeEntry(
+                    name=name, type=type_name(value), summary=f"<not previewed: the listing took over {TOTAL:g} s>"
+                )
+            )
         else:
             entries.append(describe(name, value))
     return ScopeListing(variables=entries, in_scope=len(names))
@@ -72,8 +75,10 @@ def render(listing: ScopeListing, limit: int, pattern: str | None = None) -> str
     rows = listing.agents + listing.variables
     if not rows:
         if pattern and listing.in_scope:
-            return (f"No variable matches {pattern!r}; the scope has {listing.in_scope:,} "
-                    f"variable{'s' if listing.in_scope != 1 else ''}: list_scope() without a pattern lists them.")
+            return (
+                f"No variable matches {pattern!r}; the scope has {listing.in_scope:,} "
+                f"variable{'s' if listing.in_scope != 1 else ''}: list_scope() without a pattern lists them."
+            )
         return f"Nothing matches {pattern!r}; the scope is empty." if pattern else "The scope is empty."
     width = min(max(len(e.name) for e in rows), 24)
     lines = []
@@ -82,8 +87,10 @@ def render(listing: ScopeListing, limit: int, pattern: str | None = None) -> str
         size = f" ({human_size(e.size_bytes)})" if e.size_bytes is not None else ""
         line = f"{e.name:<{width}}  {e.type}{size}  {e.summary}"
         if used + len(line) + 1 > limit - 120:  # room for the line that says what was left out
-            lines.append(f"[… {len(rows) - shown:,} more of {len(rows):,} not shown; narrow the listing with "
-                         "a pattern, e.g. list_scope(pattern='df_*')]")
+            lines.append(
+                f"[… {len(rows) - shown:,} more of {len(rows):,} not shown; narrow the listing with "
+                "a pattern, e.g. list_scope(pattern='df_*')]"
+            )
             break
         lines.append(line)
         used += len(line) + 1
@@ -106,8 +113,7 @@ def size_bytes(value: Any) -> int | None:
 
 def _is_user(name: str, value: Any, hidden: Mapping[str, Any]) -> bool:
     try:
-        return not (name.startswith("_") or hidden.get(name, _MISSING) is value
-                    or isinstance(value, types.ModuleType))
+        return not (name.startswith("_") or hidden.get(name, _MISSING) is value or isinstance(value, types.ModuleType))
     except Exception:  # an object whose __class__ raises is still the user's
         return not name.startswith("_")
 

@@ -20,8 +20,10 @@ from memex_mcp.runtime.scope import attr_or_none, human_size
 SEND_LIMIT = 1_000_000
 _PREVIEW = 300
 
-NOTHING = ("Nothing to submit: pass the answer as `value` (any JSON value but null), or as `variable` the "
-           "name of the kernel variable that holds it, e.g. submit(variable=\"result\").")
+NOTHING = (
+    "Nothing to submit: pass the answer as `value` (any JSON value but null), or as `variable` the "
+    'name of the kernel variable that holds it, e.g. submit(variable="result").'
+)
 
 
 class SubmitError(Exception):
@@ -38,16 +40,19 @@ class Submissions:
         items: list[Any] = self._ns.setdefault("submissions", [])
         return items
 
-    def submit(self, value: Any = None, variable: str | None = None,
-               schema: Mapping[str, Any] | None = None) -> Receipt:
+    def submit(
+        self, value: Any = None, variable: str | None = None, schema: Mapping[str, Any] | None = None
+    ) -> Receipt:
         """Validate and record an answer (its JSON form) in `submissions`. None is no answer."""
         if variable is not None:
             if variable not in self._ns:
                 raise SubmitError(f"There is no variable {variable!r} in the scope; list_scope shows what exists.")
             value = self._ns[variable]
             if value is None:
-                raise SubmitError(f"`{variable}` is None: there is nothing to submit. Put the answer in it, "
-                                  "or pass the answer as `value`.")
+                raise SubmitError(
+                    f"`{variable}` is None: there is nothing to submit. Put the answer in it, "
+                    "or pass the answer as `value`."
+                )
         elif value is None:
             raise SubmitError(NOTHING)
         answer = to_json(value)
@@ -72,20 +77,34 @@ def receipt(number: int, answer: Any, source: Literal["call", "server", "none"])
     complete = len(data) <= SEND_LIMIT
     text = data[: _PREVIEW * 4].decode("utf-8", "ignore")
     preview = text[:_PREVIEW] + ("…" if len(text) > _PREVIEW or len(data) > len(text.encode()) else "")
-    return Receipt(number=number, shape=describe_answer(answer), json_bytes=len(data), schema_source=source,
-                   preview=preview, answer=answer if complete else None, complete=complete)
+    return Receipt(
+        number=number,
+        shape=describe_answer(answer),
+        json_bytes=len(data),
+        schema_source=source,
+        preview=preview,
+        answer=answer if complete else None,
+        complete=complete,
+    )
 
 
 def acknowledgement(receipt: SubmitReceipt) -> str:
     """What the model reads: a few lines, whatever the size of the answer."""
-    checked = {"call": "valid against the schema you gave", "server": "valid against the server's answer schema",
-               "none": "no schema to check it against"}[receipt.schema_source]
+    checked = {
+        "call": "valid against the schema you gave",
+        "server": "valid against the server's answer schema",
+        "none": "no schema to check it against",
+    }[receipt.schema_source]
     label = "Preview" if receipt.preview.endswith("…") else "Answer"
-    text = (f"Accepted as submission {receipt.number}: {receipt.shape}, {human_size(receipt.json_bytes)} "
-            f"of JSON, {checked}.\n{label}: {receipt.preview}")
+    text = (
+        f"Accepted as submission {receipt.number}: {receipt.shape}, {human_size(receipt.json_bytes)} "
+        f"of JSON, {checked}.\n{label}: {receipt.preview}"
+    )
     if not receipt.complete:
-        text += (f"\nIt is over {human_size(SEND_LIMIT)}, so the reply carries this preview rather than the "
-                 f"whole answer, which is submissions[{receipt.number - 1}] in the kernel.")
+        text += (
+            f"\nIt is over {human_size(SEND_LIMIT)}, so the reply carries this preview rather than the "
+            f"whole answer, which is submissions[{receipt.number - 1}] in the kernel."
+        )
     return text
 
 
@@ -95,10 +114,15 @@ def submitted(receipt: SubmitReceipt) -> dict[str, Any]:
     if receipt.complete:
         return receipt.answer if isinstance(receipt.answer, dict) else {"result": receipt.answer}
     where = f"submissions[{receipt.number - 1}]"
-    return {"truncated": True, "submission": receipt.number, "json_bytes": receipt.json_bytes,
-            "preview": receipt.preview, "where": where,
-            "message": f"The answer is over {human_size(SEND_LIMIT)} of JSON; the whole answer is {where} "
-                       "in the kernel (execute_code can write it to a file)."}
+    return {
+        "truncated": True,
+        "submission": receipt.number,
+        "json_bytes": receipt.json_bytes,
+        "preview": receipt.preview,
+        "where": where,
+        "message": f"The answer is over {human_size(SEND_LIMIT)} of JSON; the whole answer is {where} "
+        "in the kernel (execute_code can write it to a file).",
+    }
 
 
 def describe_answer(answer: Any) -> str:

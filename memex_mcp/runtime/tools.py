@@ -32,8 +32,10 @@ __all__ = ["ToolError", "Tools"]
 
 #: Seconds `tools` waits for the servers to start and list their tools.
 _LIST_TIMEOUT = 120.0
-_HOW = ("Start memex-mcp with --mcp-config FILE (the mcpServers JSON that Claude Desktop uses) to call "
-        "the tools of other MCP servers here as tools.<server>.<tool>(**arguments).")
+_HOW = (
+    "Start memex-mcp with --mcp-config FILE (the mcpServers JSON that Claude Desktop uses) to call "
+    "the tools of other MCP servers here as tools.<server>.<tool>(**arguments)."
+)
 
 
 class ToolError(Exception):
@@ -127,8 +129,10 @@ class Tools:
             if self._listing.config is None:
                 return f"tools: no downstream MCP servers. {_HOW}"
             return f"tools: {self._listing.config} lists no MCP servers."
-        lines = [f"tools: {len(servers)} downstream MCP server(s) from {self._listing.config}; call "
-                 "tools.<server>.<tool>(**arguments), help(tools.<server>) for arguments"]
+        lines = [
+            f"tools: {len(servers)} downstream MCP server(s) from {self._listing.config}; call "
+            "tools.<server>.<tool>(**arguments), help(tools.<server>) for arguments"
+        ]
         lines += [_summary(server) for server in servers.values()]
         return "\n".join(lines)
 
@@ -136,8 +140,9 @@ class Tools:
 class Server(types.ModuleType):
     """One downstream server's tools, as functions (a module, so `help()` lists them)."""
 
-    def __init__(self, python_name: str, server: DownstreamServer,
-                 call: Callable[[str, str, dict[str, Any]], ToolCallResult]) -> None:
+    def __init__(
+        self, python_name: str, server: DownstreamServer, call: Callable[[str, str, dict[str, Any]], ToolCallResult]
+    ) -> None:
         super().__init__(f"tools.{python_name}", _server_doc(server))
         self._server = server
         names: dict[str, DownstreamTool] = {}
@@ -155,8 +160,9 @@ class Server(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         if self._server.error is not None and not name.startswith("_"):
             raise ToolError(self._server.error, self._server.name)
-        raise AttributeError(f"MCP server {self._server.name!r} has no tool {name!r}. "
-                             f"Its tools: {', '.join(self._names) or 'none'}.")
+        raise AttributeError(
+            f"MCP server {self._server.name!r} has no tool {name!r}. Its tools: {', '.join(self._names) or 'none'}."
+        )
 
     def __repr__(self) -> str:
         lines = [f"{self.__name__}: MCP server {self._server.name!r}"]
@@ -187,12 +193,19 @@ def _server_doc(server: DownstreamServer) -> str:
     return f"The tools of the MCP server {server.name!r}: call them with keyword arguments."
 
 
-def _function(qualifier: str, python_name: str, server: str, tool: DownstreamTool,
-              call: Callable[[str, str, dict[str, Any]], ToolCallResult]) -> Callable[..., Any]:
+def _function(
+    qualifier: str,
+    python_name: str,
+    server: str,
+    tool: DownstreamTool,
+    call: Callable[[str, str, dict[str, Any]], ToolCallResult],
+) -> Callable[..., Any]:
     def function(*args: Any, **arguments: Any) -> Any:
         if args:
-            raise TypeError(f"{qualifier}.{python_name}() takes keyword arguments only: "
-                            f"{qualifier}.{python_name}{_signature(tool.input_schema)}")
+            raise TypeError(
+                f"{qualifier}.{python_name}() takes keyword arguments only: "
+                f"{qualifier}.{python_name}{_signature(tool.input_schema)}"
+            )
         return _value(call(server, tool.name, arguments), server, tool)
 
     function.__name__ = python_name
@@ -203,8 +216,15 @@ def _function(qualifier: str, python_name: str, server: str, tool: DownstreamToo
     return function
 
 
-_JSON_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool,
-                               "array": list, "object": dict, "null": None}
+_JSON_TYPES: dict[str, Any] = {
+    "string": str,
+    "integer": int,
+    "number": float,
+    "boolean": bool,
+    "array": list,
+    "object": dict,
+    "null": None,
+}
 
 
 _EMPTY = inspect.Parameter.empty
@@ -224,16 +244,20 @@ def _signature(schema: dict[str, Any]) -> inspect.Signature:
         kind = spec.get("type")
         annotation = _JSON_TYPES.get(kind, _EMPTY) if isinstance(kind, str) else _EMPTY
         default = inspect.Parameter.empty if name in required else spec.get("default")
-        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                                            annotation=annotation))
+        parameters.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        )
     return inspect.Signature(parameters)
 
 
 def _doc(server: str, tool: DownstreamTool) -> str:
     lines = [tool.description.strip() or "(no description)", "", f"Tool {tool.name!r} of the MCP server {server!r}."]
     properties = tool.input_schema.get("properties")
-    described = {n: s["description"] for n, s in properties.items() if isinstance(s, dict) and s.get("description")} \
-        if isinstance(properties, dict) else {}
+    described = (
+        {n: s["description"] for n, s in properties.items() if isinstance(s, dict) and s.get("description")}
+        if isinstance(properties, dict)
+        else {}
+    )
     if described:
         lines += ["", "Arguments:"] + [f"  {name}: {text}" for name, text in described.items()]
     return "\n".join(lines)

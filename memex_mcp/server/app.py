@@ -52,13 +52,14 @@ def tool_errors() -> Iterator[None]:
     except ToolInputError as exc:
         raise ToolError(str(exc)) from None
     except KernelDied as exc:
-        raise ToolError(f"The kernel is not available ({exc.description}); the next call starts a new one. "
-                        "Try again.") from None
+        raise ToolError(
+            f"The kernel is not available ({exc.description}); the next call starts a new one. Try again."
+        ) from None
 
 
-
-def build_server(settings: Settings, launched: Kernel | None = None,
-                 session: SessionDir | None = None) -> MCPServer[AppState]:
+def build_server(
+    settings: Settings, launched: Kernel | None = None, session: SessionDir | None = None
+) -> MCPServer[AppState]:
     """The MCP server. `launched`: a kernel already starting in `session`, for the first client to adopt."""
     pending = [(launched, session)] if launched else []
     orientation = orient(settings)
@@ -142,18 +143,21 @@ def build_server(settings: Settings, launched: Kernel | None = None,
         ctx: Context,
         task: Annotated[str, Field(description="What the sub-agent must do and return.")],
         inputs: Annotated[list[str] | None, Field(description="Names of your variables it should use.")] = None,
-        output_schema: Annotated[
-            dict[str, Any] | None, Field(description="JSON Schema its result must match.")
-        ] = None,
+        output_schema: Annotated[dict[str, Any] | None, Field(description="JSON Schema its result must match.")] = None,
         name: Annotated[str | None, Field(description="Variable name for the handle (default agent_N).")] = None,
     ) -> CallToolResult:
         with tool_errors():
             variable = await scratchpad(ctx).spawn_agent(task, inputs, output_schema, name)
         return CallToolResult(
-            content=[TextContent(type="text", text=(
-                f"Started sub-agent {variable!r}; its handle is in the variable `{variable}`. "
-                f"{variable}.result() waits for its value; {variable}.status says how it is going."
-            ))],
+            content=[
+                TextContent(
+                    type="text",
+                    text=(
+                        f"Started sub-agent {variable!r}; its handle is in the variable `{variable}`. "
+                        f"{variable}.result() waits for its value; {variable}.status says how it is going."
+                    ),
+                )
+            ],
             structured_content={"variable": variable},
         )
 

@@ -69,7 +69,7 @@ def remove_socket_dirs() -> None:
 def remove_orphans(alive: Callable[[int], bool]) -> None:
     """Socket directories of servers that died without cleaning up (SIGKILL, power loss)."""
     for directory in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*"):
-        pid = directory.name[len(_PREFIX):].split("-", 1)[0]
+        pid = directory.name[len(_PREFIX) :].split("-", 1)[0]
         if pid.isdigit() and not alive(int(pid)):
             shutil.rmtree(directory, ignore_errors=True)
 
@@ -122,8 +122,9 @@ class ChannelServer:
                 reply = ChannelReply(id=request.id, error=str(exc))
             except Exception as exc:
                 _log.exception("channel method %s failed", request.method)
-                reply = ChannelReply(id=request.id, error=f"The server failed on {request.method}: "
-                                     f"{type(exc).__name__}: {exc}")
+                reply = ChannelReply(
+                    id=request.id, error=f"The server failed on {request.method}: {type(exc).__name__}: {exc}"
+                )
             finally:
                 running.pop(request.id, None)
             with contextlib.suppress(ConnectionError):

@@ -24,6 +24,7 @@ _MESSAGES = {
     "memory_limit": "must be at least 256M",
 }
 
+
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"MEMEX_{name}", default)
 
@@ -41,45 +42,105 @@ def _parser() -> argparse.ArgumentParser:
         "With no command it serves MCP over stdio. Every option can also be set as MEMEX_<NAME> "
         "(upper case, '-' as '_').",
     )
-    p.add_argument("command", nargs="?", choices=["serve", "demo"], default="serve",
-                   help="serve (default): serve MCP; demo: run a short scripted session and show what "
-                   "the model saw beside what stayed in the kernel")
+    p.add_argument(
+        "command",
+        nargs="?",
+        choices=["serve", "demo"],
+        default="serve",
+        help="serve (default): serve MCP; demo: run a short scripted session and show what "
+        "the model saw beside what stayed in the kernel",
+    )
     p.add_argument("--version", action="version", version=f"memex-mcp {__version__}")
-    p.add_argument("--transport", choices=["stdio", "http"], default=_env("TRANSPORT", "stdio"),
-                   help="stdio (default) or streamable HTTP at /mcp (http: not available in this version yet)")
+    p.add_argument(
+        "--transport",
+        choices=["stdio", "http"],
+        default=_env("TRANSPORT", "stdio"),
+        help="stdio (default) or streamable HTTP at /mcp (http: not available in this version yet)",
+    )
     p.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="HTTP bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=_env("PORT", "8765"), help="HTTP port (default 8765)")
     data_dirs = _env("DATA_DIR")
-    p.add_argument("--data-dir", action="append", type=Path, dest="data_dirs",
-                   default=[Path(d) for d in data_dirs.split(os.pathsep) if d] if data_dirs else None,
-                   help="directory of data files to load (repeatable; MEMEX_DATA_DIR takes a "
-                   f"'{os.pathsep}'-separated list): CSV/TSV, Parquet, JSON/JSONL and XLSX files become "
-                   "DuckDB views named after the file; documents (PDF, DOCX, HTML, Markdown, text) join `docs`")
-    p.add_argument("--state-dir", type=Path, default=_env("STATE_DIR", str(default_state_dir())),
-                   help="where sessions persist (default: %(default)s)")
-    p.add_argument("--session", default=_env("SESSION"),
-                   help="name of a persistent scratchpad: the next launch with the same name gets its "
-                   "variables, tables and history back (default: an ephemeral one, removed at exit)")
-    p.add_argument("--output-limit", type=int, default=_env("OUTPUT_LIMIT", "8000"), metavar="CHARS",
-                   help="characters of output returned per call; the rest stays in _outputs (default 8000)")
-    p.add_argument("--timeout", type=float, default=_env("TIMEOUT", "120"), metavar="SECONDS",
-                   help="seconds an execution may run before it is interrupted (default 120)")
-    p.add_argument("--max-code-chars", type=int, default=_env("MAX_CODE_CHARS", "1000000"), metavar="CHARS",
-                   help="largest code accepted by execute_code (default 1000000)")
-    p.add_argument("--memory-limit", type=_size, default=_env("MEMORY_LIMIT"), metavar="SIZE",
-                   help="address-space limit of the kernel, e.g. 4G or 512M: an allocation beyond it raises "
-                   "MemoryError (at least 256M; default: no limit)")
-    p.add_argument("--checkpoint-max-bytes", type=_size, default=_env("CHECKPOINT_MAX_BYTES", "512M"),
-                   metavar="SIZE", help="variables larger than this are left out of checkpoints; DataFrames and "
-                   "Arrow tables are saved as Parquet instead; 0 switches checkpoints off (default 512M)")
-    p.add_argument("--agent-model", default=_env("AGENT_MODEL", "auto"), metavar="SPEC",
-                   help="model for sub-agents: auto, sampling, openai:<model>, anthropic:<model> "
-                   "(default auto: the provider the environment configures)")
-    p.add_argument("--answer-schema", type=Path, default=_env("ANSWER_SCHEMA"), metavar="FILE",
-                   help="JSON Schema file that submit validates answers against")
-    p.add_argument("--mcp-config", type=Path, default=_env("MCP_CONFIG"), metavar="FILE",
-                   help="mcpServers JSON (as Claude Desktop's) of MCP servers whose tools the kernel calls as "
-                   "tools.<server>.<tool>(...)")
+    p.add_argument(
+        "--data-dir",
+        action="append",
+        type=Path,
+        dest="data_dirs",
+        default=[Path(d) for d in data_dirs.split(os.pathsep) if d] if data_dirs else None,
+        help="directory of data files to load (repeatable; MEMEX_DATA_DIR takes a "
+        f"'{os.pathsep}'-separated list): CSV/TSV, Parquet, JSON/JSONL and XLSX files become "
+        "DuckDB views named after the file; documents (PDF, DOCX, HTML, Markdown, text) join `docs`",
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=_env("STATE_DIR", str(default_state_dir())),
+        help="where sessions persist (default: %(default)s)",
+    )
+    p.add_argument(
+        "--session",
+        default=_env("SESSION"),
+        help="name of a persistent scratchpad: the next launch with the same name gets its "
+        "variables, tables and history back (default: an ephemeral one, removed at exit)",
+    )
+    p.add_argument(
+        "--output-limit",
+        type=int,
+        default=_env("OUTPUT_LIMIT", "8000"),
+        metavar="CHARS",
+        help="characters of output returned per call; the rest stays in _outputs (default 8000)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=_env("TIMEOUT", "120"),
+        metavar="SECONDS",
+        help="seconds an execution may run before it is interrupted (default 120)",
+    )
+    p.add_argument(
+        "--max-code-chars",
+        type=int,
+        default=_env("MAX_CODE_CHARS", "1000000"),
+        metavar="CHARS",
+        help="largest code accepted by execute_code (default 1000000)",
+    )
+    p.add_argument(
+        "--memory-limit",
+        type=_size,
+        default=_env("MEMORY_LIMIT"),
+        metavar="SIZE",
+        help="address-space limit of the kernel, e.g. 4G or 512M: an allocation beyond it raises "
+        "MemoryError (at least 256M; default: no limit)",
+    )
+    p.add_argument(
+        "--checkpoint-max-bytes",
+        type=_size,
+        default=_env("CHECKPOINT_MAX_BYTES", "512M"),
+        metavar="SIZE",
+        help="variables larger than this are left out of checkpoints; DataFrames and "
+        "Arrow tables are saved as Parquet instead; 0 switches checkpoints off (default 512M)",
+    )
+    p.add_argument(
+        "--agent-model",
+        default=_env("AGENT_MODEL", "auto"),
+        metavar="SPEC",
+        help="model for sub-agents: auto, sampling, openai:<model>, anthropic:<model> "
+        "(default auto: the provider the environment configures)",
+    )
+    p.add_argument(
+        "--answer-schema",
+        type=Path,
+        default=_env("ANSWER_SCHEMA"),
+        metavar="FILE",
+        help="JSON Schema file that submit validates answers against",
+    )
+    p.add_argument(
+        "--mcp-config",
+        type=Path,
+        default=_env("MCP_CONFIG"),
+        metavar="FILE",
+        help="mcpServers JSON (as Claude Desktop's) of MCP servers whose tools the kernel calls as "
+        "tools.<server>.<tool>(...)",
+    )
     return p
 
 
@@ -100,11 +161,20 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
     schema = _load_schema(args.answer_schema, fail) if args.answer_schema is not None else None
     try:
         settings = Settings(
-            transport=args.transport, host=args.host, port=args.port,
-            data_dirs=tuple(args.data_dirs or ()), state_dir=args.state_dir, session=args.session,
-            output_limit=args.output_limit, timeout=args.timeout, max_code_chars=args.max_code_chars,
-            agent_model=args.agent_model, answer_schema=schema, mcp_config=args.mcp_config,
-            memory_limit=args.memory_limit, checkpoint_max_bytes=args.checkpoint_max_bytes,
+            transport=args.transport,
+            host=args.host,
+            port=args.port,
+            data_dirs=tuple(args.data_dirs or ()),
+            state_dir=args.state_dir,
+            session=args.session,
+            output_limit=args.output_limit,
+            timeout=args.timeout,
+            max_code_chars=args.max_code_chars,
+            agent_model=args.agent_model,
+            answer_schema=schema,
+            mcp_config=args.mcp_config,
+            memory_limit=args.memory_limit,
+            checkpoint_max_bytes=args.checkpoint_max_bytes,
         )
     except ValidationError as exc:
         err = exc.errors()[0]

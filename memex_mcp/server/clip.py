@@ -33,7 +33,7 @@ class ClippedText:
             start = len(taken)
         if start < size:
             # Only the end of a long piece can be part of the tail.
-            piece = text[max(start, size - self.keep):]
+            piece = text[max(start, size - self.keep) :]
             self._tail.append(piece)
             self._tail_len += len(piece)
             while self._tail_len - len(self._tail[0]) >= self.keep:
@@ -48,7 +48,7 @@ class ClippedText:
         """The last characters after the head: at most `keep` of them, with nothing between when
         `gap` is zero."""
         tail = "".join(self._tail)
-        return tail[-self.keep:] if len(tail) > self.keep else tail
+        return tail[-self.keep :] if len(tail) > self.keep else tail
 
     @property
     def gap(self) -> int:

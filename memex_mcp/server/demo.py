@@ -22,29 +22,39 @@ from memex_mcp.server.settings import Settings
 
 #: The demo's two questions: one over the tables, one over the documents.
 SQL_QUESTION = (
-    "lines = sql(\"\"\"\n"
+    'lines = sql("""\n'
     "    select o.order_date, o.channel, c.country, p.category, l.quantity,\n"
     "           l.quantity * l.unit_price * (1 - l.discount) as revenue\n"
     "    from order_lines l\n"
     "    join orders o using (order_id)\n"
     "    join customers c using (customer_id)\n"
     "    join products p using (sku)\n"
-    "\"\"\").df()\n"
+    '""").df()\n'
     "revenue = round(lines.revenue.sum())\n"
     "print(f'{len(lines):,} order lines; revenue {revenue:,}')"
 )
-DOCUMENT_QUESTION = ("hit = docs.search('What was Q3 2025 revenue in the EMEA region?')[0]\n"
-                     "print(hit)\nprint(hit.context(150))")
+DOCUMENT_QUESTION = (
+    "hit = docs.search('What was Q3 2025 revenue in the EMEA region?')[0]\nprint(hit)\nprint(hit.context(150))"
+)
 
 #: (tool, arguments, what the step shows).
 STEPS: list[tuple[str, dict[str, Any], str]] = [
     ("execute_code", {"code": SQL_QUESTION}, "A million-row result stays in `lines`; one number is printed."),
-    ("execute_code", {"code": DOCUMENT_QUESTION},
-     "The answer is beside one search hit; its whole page stays in `hit.text`."),
-    ("execute_code", {"code": "print(lines.head(50_000).to_csv())"},
-     "A careless print of 50,000 rows: the reply keeps head and tail."),
-    ("execute_code", {"code": "len(history[-1].output), history[-1].output.count('\\n')"},
-     "Nothing was lost: the full text is still in the kernel."),
+    (
+        "execute_code",
+        {"code": DOCUMENT_QUESTION},
+        "The answer is beside one search hit; its whole page stays in `hit.text`.",
+    ),
+    (
+        "execute_code",
+        {"code": "print(lines.head(50_000).to_csv())"},
+        "A careless print of 50,000 rows: the reply keeps head and tail.",
+    ),
+    (
+        "execute_code",
+        {"code": "len(history[-1].output), history[-1].output.count('\\n')"},
+        "Nothing was lost: the full text is still in the kernel.",
+    ),
     ("list_scope", {}, "What lives in the kernel, one line each."),
     ("submit", {"variable": "revenue"}, "The answer is handed in by name, never retyped."),
 ]
@@ -85,8 +95,10 @@ async def _demo(settings: Settings) -> int:
         stored = await client.call_tool("execute_code", {"code": "sum(len(o) for o in _outputs.values())"})
         kernel_bytes = _total_bytes(scope.structured_content or {}) + int(_text(stored).replace(",", ""))
     print("=" * width)
-    print(f"The model read {seen:,} characters in all; the kernel holds about {kernel_bytes:,} bytes "
-          f"of results and output ({kernel_bytes / max(seen, 1):,.0f}× more), one variable name away.")
+    print(
+        f"The model read {seen:,} characters in all; the kernel holds about {kernel_bytes:,} bytes "
+        f"of results and output ({kernel_bytes / max(seen, 1):,.0f}× more), one variable name away."
+    )
     return 0
 
 

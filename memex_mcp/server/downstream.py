@@ -125,8 +125,9 @@ class _Connection:
         else:
             assert config.command is not None
             errlog = stack.enter_context(self._stderr.open("w"))
-            params = StdioServerParameters(command=config.command, args=config.args, env=config.env or None,
-                                           cwd=config.cwd)
+            params = StdioServerParameters(
+                command=config.command, args=config.args, env=config.env or None, cwd=config.cwd
+            )
             transport = stdio_client(params, errlog=errlog)
         return Client(_watched(transport, self._ended))
 
@@ -152,8 +153,9 @@ class _Connection:
             result = await client.call_tool(tool, arguments)
         except MCPError as exc:
             if exc.code != CONNECTION_CLOSED:
-                raise MemexError(f"MCP server {self.name!r} refused the call of {tool!r}: "
-                                 f"{exc.error.message}") from None
+                raise MemexError(
+                    f"MCP server {self.name!r} refused the call of {tool!r}: {exc.error.message}"
+                ) from None
             if self.error is None:
                 self._fail(_STOPPED)
             raise DownstreamUnavailable(self.error or "") from None
@@ -168,8 +170,11 @@ class Downstream:
         servers = read_config(config) if config is not None else {}
         self._log_dir = Path(tempfile.mkdtemp(prefix="memex-mcp-downstream-")) if servers else None
         self._reports: list[str] = []
-        self._servers = {name: _Connection(name, server, self._log_dir, self._reports.append)
-                         for name, server in servers.items() if self._log_dir is not None}
+        self._servers = {
+            name: _Connection(name, server, self._log_dir, self._reports.append)
+            for name, server in servers.items()
+            if self._log_dir is not None
+        }
 
     def start(self) -> None:
         """Start every server in the background (call with the event loop running)."""
@@ -193,8 +198,10 @@ class Downstream:
         await asyncio.gather(*(c.ready.wait() for c in self._servers.values()))
         return DownstreamListing(
             config=str(self._config) if self._config is not None else None,
-            servers=[DownstreamServer(name=c.name, error=c.error, tools=c.tools if c.error is None else [])
-                     for c in self._servers.values()],
+            servers=[
+                DownstreamServer(name=c.name, error=c.error, tools=c.tools if c.error is None else [])
+                for c in self._servers.values()
+            ],
         )
 
     async def _list(self, params: dict[str, Any]) -> Any:
@@ -204,8 +211,10 @@ class Downstream:
         request = ToolCallParams.model_validate(params)
         connection = self._servers.get(request.server)
         if connection is None:
-            raise MemexError(f"There is no downstream MCP server {request.server!r}; "
-                             f"configured: {', '.join(map(repr, self._servers)) or 'none'}.")
+            raise MemexError(
+                f"There is no downstream MCP server {request.server!r}; "
+                f"configured: {', '.join(map(repr, self._servers)) or 'none'}."
+            )
         return (await connection.call(request.tool, request.arguments)).model_dump(mode="json")
 
 
@@ -271,13 +280,17 @@ def _tool(tool: mcp_types.Tool) -> DownstreamTool:
     properties = output.get("properties")
     # The SDK's servers wrap a non-object result (a list, a number) as {"result": value}.
     wraps = isinstance(properties, dict) and list(properties) == ["result"] and output.get("required") == ["result"]
-    return DownstreamTool(name=tool.name, description=tool.description or "",
-                          input_schema=dict(tool.input_schema), wraps_result=wraps)
+    return DownstreamTool(
+        name=tool.name, description=tool.description or "", input_schema=dict(tool.input_schema), wraps_result=wraps
+    )
 
 
 def _result(result: mcp_types.CallToolResult) -> ToolCallResult:
-    return ToolCallResult(is_error=bool(result.is_error), structured=result.structured_content,
-                          content=[_content(block) for block in result.content])
+    return ToolCallResult(
+        is_error=bool(result.is_error),
+        structured=result.structured_content,
+        content=[_content(block) for block in result.content],
+    )
 
 
 def _content(block: mcp_types.ContentBlock) -> ToolContent:

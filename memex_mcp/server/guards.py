@@ -42,11 +42,15 @@ class ToolCallGuard(ServerMiddleware[Any]):
         unknown = sorted(set(arguments) - set(properties))
         if not unknown:
             return None
-        listed = "; ".join(f"`{key}` ({spec['description'].rstrip('.')})" if spec.get("description") else f"`{key}`"
-                           for key, spec in properties.items())
+        listed = "; ".join(
+            f"`{key}` ({spec['description'].rstrip('.')})" if spec.get("description") else f"`{key}`"
+            for key, spec in properties.items()
+        )
         plural = "s" if len(unknown) > 1 else ""
-        text = (f"{name} has no argument{plural} {', '.join(repr(k) for k in unknown)}; nothing was done. "
-                f"Its arguments are {listed}. Call it again with those names.")
+        text = (
+            f"{name} has no argument{plural} {', '.join(repr(k) for k in unknown)}; nothing was done. "
+            f"Its arguments are {listed}. Call it again with those names."
+        )
         return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
 
 
@@ -55,13 +59,21 @@ def within(result: dict[str, Any], limit: int) -> dict[str, Any]:
     content = result.get("content")
     if not isinstance(content, list) or all(_fits(block, limit) for block in content):
         return result
-    return {**result, "content": [block if _fits(block, limit) else {**block, "text": _cut(block["text"], limit)}
-                                  for block in content]}
+    return {
+        **result,
+        "content": [
+            block if _fits(block, limit) else {**block, "text": _cut(block["text"], limit)} for block in content
+        ],
+    }
 
 
 def _fits(block: Any, limit: int) -> bool:
-    return not (isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str)
-                and len(block["text"]) > limit)
+    return not (
+        isinstance(block, dict)
+        and block.get("type") == "text"
+        and isinstance(block.get("text"), str)
+        and len(block["text"]) > limit
+    )
 
 
 def _cut(text: str, limit: int) -> str:

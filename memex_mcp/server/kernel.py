@@ -26,7 +26,7 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
 from memex_mcp.protocol import CONFIG_ENV, REPORT_KEY, RPC_NAME, CellReport, RpcError, RpcOk, RuntimeConfig
-from memex_mcp.runtime.marker import marker_path, read_marker
+from memex_mcp.runtime.cells.marker import marker_path, read_marker
 from memex_mcp.server.errors import MemexError
 from memex_mcp.server.output import CellOutput, add_display
 
@@ -36,7 +36,11 @@ _KERNEL_NAME = "memex-python"
 #: How long a kernel_info's IOPub status may take once its reply is in: far more than it needs.
 _IOPUB_JOIN = 0.5
 _KERNEL_ARGV = [
-    sys.executable, "-m", "memex_mcp.runtime.launch", "-f", "{connection_file}",
+    sys.executable,
+    "-m",
+    "memex_mcp.runtime.launch",
+    "-f",
+    "{connection_file}",
     "--ext=memex_mcp.runtime.extension",
     # The runtime captures descriptor output itself, in step with each cell.
     "--IPKernelApp.capture_fd_output=False",
@@ -49,8 +53,7 @@ class _SpecManager(KernelSpecManager):
     """Always this interpreter with the runtime loaded, whatever kernelspecs the machine has."""
 
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-        return KernelSpec(argv=_KERNEL_ARGV, display_name="memex", language="python",
-                          env={"PYTHONUNBUFFERED": "1"})
+        return KernelSpec(argv=_KERNEL_ARGV, display_name="memex", language="python", env={"PYTHONUNBUFFERED": "1"})
 
 
 class KernelDied(MemexError):
@@ -89,7 +92,7 @@ class Kernel:
         process = getattr(manager.provisioner, "process", None)
         #: The process itself: the provisioner forgets it once it has been waited for.
         self._process: subprocess.Popen[bytes] | None = process
-        #: Where the kernel names the execute request it began (see memex_mcp.runtime.marker).
+        #: Where the kernel names the execute request it began (see memex_mcp.runtime.cells.marker).
         self._marker = marker_path(config.session_dir, process.pid) if process is not None else None
         #: The marker's last word, read once the process has exited.
         self._last_begun: str | None = None
@@ -126,8 +129,9 @@ class Kernel:
         # kernel that fails to start.
         env = {**os.environ, CONFIG_ENV: config.model_dump_json()}
         try:
-            await km.start_kernel(cwd=str(workdir), env=env, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            await km.start_kernel(
+                cwd=str(workdir), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
         except BaseException:
             with contextlib.suppress(BaseException):
                 await km.shutdown_kernel(now=True)  # a process that did start must not run on
@@ -156,8 +160,9 @@ class Kernel:
             await self._unless_dead(self._handshake())
         except KernelDied:
             said = "; ".join(line.strip() for line in self._stderr_tail if line.strip())
-            raise KernelDied(f"it exited while starting ({self.exit_description()})"
-                             + (f"; it said: {said[-1000:]}" if said else "")) from None
+            raise KernelDied(
+                f"it exited while starting ({self.exit_description()})" + (f"; it said: {said[-1000:]}" if said else "")
+            ) from None
 
     async def _handshake(self) -> None:
         """A kernel_info reply, and an IOPub message about it: both channels are connected.
@@ -252,8 +257,7 @@ class Kernel:
     async def _execute(self, code: str, out: CellOutput) -> None:
         if self._exited():
             raise KernelDied(self.exit_description())
-        msg_id = out.request = self._kc.execute(code, store_history=True, allow_stdin=False,
-                                                stop_on_error=False)
+        msg_id = out.request = self._kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
         while True:
             msg = await self._kc.get_iopub_msg(timeout=None)
             if msg["parent_header"].get("msg_id") != msg_id:

@@ -50,8 +50,10 @@ def read_config(path: Path) -> dict[str, ServerConfig]:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(part) for part in err["loc"])
-        raise ConfigError(f'{path}: {where}: {err["msg"]} (expected {{"mcpServers": {{"name": '
-                          '{"command": ..., "args": [...]}}}})') from None
+        raise ConfigError(
+            f'{path}: {where}: {err["msg"]} (expected {{"mcpServers": {{"name": '
+            '{"command": ..., "args": [...]}}}})'
+        ) from None
     for name, server in servers.items():
         if (server.command is None) == (server.url is None):
             raise ConfigError(f"{path}: server {name!r} needs either a command or a url")

@@ -74,19 +74,24 @@ class Orientation:
     def agents(self) -> str:
         """One sentence: which model sub-agents use, or what to do without one."""
         if self.agent_model == "sampling":
-            return ("Sub-agents ask your MCP client's own model (MCP sampling); if your client does not "
-                    "support sampling they fail: then do the work yourself with execute_code.")
+            return (
+                "Sub-agents ask your MCP client's own model (MCP sampling); if your client does not "
+                "support sampling they fail: then do the work yourself with execute_code."
+            )
         if self.agent_model is not None:
             return f"Sub-agents use the model {self.agent_model}."
-        return ("No model is configured for sub-agents: spawn_agent works only if your MCP client supports "
-                "sampling. Otherwise do the work yourself with execute_code.")
+        return (
+            "No model is configured for sub-agents: spawn_agent works only if your MCP client supports "
+            "sampling. Otherwise do the work yourself with execute_code."
+        )
 
     def _tables(self) -> str:
         total = len(self.tables) + self.more_tables
         if not total:
             return "no data tables (sql() still works on DataFrames in scope)"
-        named = ", ".join(t.name if t.columns is None else f"{t.name} {t.columns} col{_s(t.columns)}"
-                          for t in self.tables)
+        named = ", ".join(
+            t.name if t.columns is None else f"{t.name} {t.columns} col{_s(t.columns)}" for t in self.tables
+        )
         more = f", and {self.more_tables:,} more: tables()" if self.more_tables else ""
         return f"{total:,} table{_s(total)} for sql() ({named}{more})"
 
@@ -115,8 +120,9 @@ def orient(settings: Settings) -> Orientation:
                 documents += 1
             else:
                 others += 1
-    return Orientation(tables, more, documents, others, walked > _MAX_FILES, _servers(settings),
-                       configured(settings.agent_model))
+    return Orientation(
+        tables, more, documents, others, walked > _MAX_FILES, _servers(settings), configured(settings.agent_model)
+    )
 
 
 def _views(file: DataFile, taken: list[str]) -> list[Table]:

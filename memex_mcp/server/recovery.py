@@ -47,8 +47,7 @@ def describe(report: RestoreReport) -> str:
         return "the checkpoint held no variables, so the scope is empty"
     parts = []
     if report.restored:
-        parts.append(f"restored the variables as of execution [{report.execution_count}]: "
-                     f"{_names(report.restored)}")
+        parts.append(f"restored the variables as of execution [{report.execution_count}]: {_names(report.restored)}")
     else:
         parts.append("no variable could be restored")
     if report.unrestored:
@@ -59,8 +58,10 @@ def describe(report: RestoreReport) -> str:
 def describe_session(name: str, report: RestoreReport) -> str:
     """The first result of a named session that came back: 'restored session NAME: …'."""
     restored = f"{len(report.restored)} variable(s)" + (f" ({_names(report.restored)})" if report.restored else "")
-    text = (f"restored session {name}: {restored} and {report.history} execution(s) of history, "
-            f"as of execution [{report.execution_count}]; tables are kept in its database")
+    text = (
+        f"restored session {name}: {restored} and {report.history} execution(s) of history, "
+        f"as of execution [{report.execution_count}]; tables are kept in its database"
+    )
     if report.unrestored:
         text += "; not restored: " + _unrestored(report.unrestored)
     return text + "."
@@ -72,7 +73,5 @@ def _names(names: list[str]) -> str:
 
 
 def _unrestored(items: list[Unrestored]) -> str:
-    shown = "; ".join(
-        f"{u.reason}" if u.name == "*" else f"{u.name} ({u.type}: {u.reason})" for u in items[:_SHOWN]
-    )
+    shown = "; ".join(f"{u.reason}" if u.name == "*" else f"{u.name} ({u.type}: {u.reason})" for u in items[:_SHOWN])
     return shown + (f"; and {len(items) - _SHOWN} more" if len(items) > _SHOWN else "")

@@ -51,8 +51,10 @@ class ClientSampling:
             return "No MCP client has called this server yet, so there is no client model to ask."
         client = _client_name(session)
         if session.protocol_version in MODERN_PROTOCOL_VERSIONS:
-            return (f"The MCP client ({client}) speaks MCP {session.protocol_version}, where sampling is "
-                    "deprecated and a server cannot send it requests.")
+            return (
+                f"The MCP client ({client}) speaks MCP {session.protocol_version}, where sampling is "
+                "deprecated and a server cannot send it requests."
+            )
         if not session.check_client_capability(types.ClientCapabilities(sampling=types.SamplingCapability())):
             return f"The MCP client ({client}) does not support sampling (it did not declare the capability)."
         return None
@@ -70,14 +72,15 @@ class ClientSampling:
         if reason is not None:
             raise SamplingUnavailable(f"{reason} {_CONFIGURE}")
         assert self._session is not None
-        messages = [types.SamplingMessage(role=m.role, content=types.TextContent(type="text", text=m.content))
-                    for m in request.messages]
+        messages = [
+            types.SamplingMessage(role=m.role, content=types.TextContent(type="text", text=m.content))
+            for m in request.messages
+        ]
         # Deprecated as of 2026-07-28, which never gets here. The warning fires when the call is
         # made, not awaited: the filter is not held across an await, where other tasks would see it.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sent = self._session.create_message(messages, max_tokens=request.max_tokens,
-                                                system_prompt=request.system)
+            sent = self._session.create_message(messages, max_tokens=request.max_tokens, system_prompt=request.system)
         try:
             result = await sent
         except MCPError as exc:

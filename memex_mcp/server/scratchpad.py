@@ -45,8 +45,9 @@ class Execution:
 class Scratchpad:
     """Owns one kernel at a time. Calls run one at a time, in arrival order."""
 
-    def __init__(self, settings: Settings, workdir: Path, launched: Kernel | None = None,
-                 session: SessionDir | None = None) -> None:
+    def __init__(
+        self, settings: Settings, workdir: Path, launched: Kernel | None = None, session: SessionDir | None = None
+    ) -> None:
         """`launched`: a kernel already starting (the command line starts one before the SDK loads),
         and `session`, the directory it was launched with."""
         assert (launched is None) == (session is None), "a launched kernel comes with its session"
@@ -209,8 +210,9 @@ class Scratchpad:
             what = f"The kernel died after the previous call ({kernel.exit_description()})"
             self._notes.append(self._replaced(what, await self._replace(kernel)))
 
-    async def execute(self, code: str, timeout: float | None = None,
-                      on_progress: Callable[[Progress], Awaitable[None]] | None = None) -> Execution:
+    async def execute(
+        self, code: str, timeout: float | None = None, on_progress: Callable[[Progress], Awaitable[None]] | None = None
+    ) -> Execution:
         if len(code) > self._settings.max_code_chars:
             raise ToolInputError(
                 f"The code is {len(code):,} characters; the limit is {self._settings.max_code_chars:,}. "
@@ -223,8 +225,9 @@ class Scratchpad:
                 f"Leave it out for the default of {self._settings.timeout:g} s."
             )
         async with self._lock:
-            output = CellOutput(keep=self._settings.output_limit, keep_images=self._settings.max_images,
-                                on_progress=on_progress)
+            output = CellOutput(
+                keep=self._settings.output_limit, keep_images=self._settings.max_images, on_progress=on_progress
+            )
             result = Execution(output)
             for _ in range(2):
                 kernel = await self.kernel()
@@ -239,8 +242,9 @@ class Scratchpad:
                     break
                 # The kernel never began this code (it died or was stopped before): run it on the new one.
                 result.status = "ok"
-                result.output = output = CellOutput(keep=self._settings.output_limit,
-                                                    keep_images=self._settings.max_images, on_progress=on_progress)
+                result.output = output = CellOutput(
+                    keep=self._settings.output_limit, keep_images=self._settings.max_images, on_progress=on_progress
+                )
             return result
 
     async def _run(self, kernel: Kernel, code: str, limit: float, result: Execution) -> None:
@@ -274,8 +278,7 @@ class Scratchpad:
             began.cancel()
         return out.began.is_set() or run.done()
 
-    async def _not_begun(self, kernel: Kernel, run: asyncio.Future[None], limit: float,
-                         result: Execution) -> None:
+    async def _not_begun(self, kernel: Kernel, run: asyncio.Future[None], limit: float, result: Execution) -> None:
         """The kernel has not begun the code after `limit` seconds: it is stuck in work that is not
         this call's, which an interrupt must not hit. It is replaced; code it never began runs on
         the new kernel (see `execute`)."""
@@ -283,17 +286,20 @@ class Scratchpad:
         outcome = await self._replace(kernel)
         result.status = "died"
         request = result.output.request
-        what = (f"The kernel was still busy with work of the previous call (saving its checkpoint) {limit:g} s "
-                "after this code was sent")
+        what = (
+            f"The kernel was still busy with work of the previous call (saving its checkpoint) {limit:g} s "
+            "after this code was sent"
+        )
         if request is not None and kernel.began(request):  # it began the code in that very instant
             result.output.started = True
-            result.ending = self._replaced(f"TimeoutError: {what}, and began it only then; it was stopped",
-                                           outcome) + " The code is not run again."
+            result.ending = (
+                self._replaced(f"TimeoutError: {what}, and began it only then; it was stopped", outcome)
+                + " The code is not run again."
+            )
         else:
             self._notes.append(self._replaced(what, outcome))
 
-    async def _supervise(self, kernel: Kernel, run: asyncio.Future[None], limit: float,
-                         result: Execution) -> None:
+    async def _supervise(self, kernel: Kernel, run: asyncio.Future[None], limit: float, result: Execution) -> None:
         try:
             await asyncio.wait({run}, timeout=limit)
             if not run.done():
@@ -308,11 +314,11 @@ class Scratchpad:
             result.status = "died"
             outcome = await self._replace(kernel)
             if result.output.started:
-                result.ending = self._replaced(f"The kernel died while running this code ({died.description})",
-                                               outcome)
+                result.ending = self._replaced(f"The kernel died while running this code ({died.description})", outcome)
             else:  # taken by the next try, or kept for the next call if no kernel starts
-                self._notes.append(self._replaced(f"The kernel died after the previous call ({died.description})",
-                                                  outcome))
+                self._notes.append(
+                    self._replaced(f"The kernel died after the previous call ({died.description})", outcome)
+                )
 
     async def _stop(self, kernel: Kernel, run: asyncio.Future[None], result: Execution) -> None:
         """Interrupt; if the code ignores it for the grace period, restart the kernel."""
@@ -331,8 +337,11 @@ class Scratchpad:
             result.ending = f"{ending} {self._replaced(what, outcome)}"
             return
         ok, text = outcome
-        restarted = f"restarted; {text}." if ok else (
-            f"stopped, and a new one could not be started ({text}); the next call tries again.")
+        restarted = (
+            f"restarted; {text}."
+            if ok
+            else (f"stopped, and a new one could not be started ({text}); the next call tries again.")
+        )
         result.ending = ending + (
             f" It did not stop within {self._settings.interrupt_grace:g} s of the interrupt, so the kernel "
             f"was {restarted}"
@@ -340,22 +349,39 @@ class Scratchpad:
 
     async def list_scope(self, pattern: str | None) -> ScopeListing:
         listing = await self._call(
-            "list_scope", "scope", "Some variable's summary is slow (its __repr__ or __len__ computes or waits): "
+            "list_scope",
+            "scope",
+            "Some variable's summary is slow (its __repr__ or __len__ computes or waits): "
             "list fewer with a `pattern` that leaves it out, or look at variables with execute_code.",
-            read_only=True, pattern=pattern)
+            read_only=True,
+            pattern=pattern,
+        )
         return ScopeListing.model_validate(listing)
 
     async def submit(self, value: Any, variable: str | None, schema: dict[str, Any] | None) -> Any:
-        return await self._call("submit", "submit", "Validating or converting the answer is slow: submit a "
-                                "smaller value, or call submit(value) in execute_code, where your timeout applies.",
-                                value=value, variable=variable, schema=schema)
+        return await self._call(
+            "submit",
+            "submit",
+            "Validating or converting the answer is slow: submit a "
+            "smaller value, or call submit(value) in execute_code, where your timeout applies.",
+            value=value,
+            variable=variable,
+            schema=schema,
+        )
 
-    async def spawn_agent(self, task: str, inputs: list[str] | None, output_schema: dict[str, Any] | None,
-                          name: str | None) -> str:
+    async def spawn_agent(
+        self, task: str, inputs: list[str] | None, output_schema: dict[str, Any] | None, name: str | None
+    ) -> str:
         """Start a sub-agent in the kernel; returns the variable that holds its handle."""
         variable: str = await self._call(
-            "spawn_agent", "spawn_agent", "Call spawn_agent(...) in execute_code instead, where your timeout applies.",
-            task=task, inputs=inputs, output_schema=output_schema, name=name)
+            "spawn_agent",
+            "spawn_agent",
+            "Call spawn_agent(...) in execute_code instead, where your timeout applies.",
+            task=task,
+            inputs=inputs,
+            output_schema=output_schema,
+            name=name,
+        )
         return variable
 
     async def _call(self, tool: str, method: str, advice: str, read_only: bool = False, **arguments: Any) -> Any:
@@ -382,8 +408,10 @@ class Scratchpad:
                 said = await self._settle(kernel, reply)
                 if reply.done() and not reply.cancelled() and reply.exception() is None:
                     return reply.result()  # it finished as the interrupt went out
-                raise ToolInputError(f"{tool} did not finish within {self._settings.call_timeout:g} s, so it was "
-                                     f"interrupted; {said or 'the kernel kept its state.'} {advice}")
+                raise ToolInputError(
+                    f"{tool} did not finish within {self._settings.call_timeout:g} s, so it was "
+                    f"interrupted; {said or 'the kernel kept its state.'} {advice}"
+                )
             try:
                 return reply.result()
             except ValueError as exc:
@@ -398,9 +426,12 @@ class Scratchpad:
         await asyncio.wait({reply}, timeout=self._settings.interrupt_grace)
         if reply.done():
             if not reply.cancelled() and isinstance(reply.exception(), KernelDied):  # (retrieved either way)
-                return self._replaced(f"the kernel died on the interrupt ({kernel.exit_description()})",
-                                      await self._replace(kernel))
+                return self._replaced(
+                    f"the kernel died on the interrupt ({kernel.exit_description()})", await self._replace(kernel)
+                )
             return None
         reply.cancel()
-        return self._replaced(f"the kernel did not stop within {self._settings.interrupt_grace:g} s of the "
-                              "interrupt", await self._replace(kernel))
+        return self._replaced(
+            f"the kernel did not stop within {self._settings.interrupt_grace:g} s of the interrupt",
+            await self._replace(kernel),
+        )

@@ -1,9 +1,9 @@
 """Where a scratchpad keeps its state on disk.
 
-    <state dir>/sessions/<name>/                 a named session (`--session NAME`): kept
-    <state dir>/sessions/.ephemeral-<pid>-<id>/  an unnamed one: removed when it closes
-    <state dir>/cache/                           shared by all sessions (the document index)
-    <temp dir>/memex-ch-<pid>-<random>/channel   the scratchpad's channel socket (a short path)
+<state dir>/sessions/<name>/                 a named session (`--session NAME`): kept
+<state dir>/sessions/.ephemeral-<pid>-<id>/  an unnamed one: removed when it closes
+<state dir>/cache/                           shared by all sessions (the document index)
+<temp dir>/memex-ch-<pid>-<random>/channel   the scratchpad's channel socket (a short path)
 """
 
 from __future__ import annotations
@@ -101,13 +101,13 @@ def _lock(path: Path) -> IO[bytes] | None:
 def _remove_orphans(sessions: Path) -> None:
     """Ephemeral directories whose server died without cleaning up (SIGKILL, power loss)."""
     for path in sessions.glob(f"{_EPHEMERAL}*"):
-        pid = path.name[len(_EPHEMERAL):].split("-", 1)[0]
+        pid = path.name[len(_EPHEMERAL) :].split("-", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
 
 
 def _remove_stale_markers(path: Path) -> None:
-    """Markers of kernels that are gone (memex_mcp.runtime.marker), left by a server that was killed."""
+    """Markers of kernels that are gone (memex_mcp.runtime.cells.marker), left by a server that was killed."""
     for marker in path.glob(".executing-*"):
         pid = marker.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not _alive(int(pid)):

@@ -1,4 +1,4 @@
-"""Sub-agents (SPEC section 6): models that work in this kernel, in parallel, in namespaces of
+"""Sub-agents: models that work in this kernel, in parallel, in namespaces of
 their own, and hand back validated Python objects.
 
     hs = [spawn_agent("Extract the revenue table", inputs={"hit": h}, returns=Table) for h in hits]

@@ -41,8 +41,10 @@ class Usage:
     wall_seconds: float = 0.0
 
     def __repr__(self) -> str:
-        return (f"{self.model_calls} model calls, {self.input_tokens:,} in / {self.output_tokens:,} out tokens, "
-                f"{self.wall_seconds:.1f} s")
+        return (
+            f"{self.model_calls} model calls, {self.input_tokens:,} in / {self.output_tokens:,} out tokens, "
+            f"{self.wall_seconds:.1f} s"
+        )
 
 
 class AgentHandle:

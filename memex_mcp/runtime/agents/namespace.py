@@ -76,8 +76,9 @@ def short_traceback(error: BaseException, prefix: str) -> str:
     `Type: message`."""
     message = str(error)
     tail = f"{type(error).__name__}: {message}" if message else type(error).__name__
+
     def label(filename: str) -> str:
-        return "turn " + filename[len(prefix):].rstrip(">")
+        return "turn " + filename[len(prefix) :].rstrip(">")
 
     if isinstance(error, SyntaxError) and (error.filename or "").startswith(prefix):
         text = (error.text or "").rstrip("\n")

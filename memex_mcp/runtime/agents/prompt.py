@@ -52,6 +52,6 @@ def observation(output: str, limit: int, where: str) -> str:
     if len(output) <= limit:
         return output
     head = output[: limit // 2]
-    tail = output[len(output) - limit // 2:]
+    tail = output[len(output) - limit // 2 :]
     cut = len(output) - len(head) - len(tail)
     return f"{head}\n[… {cut:,} characters cut; the full text is {where} …]\n{tail}"

@@ -23,9 +23,9 @@ from memex_mcp.runtime.agents.handle import AgentHandle, Turn
 from memex_mcp.runtime.agents.namespace import AgentNamespace, Signal, run_block
 from memex_mcp.runtime.agents.prompt import REMINDER, extract_code, observation
 from memex_mcp.runtime.agents.returns import Contract
-from memex_mcp.runtime.history import Execution, History
+from memex_mcp.runtime.cells.history import Execution, History
+from memex_mcp.runtime.cells.streams import ROUTE, routed_threads
 from memex_mcp.runtime.models.base import Message, Model, ModelError, Reply, Request
-from memex_mcp.runtime.streams import ROUTE, routed_threads
 
 #: How long the kernel's exit waits for cancelled agents to stop (code blocked in C may not).
 EXIT_GRACE = 1.0
@@ -46,8 +46,17 @@ class Stopped(Signal):
 
 
 class Runner:
-    def __init__(self, handle: AgentHandle, model: Model, contract: Contract, namespace: AgentNamespace,
-                 system: str, limits: threading.BoundedSemaphore, output_limit: int, timeout: float) -> None:
+    def __init__(
+        self,
+        handle: AgentHandle,
+        model: Model,
+        contract: Contract,
+        namespace: AgentNamespace,
+        system: str,
+        limits: threading.BoundedSemaphore,
+        output_limit: int,
+        timeout: float,
+    ) -> None:
         self.handle = handle
         self.model = model
         self.contract = contract
@@ -134,8 +143,12 @@ class Runner:
         try:
             if self.handle.done():
                 raise Stopped
-            info: dict[str, object] = {"name": self.handle.name, "turn": turn, "depth": self.handle.depth,
-                                       "task": self.handle.task}
+            info: dict[str, object] = {
+                "name": self.handle.name,
+                "turn": turn,
+                "depth": self.handle.depth,
+                "task": self.handle.task,
+            }
             request = Request(list(messages), info=info)
             if getattr(self.model, "interruptible", False):
                 self._enter_stoppable()
@@ -180,8 +193,9 @@ class Runner:
             if error is not None or self._submitted is not None or self.handle.done():
                 break
         output = "".join(self._parts)
-        self.history.append(Execution(turn, "\n\n".join(blocks), output, error is not None,
-                                      time.perf_counter() - started))
+        self.history.append(
+            Execution(turn, "\n\n".join(blocks), output, error is not None, time.perf_counter() - started)
+        )
         return output
 
     def _enter_stoppable(self) -> None:

@@ -48,17 +48,27 @@ def list_agents(pattern: str | None = None) -> list[ScopeEntry]:
     """One entry per agent this kernel started (nested ones included): the running ones, then the
     most recent first, so a listing cut to the output limit keeps the agents a model still cares about."""
     handles = sorted(reversed(list(_agents)), key=lambda h: h.status != "running")
-    return [ScopeEntry(name=h.name, type="AgentHandle", summary=h.summary())
-            for h in handles if not pattern or fnmatch.fnmatchcase(h.name, pattern)]
+    return [
+        ScopeEntry(name=h.name, type="AgentHandle", summary=h.summary())
+        for h in handles
+        if not pattern or fnmatch.fnmatchcase(h.name, pattern)
+    ]
 
 
 def bind(namespace: dict[str, Any], depth: int = 0, parent: AgentHandle | None = None) -> dict[str, Any]:
     """The agent names of the prelude for code running in `namespace`, `depth` agents deep (0: cells)."""
 
-    def spawn_agent(task: str, inputs: Sequence[str] | Mapping[str, Any] | None = None, returns: Any = None,
-                    name: str | None = None, model: Model | str | None = None, max_turns: int = 20,
-                    timeout: float | None = None, output_schema: dict[str, Any] | None = None,
-                    **unknown: Any) -> AgentHandle:
+    def spawn_agent(
+        task: str,
+        inputs: Sequence[str] | Mapping[str, Any] | None = None,
+        returns: Any = None,
+        name: str | None = None,
+        model: Model | str | None = None,
+        max_turns: int = 20,
+        timeout: float | None = None,
+        output_schema: dict[str, Any] | None = None,
+        **unknown: Any,
+    ) -> AgentHandle:
         """Start a sub-agent and return its handle at once (bind it yourself: h = spawn_agent(...)).
 
         `inputs`: names of your variables it is told about, or a dict name → object. It can read
@@ -71,8 +81,7 @@ def bind(namespace: dict[str, Any], depth: int = 0, parent: AgentHandle | None =
         """
         if unknown:
             which = "an unexpected argument" if len(unknown) == 1 else "unexpected arguments"
-            raise TypeError(f"spawn_agent() got {which} {_names(unknown)}; it takes "
-                            f"{', '.join(SPAWN_ARGUMENTS)}.")
+            raise TypeError(f"spawn_agent() got {which} {_names(unknown)}; it takes {', '.join(SPAWN_ARGUMENTS)}.")
         if output_schema is not None:
             if returns is not None:
                 raise TypeError("spawn_agent() takes returns= or output_schema= (the same thing), not both.")
@@ -97,9 +106,18 @@ def gather(*handles: AgentHandle | Sequence[AgentHandle], timeout: float | None 
     return [h._outcome() for h in items]
 
 
-def _spawn(namespace: dict[str, Any], depth: int, parent: AgentHandle | None, task: str,
-           inputs: Sequence[str] | Mapping[str, Any] | None, returns: Any, name: str | None,
-           model: Model | str | None, max_turns: int, timeout: float | None) -> AgentHandle:
+def _spawn(
+    namespace: dict[str, Any],
+    depth: int,
+    parent: AgentHandle | None,
+    task: str,
+    inputs: Sequence[str] | Mapping[str, Any] | None,
+    returns: Any,
+    name: str | None,
+    model: Model | str | None,
+    max_turns: int,
+    timeout: float | None,
+) -> AgentHandle:
     if depth > MAX_DEPTH:
         raise AgentDepthError(
             f"Agents nest at most {MAX_DEPTH} deep, and this one is at depth {MAX_DEPTH}: "
@@ -150,8 +168,9 @@ def _unused_name() -> str:
     return name
 
 
-def _inputs(namespace: Mapping[str, Any],
-            inputs: Sequence[str] | Mapping[str, Any] | None) -> tuple[dict[str, Any], list[ScopeEntry]]:
+def _inputs(
+    namespace: Mapping[str, Any], inputs: Sequence[str] | Mapping[str, Any] | None
+) -> tuple[dict[str, Any], list[ScopeEntry]]:
     """The objects handed over by name → object, and the one-line summaries the agent is told."""
     if inputs is None:
         return {}, []

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 
 from memex_mcp.runtime.agents.handle import AgentHandle
-from memex_mcp.runtime.streams import ROUTE
+from memex_mcp.runtime.cells.streams import ROUTE
 
 #: Longest sleep between looks at the clock: bounds how late a progress report can be.
 _SLICE = 0.25

@@ -33,7 +33,8 @@ import contextlib
 import re
 from typing import TYPE_CHECKING, Any
 
-from memex_mcp.runtime import config, tracebacks
+from memex_mcp.runtime import config
+from memex_mcp.runtime.cells import tracebacks
 from memex_mcp.runtime.data import interrupts
 from memex_mcp.runtime.data.listing import Tables, help_section
 from memex_mcp.runtime.data.listing import tables as list_tables

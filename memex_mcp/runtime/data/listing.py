@@ -96,8 +96,15 @@ def tables(loader: Loader) -> Tables:
         source = sources.get(name)
         if source is not None:
             rows = source.rows if source.rows is not None else _count(connection, source)
-        listing.append(TableInfo(name, kind, tuple(columns.get(name, ())), None if rows is None else int(rows),
-                                 source.label if source else None))
+        listing.append(
+            TableInfo(
+                name,
+                kind,
+                tuple(columns.get(name, ())),
+                None if rows is None else int(rows),
+                source.label if source else None,
+            )
+        )
     return listing
 
 
@@ -124,8 +131,10 @@ def help_section(loader: Loader) -> str:
     if loader.connection is None:
         return f"Database: could not be opened ({loader.failure})."
     if loader.in_memory is not None:
-        lines = [f"Database: in memory, tables you create will not outlive the kernel ({loader.database}: "
-                 f"{loader.in_memory})"]
+        lines = [
+            f"Database: in memory, tables you create will not outlive the kernel ({loader.database}: "
+            f"{loader.in_memory})"
+        ]
     else:
         lines = [f"Database: {loader.database} (tables you create persist there)"]
     if loader.sources:

@@ -12,8 +12,14 @@ from memex_mcp.runtime.walk import files
 Kind = Literal["csv", "tsv", "parquet", "json", "xlsx"]
 
 _KINDS: dict[str, Kind] = {
-    ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet",
-    ".json": "json", ".jsonl": "json", ".ndjson": "json", ".xlsx": "xlsx",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".xlsx": "xlsx",
 }
 #: DuckDB reads these compressed as they are.
 _COMPRESSED = (".gz", ".zst")

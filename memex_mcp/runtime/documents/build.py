@@ -63,12 +63,18 @@ class Indexing:
     problems: list[tuple[str, str]] = field(default_factory=list)
 
     def __repr__(self) -> str:
-        return (f"indexed {self.files:,} files ({self.pages:,} pages) in {self.seconds:.1f} s: "
-                f"{self.extracted:,} extracted, {self.unchanged:,} unchanged since cached, {self.skipped:,} skipped")
+        return (
+            f"indexed {self.files:,} files ({self.pages:,} pages) in {self.seconds:.1f} s: "
+            f"{self.extracted:,} extracted, {self.unchanged:,} unchanged since cached, {self.skipped:,} skipped"
+        )
 
 
-def index_files(index: Index, sources: Iterable[tuple[str, Path]], on_progress: OnProgress,
-                waiting: Callable[[], None] = lambda: None) -> tuple[dict[str, FileRecord], Indexing]:
+def index_files(
+    index: Index,
+    sources: Iterable[tuple[str, Path]],
+    on_progress: OnProgress,
+    waiting: Callable[[], None] = lambda: None,
+) -> tuple[dict[str, FileRecord], Indexing]:
     """Bring `index` up to date for `sources` (doc id, path); their records by doc id, and the counts.
     Holds the build lock meanwhile, so kernels sharing the cache index one at a time; `waiting()`
     is called while another kernel holds it."""

@@ -87,8 +87,10 @@ class Corpus:
 
         index = self._ready()
         ids = self._ids_by_file()
-        hits = [Hit(ids[h.file_id], h.page, round(h.score, 3), h.snippet, h.text, h.offset, h.label)
-                for h in index.search(fts_query(query), k, ids)]
+        hits = [
+            Hit(ids[h.file_id], h.page, round(h.score, 3), h.snippet, h.text, h.offset, h.label)
+            for h in index.search(fts_query(query), k, ids)
+        ]
         return Hits(hits, query)
 
     def grep(self, pattern: str | re.Pattern[str], flags: int = 0) -> Matches:
@@ -104,7 +106,7 @@ class Corpus:
             for m in regex.finditer(text):
                 start = text.rfind("\n", 0, m.start()) + 1
                 end = text.find("\n", m.end())
-                line = text[start: end if end >= 0 else len(text)]
+                line = text[start : end if end >= 0 else len(text)]
                 if not found or (found[-1].doc, found[-1].page, found[-1].line) != (ids[file_id], page, line):
                     found.append(Match(ids[file_id], page, line, m.group(), label))
         return Matches(found, regex.pattern)
@@ -115,8 +117,10 @@ class Corpus:
         import pandas
 
         self._ready()
-        rows = [(doc_id, Path(r.path).name, r.pages, r.chars, r.status, r.reason, r.path)
-                for doc_id, r in sorted(self._records.items())]
+        rows = [
+            (doc_id, Path(r.path).name, r.pages, r.chars, r.status, r.reason, r.path)
+            for doc_id, r in sorted(self._records.items())
+        ]
         return pandas.DataFrame(rows, columns=["id", "file", "pages", "chars", "status", "reason", "path"])
 
     def __getitem__(self, key: str | Hit | Match) -> Document:
@@ -174,8 +178,10 @@ class Corpus:
         skipped = sum(r.status == "skipped" for r in self._records.values())
         pages = sum(r.pages for r in self._records.values())
         last = f"; last {self._last!r}" if self._last else ""
-        return (f"<docs: {len(self._records) - skipped:,} documents, {pages:,} pages, {skipped} skipped{last}. "
-                "docs.search(query, k=10), docs.grep(pattern), docs.list(), docs[doc_id], docs.add(path)>")
+        return (
+            f"<docs: {len(self._records) - skipped:,} documents, {pages:,} pages, {skipped} skipped{last}. "
+            "docs.search(query, k=10), docs.grep(pattern), docs.list(), docs[doc_id], docs.add(path)>"
+        )
 
     # --- indexing --------------------------------------------------------------------------
 

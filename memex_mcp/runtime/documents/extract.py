@@ -130,7 +130,7 @@ _WRAPPED_TOKEN = re.compile(r"(?<=[^\W_][_/])\n(?=[^\W_])")
 def _unhyphenate(match: re.Match[str]) -> str:
     """The hyphen goes where it only split a word (`man-agement`), and stays in a compound
     (`year-over-year`) and before a capital or a digit (`non-European`, `Kiri-2`)."""
-    rest, before = match[1], match.string[match.start() - 1: match.start()]
+    rest, before = match[1], match.string[match.start() - 1 : match.start()]
     keep = "-" in rest or rest[:1].isupper() or rest[:1].isdigit() or before.isdigit()
     return ("-" if keep else "") + rest
 
@@ -183,11 +183,61 @@ class _HtmlText(HTMLParser):
     """The visible text of a page: blocks on their own lines, table cells separated by ` | `."""
 
     SKIP = frozenset({"script", "style", "noscript", "template", "svg", "head"})
-    BLOCK = frozenset({"p", "div", "section", "article", "header", "footer", "main", "aside", "nav", "br", "li",
-                       "ul", "ol", "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote",
-                       "dl", "dt", "dd", "figure", "figcaption", "hr", "title", "caption", "form"})
-    PARAGRAPH = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "pre", "blockquote",
-                           "section", "article", "title"})
+    BLOCK = frozenset(
+        {
+            "p",
+            "div",
+            "section",
+            "article",
+            "header",
+            "footer",
+            "main",
+            "aside",
+            "nav",
+            "br",
+            "li",
+            "ul",
+            "ol",
+            "table",
+            "tr",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "pre",
+            "blockquote",
+            "dl",
+            "dt",
+            "dd",
+            "figure",
+            "figcaption",
+            "hr",
+            "title",
+            "caption",
+            "form",
+        }
+    )
+    PARAGRAPH = frozenset(
+        {
+            "p",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "table",
+            "ul",
+            "ol",
+            "pre",
+            "blockquote",
+            "section",
+            "article",
+            "title",
+        }
+    )
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

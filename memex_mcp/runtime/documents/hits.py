@@ -30,7 +30,7 @@ def _name(doc: str) -> str:
         return doc
     name = doc.rsplit("/", 1)[-1]
     if len(name) > NAME - 4:
-        return "…" + name[-(NAME - 1):]
+        return "…" + name[-(NAME - 1) :]
     return doc[: NAME - len(name) - 2] + "…/" + name
 
 
@@ -62,15 +62,19 @@ class Document:
         hit or match of this document."""
         if isinstance(n, Hit | Match):
             if n.doc != self.id:
-                raise ValueError(f"that {type(n).__name__.lower()} is on {n.doc}, not on {self.id}: "
-                                 f"docs[{n.doc!r}].page({n.page}) is its page")
+                raise ValueError(
+                    f"that {type(n).__name__.lower()} is on {n.doc}, not on {self.id}: "
+                    f"docs[{n.doc!r}].page({n.page}) is its page"
+                )
             n = n.page
         if not isinstance(n, int) or isinstance(n, bool):
             raise TypeError(f"doc.page(n) takes a page number (from 1) or a hit, not {type(n).__name__}")
         if not 1 <= n <= len(self.pages):
             numbers = f"pages 1 to {len(self.pages)}" if self.pages else "no pages"
-            raise IndexError(f"{self.id} has no page {n}: it has {numbers} (doc.page(n) counts from 1, "
-                             "doc.pages is a list counted from 0)")
+            raise IndexError(
+                f"{self.id} has no page {n}: it has {numbers} (doc.page(n) counts from 1, "
+                "doc.pages is a list counted from 0)"
+            )
         return self.pages[n - 1]
 
     @property

@@ -128,9 +128,10 @@ class Index:
         try:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version != SCHEMA_VERSION:
-                for (kind, name) in db.execute(
-                        "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'trigger') "
-                        "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'pages_fts_%'").fetchall():
+                for kind, name in db.execute(
+                    "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'trigger') "
+                    "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'pages_fts_%'"
+                ).fetchall():
                     db.execute(f"DROP {kind} IF EXISTS {name}")
                 for statement in _statements(_SCHEMA):
                     db.execute(statement)
@@ -152,8 +153,9 @@ class Index:
             row = self._db.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
         return FileRecord(*row) if row else None
 
-    def store(self, path: str, size: int, mtime_ns: int, pages: list[str] | None, reason: str,
-              labels: list[str] | None = None) -> FileRecord:
+    def store(
+        self, path: str, size: int, mtime_ns: int, pages: list[str] | None, reason: str, labels: list[str] | None = None
+    ) -> FileRecord:
         """Replace what is cached for `path`: its pages and their printed `labels`, or (`pages` None)
         the reason it was skipped. Another kernel may have stored the same version meanwhile; then
         that record is kept."""
@@ -170,12 +172,16 @@ class Index:
                 "INSERT INTO files(path, size, mtime_ns, status, reason, pages, chars) VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, "
                 "status=excluded.status, reason=excluded.reason, pages=excluded.pages, chars=excluded.chars "
-                "RETURNING id", row).fetchone()[0]
+                "RETURNING id",
+                row,
+            ).fetchone()[0]
             labels = (labels or [])[: len(pages)]
             labels += [""] * (len(pages) - len(labels))
             rows = enumerate(zip(pages, labels, strict=True), 1)
-            self._db.executemany("INSERT INTO pages(file_id, page, text, label) VALUES (?, ?, ?, ?)",
-                                 ((file_id, n, text, label) for n, (text, label) in rows))
+            self._db.executemany(
+                "INSERT INTO pages(file_id, page, text, label) VALUES (?, ?, ?, ?)",
+                ((file_id, n, text, label) for n, (text, label) in rows),
+            )
         return FileRecord(file_id, *row)
 
     def forget(self, keep: Callable[[str], bool]) -> int:
@@ -207,22 +213,28 @@ class Index:
             # Usually the cache holds little besides this corpus: rank without the members join
             # (it doubles the cost) and filter here; join only when too few of the best are members.
             limit = max(4 * k, 40)
-            top = self._db.execute("SELECT rowid, -bm25(pages_fts) FROM pages_fts WHERE pages_fts MATCH ? "
-                                   "ORDER BY bm25(pages_fts) LIMIT ?", (query, limit)).fetchall()
+            top = self._db.execute(
+                "SELECT rowid, -bm25(pages_fts) FROM pages_fts WHERE pages_fts MATCH ? "
+                "ORDER BY bm25(pages_fts) LIMIT ?",
+                (query, limit),
+            ).fetchall()
             pages = self._pages_by_rowid([rowid for rowid, _ in top])
             best = [(rowid, score) for rowid, score in top if pages[rowid][0] in members][:k]
             if len(best) < k and len(top) == limit:
                 best = self._db.execute(
                     "SELECT pages_fts.rowid, -bm25(pages_fts) FROM pages_fts JOIN pages p ON p.id = pages_fts.rowid "
                     "WHERE pages_fts MATCH ? AND p.file_id IN temp.members ORDER BY bm25(pages_fts) LIMIT ?",
-                    (query, k)).fetchall()
+                    (query, k),
+                ).fetchall()
                 pages = self._pages_by_rowid([rowid for rowid, _ in best])
             # highlight() one page at a time: with `rowid IN (…)` SQLite walks every match again.
             hits = []
             for rowid, score in best:
                 (marked,) = self._db.execute(
                     f"SELECT highlight(pages_fts, 0, '{_OPEN}', '{_CLOSE}') FROM pages_fts WHERE pages_fts MATCH ? "
-                    "AND rowid = ?", (query, rowid)).fetchone()
+                    "AND rowid = ?",
+                    (query, rowid),
+                ).fetchone()
                 file_id, page, text, label = pages[rowid]
                 offset, shown = snippet(text, _spans(marked, text))
                 hits.append(PageHit(file_id, page, label, score, offset, shown, text))
@@ -239,7 +251,8 @@ class Index:
         labels: list[str] = []
         with self._lock:
             for text, label in self._db.execute(
-                    "SELECT text, label FROM pages WHERE file_id = ? ORDER BY page", (file_id,)):
+                "SELECT text, label FROM pages WHERE file_id = ? ORDER BY page", (file_id,)
+            ):
                 texts.append(text)
                 labels.append(label)
         return texts, labels
@@ -251,7 +264,9 @@ class Index:
             with self._lock:
                 rows = self._db.execute(
                     "SELECT p.file_id, p.page, p.text, p.label FROM pages p WHERE p.file_id IN temp.members "
-                    "AND (p.file_id, p.page) > (?, ?) ORDER BY p.file_id, p.page LIMIT ?", (*last, batch)).fetchall()
+                    "AND (p.file_id, p.page) > (?, ?) ORDER BY p.file_id, p.page LIMIT ?",
+                    (*last, batch),
+                ).fetchall()
             if not rows:
                 return
             yield from rows

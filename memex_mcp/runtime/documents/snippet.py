@@ -52,7 +52,7 @@ class _Weights:
         self.counts = Counter(key for span in spans for key in self._keys(span))
 
     def _keys(self, span: Span) -> set[str]:
-        matched = self.text[span[0]:span[1]].casefold()
+        matched = self.text[span[0] : span[1]].casefold()
         return {matched, *_WORD.findall(matched)}
 
     def __call__(self, spans: Sequence[Span]) -> float:
@@ -60,8 +60,9 @@ class _Weights:
         return sum(1 / self.counts[key] for key in keys)
 
 
-def _window(text: str, line_start: int, line_end: int, spans: list[Span], limit: int,
-            weigh: _Weights) -> tuple[int, int]:
+def _window(
+    text: str, line_start: int, line_end: int, spans: list[Span], limit: int, weigh: _Weights
+) -> tuple[int, int]:
     """The part of the line to show: all of it if it fits, else the `limit` characters whose
     matches weigh the most, a quarter of it before the first, trimmed to whole words."""
     start, end = _strip(text, line_start, line_end)

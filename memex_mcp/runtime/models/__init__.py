@@ -21,8 +21,18 @@ from collections.abc import Mapping
 from memex_mcp.runtime import config
 from memex_mcp.runtime.models.base import Message, Model, ModelError, Reply, Request
 
-__all__ = ["NO_MODEL", "Message", "Model", "ModelError", "Reply", "Request", "configured", "default_model",
-           "resolve", "set_default_model"]
+__all__ = [
+    "NO_MODEL",
+    "Message",
+    "Model",
+    "ModelError",
+    "Reply",
+    "Request",
+    "configured",
+    "default_model",
+    "resolve",
+    "set_default_model",
+]
 
 DEFAULT_ANTHROPIC = "claude-sonnet-4-5"
 DEFAULT_OPENAI = "gpt-4.1-mini"
@@ -85,9 +95,7 @@ def resolve(spec: Model | str) -> Model:
         from memex_mcp.runtime.models.anthropic import AnthropicModel
 
         return AnthropicModel(name)
-    raise ModelError(
-        f"Unknown model {spec!r}. Use 'openai:<model>', 'anthropic:<model>', 'sampling' or 'auto'."
-    )
+    raise ModelError(f"Unknown model {spec!r}. Use 'openai:<model>', 'anthropic:<model>', 'sampling' or 'auto'.")
 
 
 def _check_usable(spec: str, provider: str) -> None:

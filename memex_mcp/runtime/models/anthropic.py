@@ -31,16 +31,13 @@ class AnthropicModel:
         except anthropic.AnthropicError as exc:
             raise ModelError(f"{self.name} failed: {exc}") from None
         text = "".join(getattr(block, "text", "") for block in response.content)
-        return Reply(text=text, input_tokens=response.usage.input_tokens,
-                     output_tokens=response.usage.output_tokens)
+        return Reply(text=text, input_tokens=response.usage.input_tokens, output_tokens=response.usage.output_tokens)
 
     def _connect(self) -> Any:
         try:
             import anthropic
         except ImportError:
-            raise ModelError(
-                f"{self.name} needs the anthropic package: pip install 'memex-mcp[anthropic]'"
-            ) from None
+            raise ModelError(f"{self.name} needs the anthropic package: pip install 'memex-mcp[anthropic]'") from None
         if not os.environ.get("ANTHROPIC_API_KEY"):
             raise ModelError(f"{self.name} needs ANTHROPIC_API_KEY in the server's environment.")
         self._client = anthropic.Anthropic()

@@ -46,9 +46,7 @@ class OpenAIModel:
         try:
             import openai
         except ImportError:
-            raise ModelError(
-                f"{self.name} needs the openai package: pip install 'memex-mcp[openai]'"
-            ) from None
+            raise ModelError(f"{self.name} needs the openai package: pip install 'memex-mcp[openai]'") from None
         key = os.environ.get("OPENAI_API_KEY")
         if not key and not os.environ.get("OPENAI_BASE_URL"):
             raise ModelError(

@@ -126,8 +126,7 @@ class Store:
             if path.suffix == ".tmp" or (path.suffix in (".pkl", ".parquet") and path.name not in named):
                 path.unlink(missing_ok=True)
 
-    def write(self, manifest: Manifest, name: str, suffix: str,
-              writer: Callable[[Any], None]) -> tuple[str, int, int]:
+    def write(self, manifest: Manifest, name: str, suffix: str, writer: Callable[[Any], None]) -> tuple[str, int, int]:
         """Write one variable's file through `writer(file)`; returns its (file name, crc, size)."""
         manifest.serial += 1
         filename = f"{name}.{manifest.serial}{suffix}"
@@ -142,8 +141,9 @@ class Store:
             raise
         return filename, out.crc, out.size
 
-    def write_file(self, manifest: Manifest, name: str, suffix: str,
-                   writer: Callable[[Path], None]) -> tuple[str, int, int]:
+    def write_file(
+        self, manifest: Manifest, name: str, suffix: str, writer: Callable[[Path], None]
+    ) -> tuple[str, int, int]:
         """As `write`, for libraries that write to a path themselves (Parquet); checksummed after."""
         manifest.serial += 1
         filename = f"{name}.{manifest.serial}{suffix}"
@@ -163,11 +163,14 @@ class Store:
         for name in [n for n in manifest.aside if n in manifest.variables or n in manifest.skipped]:
             obsolete.append(manifest.aside.pop(name).entry.file)
         data = {
-            "version": _VERSION, "execution": manifest.execution, "serial": manifest.serial,
+            "version": _VERSION,
+            "execution": manifest.execution,
+            "serial": manifest.serial,
             "variables": {k: vars(v) for k, v in manifest.variables.items()},
             "skipped": {k: vars(v) for k, v in manifest.skipped.items()},
-            "aside": {k: {"entry": vars(a.entry), "reason": a.reason, "retry": a.retry}
-                      for k, a in manifest.aside.items()},
+            "aside": {
+                k: {"entry": vars(a.entry), "reason": a.reason, "retry": a.retry} for k, a in manifest.aside.items()
+            },
         }
         _atomic_write(self._manifest_path, json.dumps(data).encode())
         for filename in obsolete:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from memex_mcp.runtime import config
-from memex_mcp.runtime.spool import SpooledText
+from memex_mcp.runtime.cells.spool import SpooledText
 
 
 class Execution:
@@ -40,8 +40,13 @@ class Execution:
 
     def to_record(self) -> dict[str, Any]:
         """One line of the saved history: small, whatever the output's size."""
-        return {"number": self.number, "code": self.code, **self._text.to_record(),
-                "failed": self.failed, "seconds": self.seconds}
+        return {
+            "number": self.number,
+            "code": self.code,
+            **self._text.to_record(),
+            "failed": self.failed,
+            "seconds": self.seconds,
+        }
 
     @classmethod
     def from_record(cls, record: dict[str, Any], root: Path | None = None) -> Execution:
@@ -116,8 +121,10 @@ class Outputs(Mapping[int, str]):
         numbers = list(self)
         if not numbers:
             return "_outputs: {} (no executions yet)"
-        return (f"_outputs: full output text of executions {numbers[0]}…{numbers[-1]} "
-                f"({len(numbers)} in all), e.g. _outputs[{numbers[-1]}]")
+        return (
+            f"_outputs: full output text of executions {numbers[0]}…{numbers[-1]} "
+            f"({len(numbers)} in all), e.g. _outputs[{numbers[-1]}]"
+        )
 
 
 def _first_line(code: str, width: int = 60) -> str:

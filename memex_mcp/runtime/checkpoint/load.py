@@ -20,9 +20,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from memex_mcp.runtime.checkpoint_store import CorruptFile, Entry, Manifest, Marker, Store
-from memex_mcp.runtime.checkpoint_values import quiet, say
-from memex_mcp.runtime.history import Execution, History
+from memex_mcp.runtime.cells.history import Execution, History
+from memex_mcp.runtime.checkpoint.store import CorruptFile, Entry, Manifest, Marker, Store
+from memex_mcp.runtime.checkpoint.values import quiet, say
 
 #: Pickles up to this size are read into memory once, checksummed and loaded from there.
 _IN_MEMORY = 16 * 2**20
@@ -51,8 +51,15 @@ class _Unpickler(pickle.Unpickler):
 class Loader:
     """Loads each variable once, and the variables it refers to by name first."""
 
-    def __init__(self, store: Store, manifest: Manifest, ns: dict[str, Any], hidden: dict[str, Any],
-                 marker: Marker, seconds: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        manifest: Manifest,
+        ns: dict[str, Any],
+        hidden: dict[str, Any],
+        marker: Marker,
+        seconds: float,
+    ) -> None:
         self._store = store
         self._manifest = manifest
         self._ns = ns
@@ -86,8 +93,9 @@ class Loader:
 
     def _start(self) -> threading.Thread:
         self._deadline = time.monotonic() + self._seconds
-        thread = threading.Thread(target=self._load_remaining, args=(self._generation,),
-                                  name="memex-restore", daemon=True)
+        thread = threading.Thread(
+            target=self._load_remaining, args=(self._generation,), name="memex-restore", daemon=True
+        )
         thread.start()
         return thread
 
@@ -147,8 +155,9 @@ class Loader:
             # Back in the variable that referred to this one, or between variables.
             outer = self._reading[-1] if self._reading else ""
             self._marker.reading(outer)
-            self._deadline = time.monotonic() + (self._bound(self._manifest.variables[outer]) if outer
-                                                 else self._seconds)
+            self._deadline = time.monotonic() + (
+                self._bound(self._manifest.variables[outer]) if outer else self._seconds
+            )
 
     def _current(self) -> None:
         if self._thread.generation != self._generation:

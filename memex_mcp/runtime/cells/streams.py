@@ -116,7 +116,7 @@ class StreamTee:
             return len(text)
         origin = route.number if route is not None else None
         for start in range(0, len(text), CHUNK):
-            self._sink(self, text[start:start + CHUNK], origin)
+            self._sink(self, text[start : start + CHUNK], origin)
         return len(text)
 
     def send(self, text: str) -> None:

@@ -98,8 +98,10 @@ class SpooledText:
         except FileNotFoundError:
             raise FileNotFoundError(f"this output was kept in {path}, which no longer exists") from None
         except MemoryError:
-            raise MemoryError(f"this output ({path.stat().st_size:,} bytes) does not fit in memory as one string; "
-                              f"read its file {path} in parts instead (open(path).read(10**6))") from None
+            raise MemoryError(
+                f"this output ({path.stat().st_size:,} bytes) does not fit in memory as one string; "
+                f"read its file {path} in parts instead (open(path).read(10**6))"
+            ) from None
         if self._chars is None:
             self._chars = len(text) + len(memory)
         return text + memory

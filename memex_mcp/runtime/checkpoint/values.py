@@ -2,7 +2,7 @@
 
 Values reference each other, prelude objects (`db`, `history`) and other variables by name (pickle
 persistent ids): `f` that reads `df` does not carry a copy of `df`, and after a restore
-`b['k'] is a` still holds. Open files and other OS handles are pickled by `checkpoint_handles`.
+`b['k'] is a` still holds. Open files and other OS handles are pickled by `handles`.
 
 Every look at a user's object (its size, its plain pickle) is guarded here: an object whose
 attribute lookup or `__reduce__` raises anything is reported, never lets the exception out.
@@ -21,7 +21,7 @@ from typing import Any
 
 import cloudpickle  # type: ignore[import-untyped]
 
-from memex_mcp.runtime.checkpoint_handles import NotRestorable, reduce_handle
+from memex_mcp.runtime.checkpoint.handles import NotRestorable, reduce_handle
 from memex_mcp.runtime.scope import size_bytes
 
 #: Values estimated above this (or of unknown size) are pickled straight into their file, not in memory.
@@ -99,6 +99,7 @@ def parquet_writer(value: Any) -> tuple[Any, Callable[[Path], None]] | None:
     if module == "pandas" and type(value).__name__ == "DataFrame":
         return "parquet-pandas", lambda path: value.to_parquet(path)
     if module == "pyarrow" and type(value).__name__ == "Table":
+
         def write(path: Path) -> None:
             importlib.import_module("pyarrow.parquet").write_table(value, path)
 

@@ -1,8 +1,8 @@
-"""Incremental checkpoints of the user scope after each execution (SPEC section 9).
+"""Incremental checkpoints of the user scope after each execution.
 
 After each cell, only cheap change detection runs, before the reply: a name is due to be saved when
 - it is new, or bound to another object (identity);
-- the cell's code may have changed it (`checkpoint_changes`: an assignment, augmented assignment or
+- the cell's code may have changed it (`changes`: an assignment, augmented assignment or
   `del` through it, a method call on it that is not known to be read-only, passing it to a call
   other than a read-only builtin, an alias of such a name);
 - its last pickle was small (≤ 256 KB) and quick (≤ 50 ms), and the cell mentions it or its plain C
@@ -46,12 +46,13 @@ from typing import Any, cast
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
 from memex_mcp.protocol import RestoreReport, RuntimeConfig, Unrestored
-from memex_mcp.runtime.cells import CellRecorder
-from memex_mcp.runtime.checkpoint_changes import cell_names
-from memex_mcp.runtime.checkpoint_load import load_history
-from memex_mcp.runtime.checkpoint_restore import Ended, restore_variables
-from memex_mcp.runtime.checkpoint_store import CorruptFile, Entry, Manifest, Skipped, Store
-from memex_mcp.runtime.checkpoint_values import (
+from memex_mcp.runtime.cells.history import History
+from memex_mcp.runtime.cells.recorder import CellRecorder
+from memex_mcp.runtime.checkpoint.changes import cell_names
+from memex_mcp.runtime.checkpoint.load import load_history
+from memex_mcp.runtime.checkpoint.restore import Ended, restore_variables
+from memex_mcp.runtime.checkpoint.store import CorruptFile, Entry, Manifest, Skipped, Store
+from memex_mcp.runtime.checkpoint.values import (
     ATOMS,
     INLINE,
     QUICK,
@@ -70,7 +71,6 @@ from memex_mcp.runtime.checkpoint_values import (
     type_name,
     unpicklable_reason,
 )
-from memex_mcp.runtime.history import History
 from memex_mcp.runtime.rpc import Rpc
 from memex_mcp.runtime.submit import Submissions
 
@@ -96,8 +96,14 @@ class _Known:
 
 
 class Checkpointer:
-    def __init__(self, shell: InteractiveShell, config: RuntimeConfig, history: History,
-                 outputs: Mapping[int, str], submissions: Callable[[], list[Any]]) -> None:
+    def __init__(
+        self,
+        shell: InteractiveShell,
+        config: RuntimeConfig,
+        history: History,
+        outputs: Mapping[int, str],
+        submissions: Callable[[], list[Any]],
+    ) -> None:
         self._shell = shell
         self._ns = shell.user_ns
         self._hidden = shell.user_ns_hidden
@@ -309,7 +315,8 @@ class Checkpointer:
             crc, size = zlib.crc32(data), len(data)
         else:  # straight into its file: no copy of a big value in memory
             filename, crc, size = self._store.write(
-                self._manifest, name, _PICKLE_SUFFIX, lambda f: Pickler(f, refs, value).dump(value))
+                self._manifest, name, _PICKLE_SUFFIX, lambda f: Pickler(f, refs, value).dump(value)
+            )
         quick = time.perf_counter() - started <= QUICK and size <= RECHECK
         if size > self._max:
             if filename:
@@ -322,8 +329,7 @@ class Checkpointer:
                 (self._store.root / filename).unlink(missing_ok=True)
         else:
             if not filename:
-                filename, crc, size = self._store.write(self._manifest, name, _PICKLE_SUFFIX,
-                                                        lambda f: f.write(data))
+                filename, crc, size = self._store.write(self._manifest, name, _PICKLE_SUFFIX, lambda f: f.write(data))
             self._set_entry(name, Entry(kind, "pickle", filename, crc, size))
         self._known[name] = known
 
@@ -366,15 +372,22 @@ class Checkpointer:
 
     def _user_variables(self) -> dict[str, Any]:
         hidden, missing = self._hidden, object()
-        return {name: value for name, value in list(self._ns.items())
-                if not name.startswith("_") and hidden.get(name, missing) is not value}
+        return {
+            name: value
+            for name, value in list(self._ns.items())
+            if not name.startswith("_") and hidden.get(name, missing) is not value
+        }
 
     def _refs(self, current: dict[str, Any]) -> Refs:
         """Objects pickled by name: prelude objects, then the scope's own (non-atomic) values."""
-        refs = {id(v): ("prelude", k) for k, v in self._hidden.items()
-                if not k.startswith("_") and not isinstance(v, ATOMS)}
-        refs.update((id(v), ("var", k)) for k, v in current.items()
-                    if not isinstance(v, ATOMS) and not isinstance(v, types.ModuleType))
+        refs = {
+            id(v): ("prelude", k) for k, v in self._hidden.items() if not k.startswith("_") and not isinstance(v, ATOMS)
+        }
+        refs.update(
+            (id(v), ("var", k))
+            for k, v in current.items()
+            if not isinstance(v, ATOMS) and not isinstance(v, types.ModuleType)
+        )
         return refs
 
     # -- restoring ------------------------------------------------------------------------------
@@ -407,8 +420,9 @@ class Checkpointer:
             return _nothing_restored(str(exc), history)
         if manifest is None:  # a session whose cells never changed a variable
             return RestoreReport(found=bool(history), execution_count=last, history=history)
-        restored, unrestored = restore_variables(self._store, manifest, self._ns, self._hidden, ended, seconds,
-                                                 writable)
+        restored, unrestored = restore_variables(
+            self._store, manifest, self._ns, self._hidden, ended, seconds, writable
+        )
         for name, value in restored.items():
             self._ns[name] = value
             entry = manifest.variables[name]
@@ -419,17 +433,25 @@ class Checkpointer:
         if isinstance(submissions, list):
             self._submissions()[:] = submissions
             self._saved_submissions = len(submissions)
-        return RestoreReport(found=True, restored=sorted(restored), unrestored=unrestored,
-                             execution_count=manifest.execution, history=history)
+        return RestoreReport(
+            found=True,
+            restored=sorted(restored),
+            unrestored=unrestored,
+            execution_count=manifest.execution,
+            history=history,
+        )
 
 
-def install_checkpoints(shell: InteractiveShell, config: RuntimeConfig, recorder: CellRecorder,
-                        submissions: Submissions, rpc: Rpc) -> Checkpointer:
+def install_checkpoints(
+    shell: InteractiveShell, config: RuntimeConfig, recorder: CellRecorder, submissions: Submissions, rpc: Rpc
+) -> Checkpointer:
     """Checkpoint after every cell; give the server `restore`, and a `submit` that keeps the answer."""
     checkpointer = Checkpointer(shell, config, recorder.history, recorder.outputs, lambda: submissions.items)
     checkpointer.install()
-    rpc.register("restore", lambda last_attempt=None: checkpointer.restore(
-        last_attempt, config.restore_timeout).model_dump(mode="json"))
+    rpc.register(
+        "restore",
+        lambda last_attempt=None: checkpointer.restore(last_attempt, config.restore_timeout).model_dump(mode="json"),
+    )
 
     def submit(value: Any = None, variable: str | None = None, schema: Any = None) -> Any:
         answer = submissions.submit(value, variable, schema)
@@ -441,5 +463,6 @@ def install_checkpoints(shell: InteractiveShell, config: RuntimeConfig, recorder
 
 
 def _nothing_restored(reason: str, history: int) -> RestoreReport:
-    return RestoreReport(found=True, history=history,
-                         unrestored=[Unrestored(name="*", type="checkpoint", reason=reason)])
+    return RestoreReport(
+        found=True, history=history, unrestored=[Unrestored(name="*", type="checkpoint", reason=reason)]
+    )

@@ -15,9 +15,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from memex_mcp.runtime.history import History
-from memex_mcp.runtime.spool import SpooledText
-from memex_mcp.runtime.streams import StreamTee
+from memex_mcp.runtime.cells.history import History
+from memex_mcp.runtime.cells.spool import SpooledText
+from memex_mcp.runtime.cells.streams import StreamTee
 
 #: Characters of between-cell output held to show with the next reply.
 HELD_CHARS = 20_000
@@ -64,10 +64,14 @@ class Router:
             for tee, piece in held:
                 tee.send(piece)
             if self._not_held and held:
-                places = ", ".join(f"_outputs[{n if n is not None else number}]" for n in sorted(
-                    self._kept_in, key=lambda n: -1 if n is None else n))
-                held[-1][0].send(f"\n[… {self._not_held:,} more characters printed between executions are "
-                                 f"not shown; they are kept in {places}]\n")
+                places = ", ".join(
+                    f"_outputs[{n if n is not None else number}]"
+                    for n in sorted(self._kept_in, key=lambda n: -1 if n is None else n)
+                )
+                held[-1][0].send(
+                    f"\n[… {self._not_held:,} more characters printed between executions are "
+                    f"not shown; they are kept in {places}]\n"
+                )
             if held and not held[-1][1].endswith("\n"):
                 held[-1][0].send("\n")
             self._not_held, self._kept_in = 0, set()

@@ -58,13 +58,13 @@ def _reduce_file(file: Any) -> tuple[Any, tuple[Any, ...]]:
     try:
         position = file.tell()
     except OSError as exc:  # a text file in the middle of `for line in file`
-        raise NotRestorable(file, f"an open file ({name}) whose position cannot be read ({exc}): "
-                                  "open it again") from None
+        raise NotRestorable(
+            file, f"an open file ({name}) whose position cannot be read ({exc}): open it again"
+        ) from None
     return reopen, (os.path.abspath(name), mode, position, encoding, errors, unbuffered)
 
 
-def reopen(path: str, mode: str, position: int, encoding: str | None, errors: str | None,
-           unbuffered: bool) -> IO[Any]:
+def reopen(path: str, mode: str, position: int, encoding: str | None, errors: str | None, unbuffered: bool) -> IO[Any]:
     """The file at `path` open again, without truncating it, where it was."""
     plus = "+" in mode or "w" in mode or "x" in mode
     again = ("a" if "a" in mode else "r") + ("+" if plus else "") + ("b" if "b" in mode else "")

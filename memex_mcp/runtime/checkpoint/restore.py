@@ -3,7 +3,7 @@
 Only a restore that ended the kernel sets a variable aside for it: the server says so (`ended`)
 when it starts the next kernel, and the variable the marker names is the one that was loading. A
 restore that merely stopped (the server was stopped, the client left) sets nothing aside: the next
-one loads everything again. Nothing that does not come back is forgotten (see `checkpoint_store`).
+one loads everything again. Nothing that does not come back is forgotten (see `store`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from memex_mcp.protocol import Unrestored
-from memex_mcp.runtime.checkpoint_load import Failure, Loader
-from memex_mcp.runtime.checkpoint_store import Aside, Entry, Manifest, Store
+from memex_mcp.runtime.checkpoint.load import Failure, Loader
+from memex_mcp.runtime.checkpoint.store import Aside, Entry, Manifest, Store
 
 #: How the previous restore of this checkpoint ended the kernel: it died, or it stopped answering.
 Ended = Literal["crashed", "stuck"]
@@ -23,9 +23,15 @@ _ENDED: dict[Ended, str] = {
 }
 
 
-def restore_variables(store: Store, manifest: Manifest, ns: dict[str, Any], hidden: dict[str, Any],
-                      ended: Ended | None, seconds: float,
-                      writable: bool) -> tuple[dict[str, Any], list[Unrestored]]:
+def restore_variables(
+    store: Store,
+    manifest: Manifest,
+    ns: dict[str, Any],
+    hidden: dict[str, Any],
+    ended: Ended | None,
+    seconds: float,
+    writable: bool,
+) -> tuple[dict[str, Any], list[Unrestored]]:
     """Load `manifest`'s variables, each within `seconds` (see `Loader`); returns those that came
     back, and every one that did not, with why. `writable`: this process owns the checkpoint, so
     it may record what was set aside and remove leftovers; otherwise it changes no file but the
@@ -47,8 +53,10 @@ def restore_variables(store: Store, manifest: Manifest, ns: dict[str, Any], hidd
     for name, failure in failed.items():
         manifest.aside[name] = _set_aside(manifest.variables.pop(name), failure)
         changed = True
-    unrestored = [Unrestored(name=name, type=a.entry.type, reason=_kept(name, a), file=a.entry.file)
-                  for name, a in manifest.aside.items()]
+    unrestored = [
+        Unrestored(name=name, type=a.entry.type, reason=_kept(name, a), file=a.entry.file)
+        for name, a in manifest.aside.items()
+    ]
     unrestored += [Unrestored(name=name, type=s.type, reason=s.reason) for name, s in manifest.skipped.items()]
     manifest.skipped = {}  # in no scope now; a name bound again is saved again
     if writable and changed:

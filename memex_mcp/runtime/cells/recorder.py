@@ -20,13 +20,14 @@ from typing import Any
 from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
 
 from memex_mcp.protocol import REPORT_KEY, CellReport
-from memex_mcp.runtime import config, tracebacks
-from memex_mcp.runtime.descriptors import DescriptorCapture
-from memex_mcp.runtime.history import Execution, History, Outputs
-from memex_mcp.runtime.routing import Router
-from memex_mcp.runtime.spool import SpooledText
-from memex_mcp.runtime.streams import ROUTE, Origin, StreamTee, routed_threads
-from memex_mcp.runtime.tracebacks import short_traceback
+from memex_mcp.runtime import config
+from memex_mcp.runtime.cells import tracebacks
+from memex_mcp.runtime.cells.descriptors import DescriptorCapture
+from memex_mcp.runtime.cells.history import Execution, History, Outputs
+from memex_mcp.runtime.cells.routing import Router
+from memex_mcp.runtime.cells.spool import SpooledText
+from memex_mcp.runtime.cells.streams import ROUTE, Origin, StreamTee, routed_threads
+from memex_mcp.runtime.cells.tracebacks import short_traceback
 
 
 def _no_tee(channel: str) -> contextlib.AbstractContextManager[None]:
