@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -40,6 +41,18 @@ async def client(anyio_backend: str) -> AsyncIterator[Client]:
         build_server(settings(timeout=30, interrupt_grace=2, output_limit=2000)), raise_exceptions=True
     ) as c:
         yield c
+
+
+def wait_exit(pid: int, seconds: float = 15) -> bool:
+    """Whether `pid` exits within `seconds` (True at once if it is gone), waiting on its exit itself."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], seconds)[0])
+    finally:
+        os.close(fd)
 
 
 def process_alive(pid: int) -> bool:

@@ -8,14 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 from agent_helpers import SETUP
-from conftest import STATE_DIR, process_alive, run, settings, text_of
+from conftest import STATE_DIR, process_alive, run, settings, text_of, wait_exit
 from mcp import Client, StdioServerParameters
 
 from memex_mcp.server import build_server
@@ -229,10 +228,7 @@ async def test_downstream_servers_stop_when_memex_gets_sigterm(anyio_backend: st
             server_pid, downstream_pid = map(int, text.split())
             assert process_alive(downstream_pid)
             os.kill(server_pid, signal.SIGTERM)
-            deadline = time.monotonic() + 20
-            while process_alive(downstream_pid) and time.monotonic() < deadline:
-                await anyio.sleep(0.05)
-            assert not process_alive(downstream_pid)
+            assert await anyio.to_thread.run_sync(wait_exit, downstream_pid, 20)
 
 
 async def test_a_url_entry_reaches_a_streamable_http_server(anyio_backend: str) -> None:

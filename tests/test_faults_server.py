@@ -14,7 +14,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import process_alive, run, settings, text_of
+from conftest import run, settings, text_of, wait_exit
 from mcp import Client
 from mcp.types import ImageContent
 from test_stdio import RawSession
@@ -206,10 +206,7 @@ def kernel_files(tmp: Path) -> list[str]:
 
 
 def wait_gone(pid: int) -> None:
-    deadline = time.monotonic() + 15
-    while process_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not process_alive(pid)
+    assert wait_exit(pid, 15)
 
 
 @pytest.mark.parametrize("stop", ["sigterm", "stdin closed"])

@@ -292,8 +292,8 @@ async def test_a_cell_that_uses_the_database_waits_for_loading_reporting_progres
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         messages.append(message)
-        # The loader may report opening the database first; the pipe is fed once it waits on it.
-        if message == "loading data files: slow.csv" and messages.count(message) == 1:
+        # Opening the database may be reported first; the loader waits at the pipe until fed.
+        if messages.count("loading data files: slow.csv") == 1 and message == "loading data files: slow.csv":
             await anyio.to_thread.run_sync(feed)
 
     async with Client(build_server(settings(data_dirs=(data_dir,))), raise_exceptions=True) as client:
@@ -301,6 +301,7 @@ async def test_a_cell_that_uses_the_database_waits_for_loading_reporting_progres
             result = await client.call_tool("execute_code", {"code": code}, progress_callback=on_progress)
         assert text_of(result) == printed
         assert "loading data files: slow.csv" in messages
+        assert set(messages) <= {f"loading data files: {step}" for step in ("opening the database", "slow.csv", "done")}
 
 
 async def test_a_wait_for_loading_that_times_out_leaves_the_loading_to_finish(anyio_backend: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import STATE_DIR, process_alive, run, text_of
+from conftest import STATE_DIR, run, text_of, wait_exit
 from mcp import Client, StdioServerParameters
 
 pytestmark = pytest.mark.anyio
@@ -102,10 +102,7 @@ def _connection_file(pid: int) -> Path:
 
 def _assert_gone(kernel_pid: int, connection_file: Path, server_pid: int) -> None:
     """The kernel has exited, and the server left neither its connection file nor its session dir."""
-    deadline = time.monotonic() + 10
-    while process_alive(kernel_pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not process_alive(kernel_pid)
+    assert wait_exit(kernel_pid, 10)
     assert not connection_file.exists()
     assert not list((STATE_DIR / "sessions").glob(f".ephemeral-{server_pid}-*"))
 

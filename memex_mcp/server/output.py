@@ -6,13 +6,17 @@ import asyncio
 import base64
 import binascii
 import io
-import time
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from memex_mcp.clock import SYSTEM, Clock
 from memex_mcp.protocol import PROGRESS_MIME, CellReport, Progress
 from memex_mcp.server.clip import ClippedText
+
+#: Seconds between two progress notifications of one execution, at least.
+PROGRESS_EVERY = 1.0
 
 
 @dataclass
@@ -40,12 +44,15 @@ class CellOutput:
     began: asyncio.Event = field(default_factory=asyncio.Event)
     #: The code may have run, in part: a death is then its doing, and it is never run again.
     started: bool = False
-    #: Called as output or runtime progress arrives, at most once a second.
+    #: Called as output or runtime progress arrives, at most once every `PROGRESS_EVERY` seconds.
     on_progress: Callable[[Progress], Awaitable[None]] | None = None
     #: The last progress the runtime reported in this execution, if any.
     runtime_progress: Progress | None = None
-    _progressed_at: float = 0.0
-    _sent: float = 0.0
+    #: What the throttle reads.
+    clock: Clock = SYSTEM
+    _progressed_at: float = -math.inf
+    #: The value of the last notification: the next one must be greater.
+    _sent: float = -math.inf
     _offset: float = 0.0
 
     def __post_init__(self) -> None:
@@ -58,7 +65,9 @@ class CellOutput:
             self.images_dropped += 1
 
     async def progressed(self) -> None:
-        if self.on_progress is not None and (now := time.monotonic()) - self._progressed_at >= 1.0:
+        """Output or runtime progress arrived: tell `on_progress` now, unless it was told less than
+        `PROGRESS_EVERY` seconds ago (the first arrival always goes through)."""
+        if self.on_progress is not None and (now := self.clock.monotonic()) - self._progressed_at >= PROGRESS_EVERY:
             self._progressed_at = now
             await self.on_progress(self._progress())
 
@@ -77,7 +86,7 @@ class CellOutput:
             value = reported.progress + self._offset
             total = reported.total + self._offset if reported.total is not None else None
             message = reported.message
-        value = max(value, self._sent + 1e-6) if self._sent else value
+        value = max(value, self._sent + 1e-6)
         self._sent = value
         return Progress(progress=value, total=total, message=message)
 

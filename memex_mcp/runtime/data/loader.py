@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from memex_mcp.clock import SYSTEM, Clock
 from memex_mcp.protocol import RuntimeConfig
 from memex_mcp.runtime.data import relations, xlsx
 from memex_mcp.runtime.data.names import identifier, unique
@@ -42,7 +43,7 @@ _LOCK_WAIT = 5.0
 #: Seconds after the kernel loads the runtime that loading begins if no code asked for it before.
 _IDLE_START = 0.5
 #: Waits shorter than this report no progress.
-_PROGRESS_EVERY = 0.5
+_QUIET = 0.5
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -70,7 +71,8 @@ class Problem:
 
 
 class Loader:
-    def __init__(self, config: RuntimeConfig) -> None:
+    def __init__(self, config: RuntimeConfig, clock: Clock = SYSTEM) -> None:
+        self._clock = clock
         self.database = Path(config.session_dir) / DB_FILE
         self._dirs = list(config.data_dirs)
         self._cache = Path(config.cache_dir)
@@ -117,12 +119,10 @@ class Loader:
         of it of their own (one connection must not run two queries at once). Call it from the
         thread that will use it; a wait reports progress to the cell that runs on it."""
         if not self.ready.is_set():
-            from memex_mcp.runtime.progress import report_progress
+            from memex_mcp.runtime.progress import wait_with_progress
 
             self._go.set()
-            while not self.ready.wait(_PROGRESS_EVERY):
-                done, total, current = self.step
-                report_progress(done, total or None, f"loading data files: {current}")
+            wait_with_progress([self.ready], self._progress, quiet=_QUIET, clock=self._clock)
         self.print_reports()
         if self.connection is None:
             raise DatabaseUnavailable(
@@ -130,6 +130,10 @@ class Loader:
                 "meanwhile `import duckdb; duckdb.connect()` gives an in-memory database."
             )
         return self._con()
+
+    def _progress(self) -> tuple[float, float | None, str]:
+        done, total, current = self.step
+        return done, total or None, f"loading data files: {current}"
 
     def print_reports(self) -> None:
         """Problems not reported yet go to stderr of whatever cell is running: each exactly once."""

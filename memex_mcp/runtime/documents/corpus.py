@@ -15,15 +15,16 @@ skipped and why.
 from __future__ import annotations
 
 import builtins
+import math
 import re
 import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from memex_mcp.clock import SYSTEM, Clock
 from memex_mcp.protocol import RuntimeConfig
 from memex_mcp.runtime.documents.errors import DocumentError, UnknownDocument
-from memex_mcp.runtime.progress import report_progress
+from memex_mcp.runtime.progress import State, cell_reporter, wait_with_progress
 
 if TYPE_CHECKING:
     import pandas
@@ -38,12 +39,15 @@ if TYPE_CHECKING:
 INDEX_FILE = "documents.sqlite3"
 #: Skip reports printed at once; the rest are counted (all are in `docs.list()`).
 SHOWN_PROBLEMS = 10
+#: Waits shorter than this report no progress; nor is progress reported more often.
+_QUIET = 0.2
 
 
 class Corpus:
     """The document corpus; `docs` in every kernel."""
 
-    def __init__(self, config: RuntimeConfig) -> None:
+    def __init__(self, config: RuntimeConfig, clock: Clock = SYSTEM) -> None:
+        self._clock = clock
         self._roots = [Path(d) for d in config.data_dirs]
         self._index_path = Path(config.cache_dir) / INDEX_FILE
         self._index: Index | None = None
@@ -188,16 +192,15 @@ class Corpus:
     def _ready(self) -> Index:
         """Wait for the start-up indexing, reporting its progress; print what it skipped, once."""
         if not self._done.is_set():
-            shown: tuple[int, int, str] | None = None
-            shown_at = 0.0
-            while not self._done.wait(0.2):
-                if self._state != shown or time.monotonic() - shown_at > 1:
-                    shown, shown_at = self._state, time.monotonic()
-                    report_progress(shown[0], shown[1] or None, shown[2])
+            wait_with_progress([self._done], self._progress, quiet=_QUIET, clock=self._clock)
         if self._failure is not None:
             raise DocumentError(f"the document index could not be built: {self._failure!r}") from self._failure
         self._print_problems()
         return self._open()
+
+    def _progress(self) -> State:
+        done, total, message = self._state
+        return done, total or None, message
 
     def _open(self) -> Index:
         from memex_mcp.runtime.documents.index import Index
@@ -256,13 +259,14 @@ class Corpus:
         return unique_id(path, preferred, taken | self._records.keys())
 
     def _progress_here(self) -> OnProgress:
-        """Progress reported from the cell's own thread, at most every 0.2 s."""
-        last = [0.0]
+        """Progress reported from the cell's own thread, at most every `_QUIET` seconds."""
+        report = cell_reporter()
+        last = [-math.inf]
 
         def on_progress(done: int, total: int, message: str) -> None:
-            if (now := time.monotonic()) - last[0] >= 0.2 or done == total:
+            if report is not None and ((now := self._clock.monotonic()) - last[0] >= _QUIET or done == total):
                 last[0] = now
-                report_progress(done, total or None, message)
+                report(done, total or None, message)
 
         return on_progress
 
