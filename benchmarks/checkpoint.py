@@ -205,8 +205,8 @@ def section(result: dict[str, Any], command: str, when: str) -> str:
             *rows(result["small"]),
             "",
             "The same calls 20 ms apart (untimed), as a model calls: nothing waits for the previous call's files, "
-            "but the writes right after each reply (about 0.3 ms of file operations; the scan and pickling before "
-            "the reply take about 0.1 ms) still share this machine's two busy cores with the server and client:",
+            "but the pickling and writes right after each reply (the scan before the reply only decides what "
+            "changed) still share this machine's two busy cores with the server and client:",
             "",
             head,
             rule,
