@@ -24,6 +24,7 @@ class SpawnError(Exception):
 
 
 def spawn_for_tool(
+    kernel_agents: agents.Agents,
     namespace: dict[str, Any],
     hidden: Mapping[str, Any],
     task: str,
@@ -33,7 +34,7 @@ def spawn_for_tool(
 ) -> str:
     """Start an agent as `spawn_agent(task, inputs, returns=output_schema)` from a cell would, bind
     its handle to `name` (default: the first unused `agent_N`) and return that name."""
-    variable = _variable(namespace, hidden, name)
+    variable = _variable(kernel_agents, namespace, hidden, name)
     missing = [n for n in inputs or [] if not _is_user(namespace, hidden, n)]
     if missing:
         raise SpawnError(
@@ -42,7 +43,7 @@ def spawn_for_tool(
         )
     if output_schema is not None:
         _check_schema(output_schema)
-    spawn = agents.bind(namespace)["spawn_agent"]
+    spawn = agents.bind(kernel_agents, namespace)["spawn_agent"]
     try:
         handle = spawn(task, inputs=inputs, returns=output_schema, name=variable)
     except (ModelError, ValueError, TypeError, NameError, agents.AgentDepthError) as exc:
@@ -51,10 +52,12 @@ def spawn_for_tool(
     return variable
 
 
-def _variable(namespace: Mapping[str, Any], hidden: Mapping[str, Any], name: str | None) -> str:
+def _variable(
+    kernel_agents: agents.Agents, namespace: Mapping[str, Any], hidden: Mapping[str, Any], name: str | None
+) -> str:
     if name is None:
         # Nor the name of another agent of the kernel: list_scope lists agents by name.
-        taken = set(namespace) | {entry.name for entry in agents.list_agents()}
+        taken = set(namespace) | {handle.name for handle in kernel_agents.handles}
         n = 1
         while f"{_DEFAULT_PREFIX}{n}" in taken:
             n += 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 CATALOG = """\
@@ -30,23 +30,28 @@ memex scratchpad: your variables persist between calls; only what you print is r
 Tips: keep big results in variables and print summaries (len, .head(), a few values)."""
 
 
-#: Parts of the catalog that depend on the session (the data files), each printed after it.
-SECTIONS: list[Callable[[], str]] = []
+def catalog(sections: Sequence[Callable[[], str]]) -> Callable[[], None]:
+    """The prelude's `memex_help`: the catalog, then each of `sections` (the parts that depend on
+    the session, such as its data files), read when it is called."""
 
+    def memex_help() -> None:
+        """Print the catalog of the scratchpad's preloaded names."""
+        print(CATALOG)
+        for section in sections:
+            print(section())
 
-def memex_help() -> None:
-    """Print the catalog of the scratchpad's preloaded names."""
-    print(CATALOG)
-    for section in SECTIONS:
-        print(section())
+    return memex_help
 
 
 class Help:
     """`help()` prints the scratchpad catalog; `help(obj)` is Python's help."""
 
+    def __init__(self, memex_help: Callable[[], None]) -> None:
+        self._memex_help = memex_help
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not args and not kwargs:
-            return memex_help()
+            return self._memex_help()
         return builtins.help(*args, **kwargs)
 
     def __repr__(self) -> str:

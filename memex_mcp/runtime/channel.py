@@ -14,7 +14,6 @@ id. The connection is opened on first use and again after it broke.
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 import socket
 import threading
@@ -26,7 +25,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from memex_mcp.protocol import ChannelCancel, ChannelReply, ChannelRequest
-from memex_mcp.runtime import config
 
 __all__ = ["Channel", "ChannelError", "ChannelTimeout", "default"]
 
@@ -164,7 +162,8 @@ def _wait(future: Future[ChannelReply], timeout: float | None) -> ChannelReply:
                 raise
 
 
-@functools.cache
 def default() -> Channel:
-    """This kernel's channel to its server (the same object on every call)."""
-    return Channel(config.load().channel)
+    """This kernel's channel to its server (the same object on every call: its runtime's)."""
+    from memex_mcp.runtime.runtime import current  # the runtime imports this module
+
+    return current().channel

@@ -1,57 +1,76 @@
-"""The IPython extension that puts the prelude into every kernel and records every cell."""
+"""The IPython extension that puts the prelude into every kernel and records every cell.
+
+All wiring between the kernel's parts happens here: the parts themselves know only what they are
+handed. The `Runtime` built here owns them, and its `close()` is the kernel's one exit hook.
+"""
 
 from __future__ import annotations
 
+import atexit
 from typing import Any
 
 from IPython.core.interactiveshell import InteractiveShell
 
 from memex_mcp.protocol import RPC_NAME
-from memex_mcp.runtime import agents, catalog, config, data
-from memex_mcp.runtime.catalog import Help, memex_help
+from memex_mcp.runtime import agents, config, data, runtime
+from memex_mcp.runtime.catalog import Help, catalog
 from memex_mcp.runtime.cells import marker
 from memex_mcp.runtime.cells.recorder import CellRecorder
-from memex_mcp.runtime.checkpoint.saver import install_checkpoints
+from memex_mcp.runtime.checkpoint.saver import Checkpointer
 from memex_mcp.runtime.documents.corpus import Corpus, read_document
 from memex_mcp.runtime.limits import apply_memory_limit
 from memex_mcp.runtime.rpc import Rpc
 from memex_mcp.runtime.submit import Submissions
-from memex_mcp.runtime.tools import tools
 
 __all__ = ["load_ipython_extension"]
 
 
 def load_ipython_extension(shell: InteractiveShell) -> None:
-    apply_memory_limit(config.load().memory_limit)
-    marker.install(shell, config.load().session_dir)  # first: before every other cell hook
+    settings = config.load()  # the one read: every part below is handed what it needs
+    kernel = runtime.Runtime(settings)
+    runtime.install(kernel)
+    atexit.register(kernel.close)
+    apply_memory_limit(settings.memory_limit)
+    marker.install(shell, settings.session_dir)  # first: before every other cell hook
     ns = shell.user_ns
-    recorder = CellRecorder(shell)
+    recorder = CellRecorder(shell, settings.session_dir)
     recorder.install()
     submissions = Submissions(ns)
-    database, loader = data.install(shell)
-    catalog.SECTIONS.append(lambda: data.help_text(loader))
+    database, kernel.loader = data.install(shell, settings)
+    loader = kernel.loader
+    kernel.sections.append(lambda: data.help_text(loader))
 
     def submit(value: Any = None) -> Any:
         """Record a final answer (validated against the server's answer schema, if any)."""
         return submissions.submit(value)
 
-    docs = Corpus(config.load())
-    docs.start()  # indexes the data dirs in the background; the first call that needs it waits
+    kernel.corpus = Corpus(settings)
+    kernel.corpus.start()  # indexes the data dirs in the background; the first call that needs it waits
 
+    memex_help = catalog(kernel.sections)
     prelude: dict[str, Any] = {
-        "help": Help(),
+        "help": Help(memex_help),
         "memex_help": memex_help,
         "history": recorder.history,
         "_outputs": recorder.outputs,
         "submit": submit,
         "submissions": submissions.items,
-        **agents.bind(ns),
-        "docs": docs,
+        **agents.bind(kernel.agents, ns),
+        "docs": kernel.corpus,
         "read_document": read_document,
-        "tools": tools,
+        "tools": kernel.tools,
         **database,
     }
-    rpc = prelude[RPC_NAME] = Rpc(ns, shell.user_ns_hidden, submissions)
+    rpc = prelude[RPC_NAME] = Rpc(ns, shell.user_ns_hidden, submissions, kernel.agents)
     shell.push(prelude, interactive=False)  # type: ignore[no-untyped-call]
+
+    checkpointer = kernel.checkpointer = Checkpointer(
+        shell, settings, recorder.history, recorder.outputs, lambda: submissions.items
+    )
     # After the recorder's hook, so that the checkpoint sees this cell in `history`.
-    install_checkpoints(shell, config.load(), recorder, submissions, rpc)
+    checkpointer.install()
+    submissions.subscribe(checkpointer.submitted)
+    rpc.register(
+        "restore",
+        lambda last_attempt=None: checkpointer.restore(last_attempt, settings.restore_timeout).model_dump(mode="json"),
+    )

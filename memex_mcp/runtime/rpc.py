@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from memex_mcp.protocol import RpcError, RpcOk, ScopeListing
 from memex_mcp.runtime.agent_tool import SpawnError, spawn_for_tool
-from memex_mcp.runtime.agents import AgentHandle, list_agents
+from memex_mcp.runtime.agents import AgentHandle, Agents
 from memex_mcp.runtime.scope import list_scope
 from memex_mcp.runtime.submit import Submissions, SubmitError
 
@@ -29,10 +29,13 @@ class JsonReply:
 
 
 class Rpc:
-    def __init__(self, namespace: dict[str, Any], hidden: dict[str, Any], submissions: Submissions) -> None:
+    def __init__(
+        self, namespace: dict[str, Any], hidden: dict[str, Any], submissions: Submissions, agents: Agents
+    ) -> None:
         self._ns = namespace
         self._hidden = hidden
         self._submissions = submissions
+        self._agents = agents
         self._methods: dict[str, Callable[..., Any]] = {
             "scope": self.scope,
             "submit": self.submit,
@@ -55,11 +58,11 @@ class Rpc:
         # A handle bound to a variable is listed once, among the agents, under the agent's name.
         plain = {k: v for k, v in self._ns.items() if not isinstance(v, AgentHandle)}
         listing: ScopeListing = list_scope(plain, self._hidden, pattern)
-        listing = listing.model_copy(update={"agents": list_agents(pattern)})
+        listing = listing.model_copy(update={"agents": self._agents.listing(pattern)})
         return listing.model_dump(mode="json")
 
     def submit(self, value: Any = None, variable: str | None = None, schema: Any = None) -> Any:
-        return self._submissions.submit(value, variable, schema)
+        return self._submissions.submit(value, variable, schema, origin="tool")
 
     def spawn_agent(
         self,
@@ -69,7 +72,7 @@ class Rpc:
         name: str | None = None,
     ) -> str:
         """Start a sub-agent for the MCP tool; returns the variable its handle is bound to."""
-        return spawn_for_tool(self._ns, self._hidden, task, inputs, output_schema, name)
+        return spawn_for_tool(self._agents, self._ns, self._hidden, task, inputs, output_schema, name)
 
     def configure(self, answer_schema: Any = None) -> None:
         self._submissions.answer_schema = answer_schema

@@ -3,11 +3,13 @@
 Submitting returns a `Receipt`: which submission it is, what and how large, which schema it passed
 and the start of its JSON. The receipt carries the answer itself only up to `SEND_LIMIT` bytes of
 JSON, so a huge answer is acknowledged without being copied out of the kernel again.
+
+Whoever must know of each answer recorded (the checkpoint keeps them) subscribes to `Submissions`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic_core import to_json as json_bytes
@@ -26,6 +28,10 @@ NOTHING = (
 )
 
 
+#: Where an answer came from: the `submit()` of the kernel's code, or the MCP tool, outside any cell.
+Origin = Literal["code", "tool"]
+
+
 class SubmitError(Exception):
     """The answer cannot be accepted; the message says what to fix."""
 
@@ -34,6 +40,11 @@ class Submissions:
     def __init__(self, namespace: dict[str, Any], answer_schema: Mapping[str, Any] | None = None) -> None:
         self._ns = namespace
         self.answer_schema = answer_schema
+        self._listeners: list[Callable[[SubmitReceipt, Origin], None]] = []
+
+    def subscribe(self, listener: Callable[[SubmitReceipt, Origin], None]) -> None:
+        """Call `listener(receipt, origin)` after each answer is recorded, in the submitting thread."""
+        self._listeners.append(listener)
 
     @property
     def items(self) -> list[Any]:
@@ -41,9 +52,14 @@ class Submissions:
         return items
 
     def submit(
-        self, value: Any = None, variable: str | None = None, schema: Mapping[str, Any] | None = None
+        self,
+        value: Any = None,
+        variable: str | None = None,
+        schema: Mapping[str, Any] | None = None,
+        origin: Origin = "code",
     ) -> Receipt:
-        """Validate and record an answer (its JSON form) in `submissions`. None is no answer."""
+        """Validate and record an answer (its JSON form) in `submissions`, then tell the listeners.
+        None is no answer."""
         if variable is not None:
             if variable not in self._ns:
                 raise SubmitError(f"There is no variable {variable!r} in the scope; list_scope shows what exists.")
@@ -62,7 +78,10 @@ class Submissions:
         if schema is not None:
             validate(answer, schema)
         self.items.append(answer)
-        return receipt(len(self.items), answer, source)
+        recorded = receipt(len(self.items), answer, source)
+        for listener in self._listeners:
+            listener(recorded, origin)
+        return recorded
 
 
 class Receipt(SubmitReceipt):

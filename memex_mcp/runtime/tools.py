@@ -175,7 +175,9 @@ class Server(types.ModuleType):
 
 
 def _server_named(name: str) -> Server:
-    server: Server = getattr(tools, name)
+    from memex_mcp.runtime.runtime import current
+
+    server: Server = getattr(current().tools, name)
     return server
 
 
@@ -309,5 +311,10 @@ def _content(content: Content) -> Any:
     return json.loads(content.text or "null")
 
 
-#: The kernel's `tools` (the prelude binds it).
-tools = Tools()
+def __getattr__(name: str) -> Any:
+    # `tools` is the kernel's, which its runtime owns; pickles name it as this module's `tools`.
+    if name == "tools":
+        from memex_mcp.runtime.runtime import current  # the runtime imports this module
+
+        return current().tools
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,14 +8,17 @@ Each agent runs in its own thread. Its namespace starts as the parent's names (t
 objects) and takes its own assignments; its prints go to its transcript, never to the cell.
 """
 
+from memex_mcp.protocol import ScopeEntry
 from memex_mcp.runtime.agents.handle import AgentFailed, AgentHandle, Status, Turn, Usage
-from memex_mcp.runtime.agents.spawn import MAX_DEPTH, AgentDepthError, bind, gather, list_agents, set_concurrency
+from memex_mcp.runtime.agents.registry import Agents
+from memex_mcp.runtime.agents.spawn import MAX_DEPTH, AgentDepthError, bind, gather
 
 __all__ = [
     "MAX_DEPTH",
     "AgentDepthError",
     "AgentFailed",
     "AgentHandle",
+    "Agents",
     "Status",
     "Turn",
     "Usage",
@@ -24,3 +27,19 @@ __all__ = [
     "list_agents",
     "set_concurrency",
 ]
+
+
+def set_concurrency(calls: int) -> None:
+    """How many model calls the kernel's agents may have in flight at once (default: the
+    RuntimeConfig's `agent_concurrency`). Agents started before keep the old limit."""
+    from memex_mcp.runtime.runtime import current  # the runtime imports this package
+
+    current().agents.set_concurrency(calls)
+
+
+def list_agents(pattern: str | None = None) -> list[ScopeEntry]:
+    """One entry per agent this kernel started (nested ones included): the running ones, then the
+    most recent first."""
+    from memex_mcp.runtime.runtime import current
+
+    return current().agents.listing(pattern)

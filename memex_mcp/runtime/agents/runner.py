@@ -7,16 +7,16 @@ stopped the same way when its provider says it can be (`interruptible`: the samp
 in short slices and withdraws its request); other providers' calls (an HTTP client's socket read)
 run to their end, and their answer is dropped.
 
-When the kernel exits, agents still running are cancelled and given a moment to unwind: left
-alone they would fight the exiting kernel for the GIL, and write while the last checkpoint is
-flushed and the database is closed.
+When the kernel exits, its runtime cancels the agents still running and gives them a moment to
+unwind (`Agents.stop`) before it flushes the last checkpoint and closes the database: left alone
+they would fight the exiting kernel for the GIL, and write while those are flushed and closed.
 """
 
 from __future__ import annotations
 
-import atexit
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from memex_mcp.runtime.agents.handle import AgentHandle, Turn
@@ -26,13 +26,6 @@ from memex_mcp.runtime.agents.returns import Contract
 from memex_mcp.runtime.cells.history import Execution, History
 from memex_mcp.runtime.cells.streams import ROUTE, routed_threads
 from memex_mcp.runtime.models.base import Message, Model, ModelError, Reply, Request
-
-#: How long the kernel's exit waits for cancelled agents to stop (code blocked in C may not).
-EXIT_GRACE = 1.0
-
-#: Agents whose thread has not ended yet.
-_running: set[Runner] = set()
-_exit_hooked = False
 
 
 class Submitted(Signal):
@@ -76,14 +69,19 @@ class Runner:
         self._timer = threading.Timer(timeout, self._expire)
         self._timer.daemon = True
         self._thread = threading.Thread(target=self._main, name=f"memex-agent-{handle.name}", daemon=True)
+        self._ended: Callable[[Runner], None] = _nothing
 
-    def start(self) -> None:
+    def start(self, ended: Callable[[Runner], None]) -> None:
+        """Run the agent in its thread; `ended(self)` is called in that thread as it ends."""
         routed_threads()
-        _stop_agents_at_exit()
+        self._ended = ended
         self.handle._interrupt = self._interrupt
-        _running.add(self)
         self._timer.start()
         self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def submit(self, value: Any = None) -> None:
         """Finish this agent with `value`, validated against its `returns`. A value that does not
@@ -109,7 +107,7 @@ class Runner:
             # Finished handles stay listed for good: they must not keep this runner, and with it the
             # agent's namespace (its own objects, and the parent's names as they were at the spawn).
             self.handle._interrupt = _no_interrupt
-            _running.discard(self)
+            self._ended(self)
 
     def _parts_append(self, text: str) -> None:
         self._parts.append(text)
@@ -228,24 +226,8 @@ def _no_interrupt() -> None:
     pass
 
 
-def _stop_agents_at_exit() -> None:
-    """Register the exit hook once, at the first agent: after the checkpoint's hook (registered at
-    kernel start) and, once the data are loaded, the database's, so it runs before them (atexit
-    runs the last registered first)."""
-    global _exit_hooked
-    if not _exit_hooked:
-        _exit_hooked = True
-        atexit.register(_stop_running)
-
-
-def _stop_running() -> None:
-    running = list(_running)
-    for runner in running:
-        runner.handle.cancel()
-    deadline = time.monotonic() + EXIT_GRACE
-    for runner in running:
-        if runner._thread.is_alive():
-            runner._thread.join(max(0.0, deadline - time.monotonic()))
+def _nothing(runner: Runner) -> None:
+    pass
 
 
 def _raise_in(thread_id: int, error: type[BaseException] | None) -> None:

@@ -1,30 +1,23 @@
-"""`spawn_agent` and `gather` as the kernel's code calls them, and the kernel's agents."""
+"""`spawn_agent` and `gather` as the kernel's code calls them."""
 
 from __future__ import annotations
 
-import fnmatch
-import itertools
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from memex_mcp.protocol import ScopeEntry
-from memex_mcp.runtime import config
 from memex_mcp.runtime.agents.handle import AgentFailed, AgentHandle
 from memex_mcp.runtime.agents.namespace import AgentNamespace
 from memex_mcp.runtime.agents.prompt import system_prompt
+from memex_mcp.runtime.agents.registry import Agents
 from memex_mcp.runtime.agents.returns import Contract
 from memex_mcp.runtime.agents.runner import Runner
 from memex_mcp.runtime.agents.waiting import wait_for
-from memex_mcp.runtime.models import Model, default_model, resolve
+from memex_mcp.runtime.models import Model, resolve
 from memex_mcp.runtime.scope import describe
 
 #: Agents started by agents started by agents: no deeper.
 MAX_DEPTH = 3
-
-_agents: list[AgentHandle] = []
-_numbers = itertools.count(1)
-_limits: threading.BoundedSemaphore | None = None
 
 
 class AgentDepthError(RuntimeError):
@@ -35,28 +28,11 @@ class AgentDepthError(RuntimeError):
 SPAWN_ARGUMENTS = ("task", "inputs", "returns", "output_schema", "name", "model", "max_turns", "timeout")
 
 
-def set_concurrency(calls: int) -> None:
-    """How many model calls the kernel's agents may have in flight at once (default: the
-    RuntimeConfig's `agent_concurrency`). Agents started before keep the old limit."""
-    global _limits
-    if calls < 1:
-        raise ValueError("concurrency must be at least 1")
-    _limits = threading.BoundedSemaphore(calls)
-
-
-def list_agents(pattern: str | None = None) -> list[ScopeEntry]:
-    """One entry per agent this kernel started (nested ones included): the running ones, then the
-    most recent first, so a listing cut to the output limit keeps the agents a model still cares about."""
-    handles = sorted(reversed(list(_agents)), key=lambda h: h.status != "running")
-    return [
-        ScopeEntry(name=h.name, type="AgentHandle", summary=h.summary())
-        for h in handles
-        if not pattern or fnmatch.fnmatchcase(h.name, pattern)
-    ]
-
-
-def bind(namespace: dict[str, Any], depth: int = 0, parent: AgentHandle | None = None) -> dict[str, Any]:
-    """The agent names of the prelude for code running in `namespace`, `depth` agents deep (0: cells)."""
+def bind(
+    agents: Agents, namespace: dict[str, Any], depth: int = 0, parent: AgentHandle | None = None
+) -> dict[str, Any]:
+    """The agent names of the prelude for code running in `namespace`, `depth` agents deep (0: cells),
+    whose agents are listed in `agents`."""
 
     def spawn_agent(
         task: str,
@@ -86,7 +62,7 @@ def bind(namespace: dict[str, Any], depth: int = 0, parent: AgentHandle | None =
             if returns is not None:
                 raise TypeError("spawn_agent() takes returns= or output_schema= (the same thing), not both.")
             returns = output_schema
-        return _spawn(namespace, depth + 1, parent, task, inputs, returns, name, model, max_turns, timeout)
+        return _spawn(agents, namespace, depth + 1, parent, task, inputs, returns, name, model, max_turns, timeout)
 
     return {"spawn_agent": spawn_agent, "gather": gather, "AgentFailed": AgentFailed}
 
@@ -107,6 +83,7 @@ def gather(*handles: AgentHandle | Sequence[AgentHandle], timeout: float | None 
 
 
 def _spawn(
+    agents: Agents,
     namespace: dict[str, Any],
     depth: int,
     parent: AgentHandle | None,
@@ -130,25 +107,21 @@ def _spawn(
     own, described = _inputs(namespace, inputs)
     own.setdefault("db", _own_cursor(namespace.get("db")))
     contract = Contract(returns)
-    chosen = resolve(model) if model is not None else default_model()
-    settings = config.load()
+    chosen = resolve(model) if model is not None else agents.default_model()
+    settings = agents.config
     seconds = settings.agent_timeout if timeout is None else float(timeout)
     if seconds <= 0:
         raise ValueError("timeout must be a positive number of seconds.")
-    global _limits
-    if _limits is None:
-        _limits = threading.BoundedSemaphore(settings.agent_concurrency)
-    handle = AgentHandle(name or _unused_name(), task, depth, max_turns)
+    handle = AgentHandle(name or agents.unused_name(), task, depth, max_turns)
     scope = AgentNamespace(namespace, own)
     system = system_prompt(handle.name, described, contract.describe(), max_turns)
-    runner = Runner(handle, chosen, contract, scope, system, _limits, settings.output_limit, seconds)
-    scope.update(bind(scope, depth, handle))
+    runner = Runner(handle, chosen, contract, scope, system, agents.limits, settings.output_limit, seconds)
+    scope.update(bind(agents, scope, depth, handle))
     scope["submit"] = runner.submit
     scope["history"] = runner.history
     if parent is not None:
         parent.children.append(handle)
-    _agents.append(handle)
-    runner.start()
+    agents.start(runner)
     return handle
 
 
@@ -158,14 +131,6 @@ def _own_cursor(db: Any) -> Any:
     if type(db).__module__.split(".")[0] in ("duckdb", "_duckdb"):
         return db.cursor()
     return db
-
-
-def _unused_name() -> str:
-    """The next `agent_N` that no agent of the kernel has (the MCP tool names agents too)."""
-    taken = {handle.name for handle in _agents}
-    while (name := f"agent_{next(_numbers)}") in taken:
-        pass
-    return name
 
 
 def _inputs(

@@ -10,7 +10,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from memex_mcp.runtime import config
 from memex_mcp.runtime.cells.spool import SpooledText
 
 
@@ -49,15 +48,14 @@ class Execution:
         }
 
     @classmethod
-    def from_record(cls, record: dict[str, Any], root: Path | None = None) -> Execution:
-        """The execution a `to_record` line describes; an output kept in a file is read when asked.
-        Raises KeyError or TypeError for a line that is not one."""
+    def from_record(cls, record: dict[str, Any], root: Path) -> Execution:
+        """The execution a `to_record` line describes; an output kept in a file (under `root`, the
+        session dir) is read when asked. Raises KeyError or TypeError for a line that is not one."""
         file = record.get("output_file")
         if file is None:
             text = SpooledText(text=record["output"])
         else:
-            base = root if root is not None else Path(config.load().session_dir)
-            text = SpooledText.in_file(base, str(file), int(record["output_chars"]), int(record["output_bytes"]))
+            text = SpooledText.in_file(root, str(file), int(record["output_chars"]), int(record["output_bytes"]))
         return cls(int(record["number"]), record["code"], text, bool(record["failed"]), float(record["seconds"]))
 
     def __repr__(self) -> str:

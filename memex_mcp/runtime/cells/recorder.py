@@ -20,7 +20,6 @@ from typing import Any
 from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
 
 from memex_mcp.protocol import REPORT_KEY, CellReport
-from memex_mcp.runtime import config
 from memex_mcp.runtime.cells import tracebacks
 from memex_mcp.runtime.cells.descriptors import DescriptorCapture
 from memex_mcp.runtime.cells.history import Execution, History, Outputs
@@ -37,11 +36,12 @@ def _no_tee(channel: str) -> contextlib.AbstractContextManager[None]:
 class CellRecorder:
     """Tees the kernel's output streams and result display while a cell runs."""
 
-    def __init__(self, shell: InteractiveShell) -> None:
+    def __init__(self, shell: InteractiveShell, session_dir: str | Path) -> None:
         self.shell = shell
         self.history = History()
         self.outputs = Outputs(self.history)
-        self._root = Path(config.load().session_dir)
+        #: Big outputs are spooled to files here (the session dir).
+        self._root = Path(session_dir)
         self._router = Router(self.history, self._spool, lambda: int(shell.execution_count))
         self._code = ""
         self._started = 0.0

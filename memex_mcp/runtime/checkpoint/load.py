@@ -18,6 +18,7 @@ import time
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from memex_mcp.runtime.cells.history import Execution, History
@@ -198,13 +199,14 @@ def _failure(exc: BaseException) -> Failure:
     return Failure(f"could not be loaded ({say(exc)})", retry=True)
 
 
-def load_history(store: Store, shell: Any, history: History, outputs: Mapping[int, str]) -> int:
-    """Put the saved executions back into `history` and `_outputs`; returns the last number (0: none).
+def load_history(store: Store, shell: Any, history: History, outputs: Mapping[int, str], session_dir: Path) -> int:
+    """Put the saved executions back into `history` and `_outputs` (outputs kept in files are read
+    from `session_dir` when asked); returns the last number (0: none).
     Numbers then go on where the session stopped, so `_outputs[n]` keys never collide."""
     last = 0
     for record in store.history():
         with contextlib.suppress(KeyError, TypeError):
-            e = Execution.from_record(record)
+            e = Execution.from_record(record, session_dir)
             history.append(e)  # `_outputs` reads `history`
             last = max(last, e.number)
     if last:

@@ -31,7 +31,6 @@ skipped, named with the reason in the manifest, and the rest of the scan goes on
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import io
 import threading
@@ -45,9 +44,8 @@ from typing import Any, cast
 
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
-from memex_mcp.protocol import RestoreReport, RuntimeConfig, Unrestored
+from memex_mcp.protocol import RestoreReport, RuntimeConfig, SubmitReceipt, Unrestored
 from memex_mcp.runtime.cells.history import History
-from memex_mcp.runtime.cells.recorder import CellRecorder
 from memex_mcp.runtime.checkpoint.changes import cell_names
 from memex_mcp.runtime.checkpoint.load import load_history
 from memex_mcp.runtime.checkpoint.restore import Ended, restore_variables
@@ -71,8 +69,7 @@ from memex_mcp.runtime.checkpoint.values import (
     type_name,
     unpicklable_reason,
 )
-from memex_mcp.runtime.rpc import Rpc
-from memex_mcp.runtime.submit import Submissions
+from memex_mcp.runtime.submit import Origin
 
 _PICKLE_SUFFIX = ".pkl"
 _PARQUET_SUFFIX = ".parquet"
@@ -111,7 +108,8 @@ class Checkpointer:
         self._history = history
         self._outputs = outputs
         self._submissions = submissions
-        self._store = Store(Path(config.session_dir) / "checkpoint")
+        self._session = Path(config.session_dir)
+        self._store = Store(self._session / "checkpoint")
         self._manifest = Manifest()
         self._known: dict[str, _Known] = {}
         #: Names to save at the next flush.
@@ -132,8 +130,9 @@ class Checkpointer:
         self._armed = config.checkpoint_max_bytes > 0 and not self._store.exists()
 
     def install(self) -> None:
+        """Checkpoint after every cell. The owner calls `flush()` at exit: a polite shutdown right
+        after a reply keeps that reply's changes."""
         self._shell.events.register("post_run_cell", self.after_cell)
-        atexit.register(self.flush)  # a polite shutdown right after a reply keeps that reply's changes
         kernel = getattr(self._shell, "kernel", None)
         if kernel is not None:
             # A request that arrives while the reply is still going out can be handled before the
@@ -402,9 +401,10 @@ class Checkpointer:
         with self._lock:
             return self._restore(cast("Ended | None", last_attempt), seconds)
 
-    def submitted(self) -> None:
-        """An answer was submitted outside a cell (the submit tool): keep it now."""
-        if self._armed:
+    def submitted(self, receipt: SubmitReceipt, origin: Origin) -> None:
+        """An answer was submitted: one submitted outside a cell (the submit tool) is kept now; a
+        cell's is kept with the cell's changes, after its reply."""
+        if origin == "tool" and self._armed:
             self.flush()
             with self._lock, contextlib.suppress(OSError):
                 self._save_submissions()
@@ -412,7 +412,7 @@ class Checkpointer:
     def _restore(self, ended: Ended | None, seconds: float) -> RestoreReport:
         writable = self._armed = self._max > 0
         # History first: it holds no user objects, so nothing in it can fail to load or crash.
-        last = load_history(self._store, self._shell, self._history, self._outputs)
+        last = load_history(self._store, self._shell, self._history, self._outputs, self._session)
         history = len(self._history)
         try:
             manifest = self._store.manifest()
@@ -440,26 +440,6 @@ class Checkpointer:
             execution_count=manifest.execution,
             history=history,
         )
-
-
-def install_checkpoints(
-    shell: InteractiveShell, config: RuntimeConfig, recorder: CellRecorder, submissions: Submissions, rpc: Rpc
-) -> Checkpointer:
-    """Checkpoint after every cell; give the server `restore`, and a `submit` that keeps the answer."""
-    checkpointer = Checkpointer(shell, config, recorder.history, recorder.outputs, lambda: submissions.items)
-    checkpointer.install()
-    rpc.register(
-        "restore",
-        lambda last_attempt=None: checkpointer.restore(last_attempt, config.restore_timeout).model_dump(mode="json"),
-    )
-
-    def submit(value: Any = None, variable: str | None = None, schema: Any = None) -> Any:
-        answer = submissions.submit(value, variable, schema)
-        checkpointer.submitted()
-        return answer
-
-    rpc.register("submit", submit)
-    return checkpointer
 
 
 def _nothing_restored(reason: str, history: int) -> RestoreReport:

@@ -1,7 +1,7 @@
 """DuckDB in every kernel: `db`, `sql()`, `tables()`, and the data dirs' files as views.
 
-- The database is a FILE, `<session_dir>/memex.duckdb` (`loader.DB_FILE`, with
-  `memex_mcp.runtime.config.load().session_dir`): tables created with `sql("CREATE TABLE …")`
+- The database is a FILE, `<session_dir>/memex.duckdb` (`loader.DB_FILE`, in the `RuntimeConfig`'s
+  `session_dir`): tables created with `sql("CREATE TABLE …")`
   outlive a kernel restart, and a named session's come back with it. Checkpoint/restore relies on
   tables living there. If the file cannot be opened (another process holds its lock for more than
   5 s), the kernel says so once and uses an in-memory database.
@@ -33,7 +33,7 @@ import contextlib
 import re
 from typing import TYPE_CHECKING, Any
 
-from memex_mcp.runtime import config
+from memex_mcp.protocol import RuntimeConfig
 from memex_mcp.runtime.cells import tracebacks
 from memex_mcp.runtime.data import interrupts
 from memex_mcp.runtime.data.listing import Tables, help_section
@@ -51,9 +51,10 @@ __all__ = ["DB_FILE", "Loader", "install"]
 _NAMES_DB = re.compile(r"\bdb\b")
 
 
-def install(shell: InteractiveShell) -> tuple[dict[str, Any], Loader]:
-    """Start loading in the background; the prelude names `db`, `sql`, `tables`, and the loader."""
-    loader = Loader(config.load())
+def install(shell: InteractiveShell, config: RuntimeConfig) -> tuple[dict[str, Any], Loader]:
+    """Start loading in the background; the prelude names `db`, `sql`, `tables`, and the loader
+    (its owner closes it at exit: `Loader.close`)."""
+    loader = Loader(config)
     loader.start()
     # While loading, the connection is the loading thread's: an interrupt of a cell waiting for
     # it must stop only the wait, never make that thread skip the file it is reading.

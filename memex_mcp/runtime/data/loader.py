@@ -14,7 +14,6 @@ MCP SDK's import) has usually been answered, or at once when code needs the data
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import sys
 import threading
@@ -142,6 +141,16 @@ class Loader:
         for line in pending:
             print(line, file=sys.stderr)
 
+    def close(self) -> None:
+        """Close the connection, at exit: a clean close checkpoints the write-ahead log into the file.
+        A connection still busy (a thread's query runs) refuses; the next open replays the log
+        instead, so there is nothing to report. A connection still being opened is left to the
+        exiting process."""
+        connection = self.connection
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+
     def refresh(self) -> None:
         """Re-read the XLSX files that changed since they were loaded (a stat per workbook), on the
         calling thread's connection: the main one may be running the cell's query meanwhile."""
@@ -177,7 +186,6 @@ class Loader:
                 )
                 connection = duckdb.connect(":memory:")
                 break
-        atexit.register(_close, connection)
         return connection
 
     def _drop_views(self) -> None:
@@ -261,14 +269,6 @@ class Loader:
     def _report(self, line: str) -> None:
         with self._lock:
             self._pending.append(line)
-
-
-def _close(connection: DuckDBPyConnection) -> None:
-    """At exit: a clean close checkpoints the write-ahead log into the file. A connection still
-    busy (the kernel stops while loading, or a thread's query runs) refuses; the next open replays
-    the log instead, so there is nothing to report."""
-    with contextlib.suppress(Exception):
-        connection.close()
 
 
 def names(connection: DuckDBPyConnection) -> set[str]:

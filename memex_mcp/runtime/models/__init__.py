@@ -18,7 +18,6 @@ import importlib.util
 import os
 from collections.abc import Mapping
 
-from memex_mcp.runtime import config
 from memex_mcp.runtime.models.base import Message, Model, ModelError, Reply, Request
 
 __all__ = [
@@ -29,7 +28,6 @@ __all__ = [
     "Reply",
     "Request",
     "configured",
-    "default_model",
     "resolve",
     "set_default_model",
 ]
@@ -47,19 +45,13 @@ NO_MODEL = (
 
 _KEYS = {"openai": ("OPENAI_API_KEY", "OPENAI_BASE_URL"), "anthropic": ("ANTHROPIC_API_KEY",)}
 
-_default: Model | str | None = None
-
 
 def set_default_model(model: Model | str | None) -> None:
-    """The model agents of this kernel use when `spawn_agent` names none (None: `--agent-model`)."""
-    global _default
-    if isinstance(model, str):
-        resolve(model)  # a bad spec fails here, not in the first agent
-    _default = model
+    """The model agents of this kernel use when `spawn_agent` names none (None: `--agent-model`).
+    A spec that cannot work raises `ModelError` here, not in the first agent."""
+    from memex_mcp.runtime.runtime import current  # the runtime imports this package
 
-
-def default_model() -> Model:
-    return resolve(_default if _default is not None else config.load().agent_model)
+    current().agents.set_default_model(model)
 
 
 def configured(spec: str, environ: Mapping[str, str] | None = None) -> str | None:
