@@ -54,7 +54,7 @@ def start_agent(
     runner = Runner(handle, ScriptedModel(answer), Contract(returns), scope, "You are a probe.", limits, 10_000, BOUND)
     scope["submit"] = runner.submit
     scope["history"] = runner.history
-    runner.start()
+    runner.start(lambda _: None)
     return handle
 
 
