@@ -20,6 +20,7 @@ from typing import Any
 
 from memex_mcp.protocol import ScopeEntry, ScopeListing
 from memex_mcp.runtime.deadline import Overrun, time_limit
+from memex_mcp.text import shorten
 
 #: Seconds one object's summary and size may take (main thread only).
 PER_OBJECT = 1.0
@@ -122,7 +123,7 @@ def _guarded(probe: Any, value: Any, what: str) -> str:
     try:
         text: str = probe(value)
     except Exception as exc:
-        return f"<{what} failed: {type(exc).__name__}: {_clip(str(exc), 40)}>"
+        return f"<{what} failed: {type(exc).__name__}: {shorten(str(exc), 40)}>"
     return text
 
 
@@ -134,7 +135,7 @@ def _summary(value: Any) -> str:
     if (series := _series(value)) is not None:
         return series
     shape = _shape(value)
-    preview = _clip(" ".join(_guarded(_repr.repr, value, "repr").split()), _PREVIEW)
+    preview = shorten(" ".join(_guarded(_repr.repr, value, "repr").split()), _PREVIEW)
     return f"{shape}: {preview}" if shape else preview
 
 
@@ -147,9 +148,9 @@ def _table(value: Any) -> str | None:
         return None
     names = ", ".join(str(c) for c in itertools.islice(columns, 40))
     if type(value).__module__.startswith("duckdb"):
-        return _clip(f"SQL relation; columns: {names}", _PREVIEW)  # its shape and repr run the query
+        return shorten(f"SQL relation; columns: {names}", _PREVIEW)  # its shape and repr run the query
     shape = _shape(value)
-    return _clip(f"{shape}; columns: {names}" if shape else f"columns: {names}", _PREVIEW)
+    return shorten(f"{shape}; columns: {names}" if shape else f"columns: {names}", _PREVIEW)
 
 
 def _series(value: Any) -> str | None:
@@ -161,7 +162,7 @@ def _series(value: Any) -> str | None:
     first = _guarded(lambda v: _repr.repr(head(8).to_list()), value, "preview")
     if shape[0] > 8 and first.endswith("]"):
         first = first[:-1] + ", …]"
-    return _clip(f"{_shape(value)}" + (f" {name!r}" if name is not None else "") + f": {first}", _PREVIEW)
+    return shorten(f"{_shape(value)}" + (f" {name!r}" if name is not None else "") + f": {first}", _PREVIEW)
 
 
 def _signature(value: Any) -> str:
@@ -170,7 +171,7 @@ def _signature(value: Any) -> str:
     except Exception:
         signature = "(…)"
     doc = (inspect.getdoc(value) or "").strip().splitlines()
-    return _clip(f"{getattr(value, '__name__', '?')}{signature}" + (f": {doc[0]}" if doc else ""), _PREVIEW)
+    return shorten(f"{getattr(value, '__name__', '?')}{signature}" + (f": {doc[0]}" if doc else ""), _PREVIEW)
 
 
 def _shape(value: Any) -> str:
@@ -178,7 +179,7 @@ def _shape(value: Any) -> str:
     if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape):
         dtype = attr_or_none(value, "dtype")
         kind = f" {dtype}" if dtype is not None and len(shape) >= 1 else ""
-        return "×".join(f"{n:,}" for n in shape) + _clip(kind, 24)
+        return "×".join(f"{n:,}" for n in shape) + shorten(kind, 24)
     if isinstance(value, str | bytes | bytearray | list | tuple | dict | set | frozenset):
         return f"len {len(value):,}"
     return ""
@@ -216,7 +217,3 @@ def human_size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     raise AssertionError("unreachable")
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"

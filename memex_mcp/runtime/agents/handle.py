@@ -8,6 +8,8 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from memex_mcp.text import shorten
+
 Status = Literal["running", "done", "failed", "cancelled"]
 
 
@@ -125,14 +127,13 @@ class AgentHandle:
 
     def summary(self) -> str:
         """One line: status, turns, usage, and why it failed."""
-        why = f" ({_clip(self._reason, 60)})" if self._reason else ""
+        why = f" ({_line(self._reason, 60)})" if self._reason else ""
         turns = f"turn {len(self.transcript)}/{self.max_turns}"
-        return f"{self._status}{why}, {turns}, {self.usage!r}: {_clip(self.task, 40)}"
+        return f"{self._status}{why}, {turns}, {self.usage!r}: {_line(self.task, 40)}"
 
     def __repr__(self) -> str:
         return f"<AgentHandle {self.name} {self.summary()}>"
 
 
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _line(text: str, width: int) -> str:
+    return shorten(" ".join(text.split()), width)  # one line, whatever the reason or task holds

@@ -12,6 +12,7 @@ from typing import Any
 
 from memex_mcp.runtime import config
 from memex_mcp.runtime.cells.spool import SpooledText
+from memex_mcp.text import shorten
 
 
 class Execution:
@@ -128,5 +129,4 @@ class Outputs(Mapping[int, str]):
 
 
 def _first_line(code: str, width: int = 60) -> str:
-    line = code.strip().splitlines()[0] if code.strip() else ""
-    return line if len(line) <= width else line[: width - 1] + "…"
+    return shorten(code.strip().splitlines()[0] if code.strip() else "", width)

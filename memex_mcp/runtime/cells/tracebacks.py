@@ -17,6 +17,8 @@ from typing import Any
 
 from IPython.core.interactiveshell import InteractiveShell
 
+from memex_mcp.text import listed
+
 #: Python's own cut-off: the same frame this many times in a row, then "[Previous line repeated …]".
 _RECURSIVE_CUTOFF = 3
 #: Longest list of names a hint shows.
@@ -138,7 +140,7 @@ def _missing_column(error: BaseException) -> str | None:
         return None
     columns = [str(c) for c in frame.columns]
     key = error.args[0]
-    line = f"The DataFrame's columns are: {_names(columns)}."
+    line = f"The DataFrame's columns are: {listed(columns, _NAMES_CHARS)}."
     if isinstance(key, str):
         close = difflib.get_close_matches(key, columns, n=1) or [c for c in columns if c.lower() == key.lower()]
         if close:
@@ -159,18 +161,6 @@ def _getitem_of_a_frame(tb: TracebackType | None) -> Any:
             found = owner
         tb = tb.tb_next
     return found
-
-
-def _names(names: list[str]) -> str:
-    """`a, b, c`, cut to a length a model can read, saying how many were left out."""
-    shown: list[str] = []
-    used = 0
-    for name in names:
-        used += len(name) + 2
-        if used > _NAMES_CHARS and shown:
-            return ", ".join(shown) + f", … ({len(names) - len(shown)} more)"
-        shown.append(name)
-    return ", ".join(shown)
 
 
 def _public_name(tail: str, kind: type[BaseException]) -> str:
