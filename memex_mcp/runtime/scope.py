@@ -38,9 +38,32 @@ _repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxdict = 8
 _repr.maxlevel = 3
 
 
+def is_user_variable(name: str, value: Any, preloaded: Mapping[str, Any], *, modules: bool = False) -> bool:
+    """Whether `name`, bound to `value`, is one of the user's variables: not a `_private` name, not
+    the object the prelude bound to that name (a preloaded name the user rebinds, `db = 5`, is
+    theirs), and not a module (an import, not a value) unless `modules`."""
+    if name.startswith("_") or preloaded.get(name, _MISSING) is value:
+        return False
+    try:
+        return modules or not isinstance(value, types.ModuleType)
+    except Exception:  # an object whose __class__ raises is still the user's
+        return True
+
+
+def user_variables(
+    namespace: Mapping[str, Any], preloaded: Mapping[str, Any], *, modules: bool = False
+) -> dict[str, Any]:
+    """The user's variables of `namespace` (see `is_user_variable`), in the order they were bound."""
+    return {
+        name: value
+        for name, value in list(namespace.items())
+        if is_user_variable(name, value, preloaded, modules=modules)
+    }
+
+
 def list_scope(namespace: Mapping[str, Any], hidden: Mapping[str, Any], pattern: str | None) -> ScopeListing:
-    """User variables: not `_private`, not modules, not preloaded (unless the user rebound the name)."""
-    names = [(name, value) for name, value in list(namespace.items()) if _is_user(name, value, hidden)]
+    """The user variables of `namespace` (see `is_user_variable`; `hidden`: what the prelude bound)."""
+    names = list(user_variables(namespace, hidden).items())
     started = time.monotonic()
     entries = []
     for name, value in names:
@@ -110,13 +133,6 @@ def size_bytes(value: Any) -> int | None:
         return _size(value)
     except Exception:
         return None
-
-
-def _is_user(name: str, value: Any, hidden: Mapping[str, Any]) -> bool:
-    try:
-        return not (name.startswith("_") or hidden.get(name, _MISSING) is value or isinstance(value, types.ModuleType))
-    except Exception:  # an object whose __class__ raises is still the user's
-        return not name.startswith("_")
 
 
 def _guarded(probe: Any, value: Any, what: str) -> str:

@@ -72,6 +72,7 @@ from memex_mcp.runtime.checkpoint.values import (
     unpicklable_reason,
 )
 from memex_mcp.runtime.rpc import Rpc
+from memex_mcp.runtime.scope import user_variables
 from memex_mcp.runtime.submit import Submissions
 
 _PICKLE_SUFFIX = ".pkl"
@@ -371,12 +372,8 @@ class Checkpointer:
                 self._saved_submissions = len(items)
 
     def _user_variables(self) -> dict[str, Any]:
-        hidden, missing = self._hidden, object()
-        return {
-            name: value
-            for name, value in list(self._ns.items())
-            if not name.startswith("_") and hidden.get(name, missing) is not value
-        }
+        # Modules too, unlike list_scope: they are saved as imports, so a restored scope has `pd` back.
+        return user_variables(self._ns, self._hidden, modules=True)
 
     def _refs(self, current: dict[str, Any]) -> Refs:
         """Objects pickled by name: prelude objects, then the scope's own (non-atomic) values."""
