@@ -8,7 +8,7 @@ Each agent runs in its own thread. Its namespace starts as the parent's names (t
 objects) and takes its own assignments; its prints go to its transcript, never to the cell.
 """
 
-from memex_mcp.runtime.agents.handle import AgentFailed, AgentHandle, Status, Turn, Usage
+from memex_mcp.runtime.agents.handle import AgentFailed, AgentHandle, AgentStatus, Turn, Usage
 from memex_mcp.runtime.agents.spawn import MAX_DEPTH, AgentDepthError, bind, gather, list_agents, set_concurrency
 
 __all__ = [
@@ -16,7 +16,7 @@ __all__ = [
     "AgentDepthError",
     "AgentFailed",
     "AgentHandle",
-    "Status",
+    "AgentStatus",
     "Turn",
     "Usage",
     "bind",

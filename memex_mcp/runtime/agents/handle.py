@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from memex_mcp.text import shorten
 
-Status = Literal["running", "done", "failed", "cancelled"]
+AgentStatus = Literal["running", "done", "failed", "cancelled"]
 
 
 class AgentFailed(Exception):
@@ -60,7 +60,7 @@ class AgentHandle:
         self.transcript: list[Turn] = []
         self.children: list[AgentHandle] = []
         self._usage = Usage()
-        self._status: Status = "running"
+        self._status: AgentStatus = "running"
         self._value: Any = None
         self._reason = ""
         self._finished = threading.Event()
@@ -70,7 +70,7 @@ class AgentHandle:
         self._interrupt: Callable[[], None] = lambda: None
 
     @property
-    def status(self) -> Status:
+    def status(self) -> AgentStatus:
         return self._status
 
     @property
@@ -112,7 +112,7 @@ class AgentHandle:
             return self._value
         raise AgentFailed(f"{self.name} {self._status}: {self._reason}", [self])
 
-    def _finish(self, status: Status, value: Any = None, reason: str = "") -> bool:
+    def _finish(self, status: AgentStatus, value: Any = None, reason: str = "") -> bool:
         """End the agent once: the first outcome wins (a cancel beats a late answer)."""
         with self._lock:
             if self._finished.is_set():

@@ -390,7 +390,7 @@ class Checkpointer:
     # -- restoring ------------------------------------------------------------------------------
 
     def restore(self, last_attempt: str | None = None, seconds: float = 30.0) -> RestoreReport:
-        """Load the last checkpoint into the scope, each variable within `seconds` (see `Loader`);
+        """Load the last checkpoint into the scope, each variable within `seconds` (see `VariableLoader`);
         from now on checkpoints are written. `last_attempt`: "crashed" or "stuck" when the previous
         kernel's restore of this checkpoint ended that kernel; the variable it was loading is then
         set aside."""
