@@ -73,7 +73,7 @@ print(len(top.children), top.children[0].depth, top.children[0].children[0].dept
 """
     text = await cell(agents, code)
     first, second = text.splitlines()
-    assert first.startswith("[1, 2, 3, 'AgentDepthError: Agents nest at most 3 deep")
+    assert first.startswith("[1, 2, 3, 'memex_mcp.runtime.agents.spawn.AgentDepthError: Agents nest at most 3 deep")
     assert second == "1 2 3"
 
 

@@ -110,7 +110,7 @@ try:
 except tools.ToolError as exc:
     print(type(exc).__name__, exc.server, exc.tool, "|", exc)
 """
-    expected = "ToolError test-server fail | Error executing tool fail: it failed: disk full"
+    expected = "DownstreamToolError test-server fail | Error executing tool fail: it failed: disk full"
     assert await cell(tools_client, code) == expected
     with anyio.fail_after(60):
         result = await run(tools_client, "tools.test_server.fail()")

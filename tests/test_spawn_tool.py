@@ -65,7 +65,7 @@ async def test_unknown_inputs_are_a_tool_error_that_lists_the_variables_that_exi
     result = await spawn(client, inputs=["numbers", "nubmers"])
     message = text_of(result)
     assert result.is_error
-    assert "inputs names 'nubmers', which is not in your scope. Variables that exist:" in message
+    assert "inputs names 'nubmers', which is not among your variables. Variables that exist:" in message
     assert "'numbers'" in message
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from memex_mcp.runtime import agents
 from memex_mcp.runtime.models.base import ModelError
-from memex_mcp.runtime.scope import list_scope
+from memex_mcp.runtime.scope import is_user_variable, list_scope
 
 _DEFAULT_PREFIX = "agent_"
 _MISSING = object()
@@ -35,11 +35,12 @@ def spawn_for_tool(
     """Start an agent as `spawn_agent(task, inputs, returns=output_schema)` from a cell would, bind
     its handle to `name` (default: the first unused `agent_N`) and return that name."""
     variable = _variable(kernel_agents, namespace, hidden, name)
-    missing = [n for n in inputs or [] if not _is_user(namespace, hidden, n)]
+    # The variables list_scope shows, so that the error's list is exactly what would have worked.
+    missing = [n for n in inputs or [] if not (n in namespace and is_user_variable(n, namespace[n], hidden))]
     if missing:
         raise SpawnError(
             f"inputs names {_names(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
-            f"in your scope. Variables that exist: {_existing(namespace, hidden)}."
+            f"among your variables. Variables that exist: {_existing(namespace, hidden)}."
         )
     if output_schema is not None:
         _check_schema(output_schema)
@@ -67,7 +68,7 @@ def _variable(
             f"name {name!r} is not a Python variable name; use letters, digits and _, "
             "e.g. 'summarizer_1', or leave it out."
         )
-    if name in namespace and not _is_user(namespace, hidden, name):
+    if name in namespace and hidden.get(name, _MISSING) is namespace[name]:
         raise SpawnError(f"name {name!r} is a preloaded name of the scratchpad; choose another.")
     existing = namespace.get(name)
     if name in namespace and not isinstance(existing, agents.AgentHandle):
@@ -87,11 +88,6 @@ def _check_schema(schema: dict[str, Any]) -> None:
             f"output_schema is not a valid JSON Schema: {exc.message}. "
             'Give one like {"type": "object", "properties": {"total": {"type": "number"}}}.'
         ) from None
-
-
-def _is_user(namespace: Mapping[str, Any], hidden: Mapping[str, Any], name: str) -> bool:
-    """A variable of the user's, not a preloaded one (unless the user rebound the name)."""
-    return name in namespace and hidden.get(name, _MISSING) is not namespace[name]
 
 
 def _existing(namespace: Mapping[str, Any], hidden: Mapping[str, Any]) -> str:

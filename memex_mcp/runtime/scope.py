@@ -20,6 +20,7 @@ from typing import Any
 
 from memex_mcp.protocol import ScopeEntry, ScopeListing
 from memex_mcp.runtime.deadline import Overrun, time_limit
+from memex_mcp.text import shorten
 
 #: Seconds one object's summary and size may take (main thread only).
 PER_OBJECT = 1.0
@@ -37,9 +38,32 @@ _repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxdict = 8
 _repr.maxlevel = 3
 
 
+def is_user_variable(name: str, value: Any, preloaded: Mapping[str, Any], *, modules: bool = False) -> bool:
+    """Whether `name`, bound to `value`, is one of the user's variables: not a `_private` name, not
+    the object the prelude bound to that name (a preloaded name the user rebinds, `db = 5`, is
+    theirs), and not a module (an import, not a value) unless `modules`."""
+    if name.startswith("_") or preloaded.get(name, _MISSING) is value:
+        return False
+    try:
+        return modules or not isinstance(value, types.ModuleType)
+    except Exception:  # an object whose __class__ raises is still the user's
+        return True
+
+
+def user_variables(
+    namespace: Mapping[str, Any], preloaded: Mapping[str, Any], *, modules: bool = False
+) -> dict[str, Any]:
+    """The user's variables of `namespace` (see `is_user_variable`), in the order they were bound."""
+    return {
+        name: value
+        for name, value in list(namespace.items())
+        if is_user_variable(name, value, preloaded, modules=modules)
+    }
+
+
 def list_scope(namespace: Mapping[str, Any], hidden: Mapping[str, Any], pattern: str | None) -> ScopeListing:
-    """User variables: not `_private`, not modules, not preloaded (unless the user rebound the name)."""
-    names = [(name, value) for name, value in list(namespace.items()) if _is_user(name, value, hidden)]
+    """The user variables of `namespace` (see `is_user_variable`; `hidden`: what the prelude bound)."""
+    names = list(user_variables(namespace, hidden).items())
     started = time.monotonic()
     entries = []
     for name, value in names:
@@ -111,18 +135,11 @@ def size_bytes(value: Any) -> int | None:
         return None
 
 
-def _is_user(name: str, value: Any, hidden: Mapping[str, Any]) -> bool:
-    try:
-        return not (name.startswith("_") or hidden.get(name, _MISSING) is value or isinstance(value, types.ModuleType))
-    except Exception:  # an object whose __class__ raises is still the user's
-        return not name.startswith("_")
-
-
 def _guarded(probe: Any, value: Any, what: str) -> str:
     try:
         text: str = probe(value)
     except Exception as exc:
-        return f"<{what} failed: {type(exc).__name__}: {_clip(str(exc), 40)}>"
+        return f"<{what} failed: {type(exc).__name__}: {shorten(str(exc), 40)}>"
     return text
 
 
@@ -134,7 +151,7 @@ def _summary(value: Any) -> str:
     if (series := _series(value)) is not None:
         return series
     shape = _shape(value)
-    preview = _clip(" ".join(_guarded(_repr.repr, value, "repr").split()), _PREVIEW)
+    preview = shorten(" ".join(_guarded(_repr.repr, value, "repr").split()), _PREVIEW)
     return f"{shape}: {preview}" if shape else preview
 
 
@@ -147,9 +164,9 @@ def _table(value: Any) -> str | None:
         return None
     names = ", ".join(str(c) for c in itertools.islice(columns, 40))
     if type(value).__module__.startswith("duckdb"):
-        return _clip(f"SQL relation; columns: {names}", _PREVIEW)  # its shape and repr run the query
+        return shorten(f"SQL relation; columns: {names}", _PREVIEW)  # its shape and repr run the query
     shape = _shape(value)
-    return _clip(f"{shape}; columns: {names}" if shape else f"columns: {names}", _PREVIEW)
+    return shorten(f"{shape}; columns: {names}" if shape else f"columns: {names}", _PREVIEW)
 
 
 def _series(value: Any) -> str | None:
@@ -161,7 +178,7 @@ def _series(value: Any) -> str | None:
     first = _guarded(lambda v: _repr.repr(head(8).to_list()), value, "preview")
     if shape[0] > 8 and first.endswith("]"):
         first = first[:-1] + ", …]"
-    return _clip(f"{_shape(value)}" + (f" {name!r}" if name is not None else "") + f": {first}", _PREVIEW)
+    return shorten(f"{_shape(value)}" + (f" {name!r}" if name is not None else "") + f": {first}", _PREVIEW)
 
 
 def _signature(value: Any) -> str:
@@ -170,7 +187,7 @@ def _signature(value: Any) -> str:
     except Exception:
         signature = "(…)"
     doc = (inspect.getdoc(value) or "").strip().splitlines()
-    return _clip(f"{getattr(value, '__name__', '?')}{signature}" + (f": {doc[0]}" if doc else ""), _PREVIEW)
+    return shorten(f"{getattr(value, '__name__', '?')}{signature}" + (f": {doc[0]}" if doc else ""), _PREVIEW)
 
 
 def _shape(value: Any) -> str:
@@ -178,7 +195,7 @@ def _shape(value: Any) -> str:
     if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape):
         dtype = attr_or_none(value, "dtype")
         kind = f" {dtype}" if dtype is not None and len(shape) >= 1 else ""
-        return "×".join(f"{n:,}" for n in shape) + _clip(kind, 24)
+        return "×".join(f"{n:,}" for n in shape) + shorten(kind, 24)
     if isinstance(value, str | bytes | bytearray | list | tuple | dict | set | frozenset):
         return f"len {len(value):,}"
     return ""
@@ -216,7 +233,3 @@ def human_size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     raise AssertionError("unreachable")
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"

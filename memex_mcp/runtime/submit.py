@@ -17,6 +17,7 @@ from pydantic_core import to_jsonable_python
 
 from memex_mcp.protocol import SubmitReceipt
 from memex_mcp.runtime.scope import attr_or_none, human_size
+from memex_mcp.text import shorten
 
 #: Answers whose compact JSON is larger than this many bytes are acknowledged, not sent back.
 SEND_LIMIT = 1_000_000
@@ -188,10 +189,6 @@ def validate(answer: Any, schema: Mapping[str, Any]) -> None:
         raise SubmitError(f"The schema itself is invalid: {exc.message}") from None
     errors = sorted(validator_cls(schema).iter_errors(answer), key=lambda e: list(e.absolute_path))
     if errors:
-        lines = [f"- at {e.json_path}: {_clip(e.message)}" for e in errors[:10]]
+        lines = [f"- at {e.json_path}: {shorten(e.message, 300)}" for e in errors[:10]]
         more = f"\n- … and {len(errors) - 10} more" if len(errors) > 10 else ""
         raise SubmitError("The answer does not match the schema:\n" + "\n".join(lines) + more)
-
-
-def _clip(text: str, width: int = 300) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"

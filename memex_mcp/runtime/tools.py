@@ -3,8 +3,9 @@
 `tools.<server>.<tool>(**arguments)` asks the server over the kernel's channel, from any thread,
 also while a cell runs, and returns Python objects: structured content as dicts and lists, JSON
 text (an object or an array) parsed, other text as `str`, images, audio and binary resources as
-bytes; several content blocks as a list of these. A tool error raises `ToolError` with the
-tool's error text. The servers' tool lists are fetched at the first use of `tools`, not before.
+bytes; several content blocks as a list of these. A tool error raises `tools.ToolError` (a
+`DownstreamToolError`) with the tool's error text. The servers' tool lists are fetched at the
+first use of `tools`, not before.
 
 Names that are not Python identifiers are made so (`get-weather` → `get_weather`);
 `repr(tools)` shows each server's tools with the names the server gives them.
@@ -28,7 +29,7 @@ from memex_mcp.protocol import DownstreamListing, DownstreamServer, DownstreamTo
 from memex_mcp.protocol import ToolContent as Content
 from memex_mcp.runtime import channel
 
-__all__ = ["ToolError", "Tools"]
+__all__ = ["DownstreamToolError", "Tools"]
 
 #: Seconds `tools` waits for the servers to start and list their tools.
 _LIST_TIMEOUT = 120.0
@@ -38,7 +39,7 @@ _HOW = (
 )
 
 
-class ToolError(Exception):
+class DownstreamToolError(Exception):
     """A downstream tool failed (its error text is the message), or its server cannot be reached."""
 
     def __init__(self, message: str, server: str = "", tool: str = "") -> None:
@@ -54,7 +55,8 @@ class Tools:
     and descriptions; `tools.ToolError` is the exception a failing tool raises.
     """
 
-    ToolError = ToolError
+    #: The name code catches it by (`except tools.ToolError`), whatever the class is called here.
+    ToolError = DownstreamToolError
 
     def __init__(self, line: Callable[[], channel.Channel] = channel.default) -> None:
         self._line = line
@@ -85,7 +87,7 @@ class Tools:
         try:
             raw = self._line().call("tools.call", params.model_dump(mode="json"))
         except channel.ChannelError as exc:
-            raise ToolError(str(exc), server, tool) from None
+            raise DownstreamToolError(str(exc), server, tool) from None
         return ToolCallResult.model_validate(raw)
 
     def __getattr__(self, name: str) -> Server:
@@ -159,7 +161,7 @@ class Server(types.ModuleType):
 
     def __getattr__(self, name: str) -> Any:
         if self._server.error is not None and not name.startswith("_"):
-            raise ToolError(self._server.error, self._server.name)
+            raise DownstreamToolError(self._server.error, self._server.name)
         raise AttributeError(
             f"MCP server {self._server.name!r} has no tool {name!r}. Its tools: {', '.join(self._names) or 'none'}."
         )
@@ -282,7 +284,7 @@ def _identifier(name: str, taken: set[str]) -> str:
 def _value(result: ToolCallResult, server: str, tool: DownstreamTool) -> Any:
     if result.is_error:
         text = "\n".join(c.text for c in result.content if c.text) or f"The tool {tool.name!r} failed."
-        raise ToolError(text, server, tool.name)
+        raise DownstreamToolError(text, server, tool.name)
     if result.structured is not None:
         structured = result.structured
         if tool.wraps_result and list(structured) == ["result"]:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 
-#: How far from a cut point a line break is looked for, so cuts fall between lines.
-_SNAP = 200
+from memex_mcp.text import join_ends
 
 
 class ClippedText:
@@ -60,25 +59,6 @@ class ClippedText:
 
 def budget(text: ClippedText, limit: int, where: str | None) -> str:
     """The head and the tail of `text` within `limit` characters, with one marker line between."""
-    head, tail = text.head, text.tail
     if text.total <= limit:
-        return head + tail
-    place = f"the full output is in {where}" if where else "the full output was not kept"
-    marker = "[… {cut:,} characters cut here; " + place + " …]\n"
-    room = max(limit - len(marker.format(cut=text.total)) - 1, 0)
-    head_end = _snap(head, min(room * 3 // 5, len(head)), backward=True)
-    tail_start = _snap(tail, max(len(tail) - (room - head_end), 0), backward=False)
-    kept_head, kept_tail = head[:head_end], tail[tail_start:]
-    cut = text.total - len(kept_head) - len(kept_tail)
-    if kept_head and not kept_head.endswith("\n"):
-        kept_head += "\n"
-    return kept_head + marker.format(cut=cut) + kept_tail
-
-
-def _snap(text: str, index: int, backward: bool) -> int:
-    """Move `index` to just after a nearby line break, staying inside the budget."""
-    if backward:
-        newline = text.rfind("\n", max(index - _SNAP, 0), index)
-        return newline + 1 if newline >= 0 else index
-    newline = text.find("\n", index, index + _SNAP)
-    return newline + 1 if newline >= 0 else index
+        return text.head + text.tail
+    return join_ends(text.head, text.tail, text.total, limit, where)

@@ -19,6 +19,7 @@ from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult, TextContent
 
 from memex_mcp.server.settings import Settings
+from memex_mcp.text import shorten
 
 #: The demo's two questions: one over the tables, one over the documents.
 SQL_QUESTION = (
@@ -107,8 +108,7 @@ def _text(result: CallToolResult) -> str:
 
 
 def _short(arguments: dict[str, Any]) -> str:
-    text = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
-    return text if len(text) <= 60 else text[:59] + "…"
+    return shorten(", ".join(f"{k}={v!r}" for k, v in arguments.items()), 60)
 
 
 def _kernel_lines(listing: dict[str, Any]) -> list[str]:

@@ -14,7 +14,7 @@ from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, Server
 from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent
 
-from memex_mcp.server.clip import ClippedText, budget
+from memex_mcp.text import keep_ends
 
 
 class ToolCallGuard(ServerMiddleware[Any]):
@@ -62,7 +62,8 @@ def within(result: dict[str, Any], limit: int) -> dict[str, Any]:
     return {
         **result,
         "content": [
-            block if _fits(block, limit) else {**block, "text": _cut(block["text"], limit)} for block in content
+            block if _fits(block, limit) else {**block, "text": keep_ends(block["text"], limit, None)}
+            for block in content
         ],
     }
 
@@ -74,9 +75,3 @@ def _fits(block: Any, limit: int) -> bool:
         and isinstance(block.get("text"), str)
         and len(block["text"]) > limit
     )
-
-
-def _cut(text: str, limit: int) -> str:
-    clipped = ClippedText(limit)
-    clipped.append(text)
-    return budget(clipped, limit, None)

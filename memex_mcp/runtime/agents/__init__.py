@@ -9,7 +9,7 @@ objects) and takes its own assignments; its prints go to its transcript, never t
 """
 
 from memex_mcp.protocol import ScopeEntry
-from memex_mcp.runtime.agents.handle import AgentFailed, AgentHandle, Status, Turn, Usage
+from memex_mcp.runtime.agents.handle import AgentFailed, AgentHandle, AgentStatus, Turn, Usage
 from memex_mcp.runtime.agents.registry import Agents
 from memex_mcp.runtime.agents.spawn import MAX_DEPTH, AgentDepthError, bind, gather
 
@@ -18,8 +18,8 @@ __all__ = [
     "AgentDepthError",
     "AgentFailed",
     "AgentHandle",
+    "AgentStatus",
     "Agents",
-    "Status",
     "Turn",
     "Usage",
     "bind",

@@ -8,7 +8,9 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Status = Literal["running", "done", "failed", "cancelled"]
+from memex_mcp.text import shorten
+
+AgentStatus = Literal["running", "done", "failed", "cancelled"]
 
 
 class AgentFailed(Exception):
@@ -58,7 +60,7 @@ class AgentHandle:
         self.transcript: list[Turn] = []
         self.children: list[AgentHandle] = []
         self._usage = Usage()
-        self._status: Status = "running"
+        self._status: AgentStatus = "running"
         self._value: Any = None
         self._reason = ""
         self._finished = threading.Event()
@@ -68,7 +70,7 @@ class AgentHandle:
         self._interrupt: Callable[[], None] = lambda: None
 
     @property
-    def status(self) -> Status:
+    def status(self) -> AgentStatus:
         return self._status
 
     @property
@@ -110,7 +112,7 @@ class AgentHandle:
             return self._value
         raise AgentFailed(f"{self.name} {self._status}: {self._reason}", [self])
 
-    def _finish(self, status: Status, value: Any = None, reason: str = "") -> bool:
+    def _finish(self, status: AgentStatus, value: Any = None, reason: str = "") -> bool:
         """End the agent once: the first outcome wins (a cancel beats a late answer)."""
         with self._lock:
             if self._finished.is_set():
@@ -125,14 +127,13 @@ class AgentHandle:
 
     def summary(self) -> str:
         """One line: status, turns, usage, and why it failed."""
-        why = f" ({_clip(self._reason, 60)})" if self._reason else ""
+        why = f" ({_line(self._reason, 60)})" if self._reason else ""
         turns = f"turn {len(self.transcript)}/{self.max_turns}"
-        return f"{self._status}{why}, {turns}, {self.usage!r}: {_clip(self.task, 40)}"
+        return f"{self._status}{why}, {turns}, {self.usage!r}: {_line(self.task, 40)}"
 
     def __repr__(self) -> str:
         return f"<AgentHandle {self.name} {self.summary()}>"
 
 
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _line(text: str, width: int) -> str:
+    return shorten(" ".join(text.split()), width)  # one line, whatever the reason or task holds

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import ast
 import linecache
-import traceback
 from collections.abc import Mapping
 from typing import Any
+
+from memex_mcp.runtime.cells.tracebacks import trimmed
 
 _ABSENT = object()
 
@@ -50,8 +51,8 @@ class Signal(BaseException):
 def run_block(code: str, namespace: dict[str, Any], filename: str, prefix: str) -> str | None:
     """Run `code` as a notebook cell would (the last expression's value is printed).
 
-    Returns a short traceback if it raised, keeping the frames of files named `prefix…` (this
-    agent's code, all turns); `Signal`s propagate.
+    Returns a short traceback if it raised (as a cell's: the frames of files named `prefix…`, this
+    agent's code of all turns, and the same hints); `Signal`s propagate.
     """
     lines = code.splitlines(keepends=True)
     # Registered so tracebacks and `inspect.getsource` can show the agent's code.
@@ -67,33 +68,10 @@ def run_block(code: str, namespace: dict[str, Any], filename: str, prefix: str) 
     except Signal:
         raise
     except BaseException as error:  # SystemExit and friends are the code's problem, not the agent's end
-        return short_traceback(error, prefix)
+        return trimmed(error, lambda filename: _turn(filename, prefix))
     return None
 
 
-def short_traceback(error: BaseException, prefix: str) -> str:
-    """The frames of the agent's own code (files `<name turn 3>` for prefix `<name turn `), then
-    `Type: message`."""
-    message = str(error)
-    tail = f"{type(error).__name__}: {message}" if message else type(error).__name__
-
-    def label(filename: str) -> str:
-        return "turn " + filename[len(prefix) :].rstrip(">")
-
-    if isinstance(error, SyntaxError) and (error.filename or "").startswith(prefix):
-        text = (error.text or "").rstrip("\n")
-        caret = ""
-        if error.offset and text:
-            indent = len(text) - len(text.lstrip())
-            caret = "\n    " + " " * max(error.offset - 1 - indent, 0) + "^"
-        where = f"  {label(error.filename or '')}, line {error.lineno}"
-        return f"{where}\n    {text.strip()}{caret}\n{type(error).__name__}: {error.msg}"
-    frames = []
-    for frame in traceback.extract_tb(error.__traceback__):
-        if not frame.filename.startswith(prefix):
-            continue
-        line = (frame.line or "").strip()
-        frames.append(f"  {label(frame.filename)}, line {frame.lineno}, in {frame.name}\n    {line}")
-    if not frames:
-        return tail
-    return "Traceback (most recent call last):\n" + "\n".join(frames) + "\n" + tail
+def _turn(filename: str, prefix: str) -> str | None:
+    """`turn 3` for the file `<name turn 3>` of this agent's code (prefix `<name turn `)."""
+    return "turn " + filename[len(prefix) :].rstrip(">") if filename.startswith(prefix) else None

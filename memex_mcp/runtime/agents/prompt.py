@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from memex_mcp.protocol import ScopeEntry
 from memex_mcp.runtime.catalog import CATALOG
+from memex_mcp.text import keep_ends
 
 _CODE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 
@@ -49,9 +50,4 @@ def observation(output: str, limit: int, where: str) -> str:
     """What the model reads after its code ran: the output, its head and tail if it is long."""
     if not output.strip():
         return "(the code ran and printed nothing)"
-    if len(output) <= limit:
-        return output
-    head = output[: limit // 2]
-    tail = output[len(output) - limit // 2 :]
-    cut = len(output) - len(head) - len(tail)
-    return f"{head}\n[… {cut:,} characters cut; the full text is {where} …]\n{tail}"
+    return keep_ends(output, limit, where)

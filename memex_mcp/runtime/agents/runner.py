@@ -23,7 +23,7 @@ from memex_mcp.runtime.agents.handle import AgentHandle, Turn
 from memex_mcp.runtime.agents.namespace import AgentNamespace, Signal, run_block
 from memex_mcp.runtime.agents.prompt import REMINDER, extract_code, observation
 from memex_mcp.runtime.agents.returns import Contract
-from memex_mcp.runtime.cells.history import Execution, History
+from memex_mcp.runtime.cells.history import ExecutionRecord, History
 from memex_mcp.runtime.cells.streams import ROUTE, routed_threads
 from memex_mcp.runtime.models.base import Message, Model, ModelError, Reply, Request
 
@@ -192,7 +192,7 @@ class Runner:
                 break
         output = "".join(self._parts)
         self.history.append(
-            Execution(turn, "\n\n".join(blocks), output, error is not None, time.perf_counter() - started)
+            ExecutionRecord(turn, "\n\n".join(blocks), output, error is not None, time.perf_counter() - started)
         )
         return output
 

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from memex_mcp.runtime.cells.spool import SpooledText
+from memex_mcp.text import shorten
 
 
-class Execution:
+class ExecutionRecord:
     """One execution: `number`, `code`, `output` (the full text), `failed`, `seconds`, `output_file`."""
 
     def __init__(self, number: int, code: str, output: str | SpooledText, failed: bool, seconds: float) -> None:
@@ -48,7 +49,7 @@ class Execution:
         }
 
     @classmethod
-    def from_record(cls, record: dict[str, Any], root: Path) -> Execution:
+    def from_record(cls, record: dict[str, Any], root: Path) -> ExecutionRecord:
         """The execution a `to_record` line describes; an output kept in a file (under `root`, the
         session dir) is read when asked. Raises KeyError or TypeError for a line that is not one."""
         file = record.get("output_file")
@@ -59,6 +60,7 @@ class Execution:
         return cls(int(record["number"]), record["code"], text, bool(record["failed"]), float(record["seconds"]))
 
     def __repr__(self) -> str:
+        # What `history[i]` shows: an execution, as the prelude's catalog calls it.
         return f"<Execution [{self.number}] {_first_line(self.code)!r} → {self._text.describe()}>"
 
 
@@ -66,26 +68,26 @@ class History:
     """This session's executions in order. `history[-1].output` is the last full output."""
 
     def __init__(self) -> None:
-        self._items: list[Execution] = []
-        self._numbers: dict[int, Execution] = {}
+        self._items: list[ExecutionRecord] = []
+        self._numbers: dict[int, ExecutionRecord] = {}
 
-    def append(self, execution: Execution) -> None:
+    def append(self, execution: ExecutionRecord) -> None:
         self._items.append(execution)
         self._numbers[execution.number] = execution
 
-    def by_number(self, number: int) -> Execution | None:
+    def by_number(self, number: int) -> ExecutionRecord | None:
         return self._numbers.get(number)
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def __iter__(self) -> Iterator[Execution]:
+    def __iter__(self) -> Iterator[ExecutionRecord]:
         return iter(self._items)
 
-    def __getitem__(self, index: int) -> Execution:
+    def __getitem__(self, index: int) -> ExecutionRecord:
         return self._items[index]
 
-    def find(self, text: str) -> list[Execution]:
+    def find(self, text: str) -> list[ExecutionRecord]:
         """The executions whose code or output contains `text`."""
         return [e for e in self._items if text in e.code or text in e.output]
 
@@ -126,5 +128,4 @@ class Outputs(Mapping[int, str]):
 
 
 def _first_line(code: str, width: int = 60) -> str:
-    line = code.strip().splitlines()[0] if code.strip() else ""
-    return line if len(line) <= width else line[: width - 1] + "…"
+    return shorten(code.strip().splitlines()[0] if code.strip() else "", width)

@@ -22,7 +22,7 @@ from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, Intera
 from memex_mcp.protocol import REPORT_KEY, CellReport
 from memex_mcp.runtime.cells import tracebacks
 from memex_mcp.runtime.cells.descriptors import DescriptorCapture
-from memex_mcp.runtime.cells.history import Execution, History, Outputs
+from memex_mcp.runtime.cells.history import ExecutionRecord, History, Outputs
 from memex_mcp.runtime.cells.routing import Router
 from memex_mcp.runtime.cells.spool import SpooledText
 from memex_mcp.runtime.cells.streams import ROUTE, Origin, StreamTee, routed_threads
@@ -89,7 +89,7 @@ class CellRecorder:
         if error_text:
             text.append(error_text + "\n")
         elapsed = time.perf_counter() - self._started
-        self.history.append(Execution(number, self._code, text, error is not None, elapsed))
+        self.history.append(ExecutionRecord(number, self._code, text, error is not None, elapsed))
         self._report = CellReport(
             execution_count=number,
             error=error_text,

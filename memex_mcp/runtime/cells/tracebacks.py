@@ -1,4 +1,7 @@
-"""Short tracebacks: only the frames of the user's own cells, ending in `Type: message`.
+"""Short tracebacks: only the frames of the user's own code, ending in `Type: message`.
+
+One trimmer for cells and for sub-agents' code alike; each names its own code's files (`Cell [3]`,
+`turn 2`).
 
 The last line is Python's own (`traceback.TracebackException`), so it keeps what Python adds to it:
 "Did you mean: 'revenue'?" on a NameError or AttributeError. Hints registered in `HINTS` may add a
@@ -16,6 +19,8 @@ from types import TracebackType
 from typing import Any
 
 from IPython.core.interactiveshell import InteractiveShell
+
+from memex_mcp.text import listed
 
 #: Python's own cut-off: the same frame this many times in a row, then "[Previous line repeated …]".
 _RECURSIVE_CUTOFF = 3
@@ -37,21 +42,27 @@ def install(shell: InteractiveShell) -> None:
 
 
 def short_traceback(error: BaseException, cell_files: Mapping[str, int]) -> str:
-    """Format `error` keeping the frames whose file is a cell (`cell_files`: filename → number).
+    """`trimmed` for an error of a cell (`cell_files`: filename → execution number)."""
+    return trimmed(error, lambda filename: f"Cell [{cell_files[filename]}]" if filename in cell_files else None)
+
+
+def trimmed(error: BaseException, place: Callable[[str], str | None]) -> str:
+    """Format `error` keeping the frames of the user's own code: `place(filename)` names the code a
+    file holds ("Cell [3]"), or is None for a file that is not the user's.
 
     Library frames are dropped: the model can only fix its own code, and IPython's verbose
     tracebacks cost thousands of characters. A frame repeated more than three times in a row (a
     runaway recursion) is shown three times and then counted, as Python does.
     """
-    if isinstance(error, SyntaxError) and error.filename and error.filename in cell_files:
-        return _syntax_error(error, cell_files[error.filename])
+    if isinstance(error, SyntaxError) and (label := place(error.filename or "")) is not None:
+        return _syntax_error(error, label)
     frames = []
     for frame in traceback.extract_tb(error.__traceback__):
-        number = cell_files.get(frame.filename)
-        if number is None:
+        label = place(frame.filename)
+        if label is None:
             continue
         line = (frame.line or linecache.getline(frame.filename, frame.lineno or 0)).strip()
-        frames.append(f"  Cell [{number}], line {frame.lineno}, in {frame.name}\n    {line}")
+        frames.append(f"  {label}, line {frame.lineno}, in {frame.name}\n    {line}")
     tail = _public_name(_last_line(error), type(error))
     hints = [hint for hint in (_hint(h, error) for h in [_missing_column, *HINTS]) if hint]
     if hints:
@@ -138,7 +149,7 @@ def _missing_column(error: BaseException) -> str | None:
         return None
     columns = [str(c) for c in frame.columns]
     key = error.args[0]
-    line = f"The DataFrame's columns are: {_names(columns)}."
+    line = f"The DataFrame's columns are: {listed(columns, _NAMES_CHARS)}."
     if isinstance(key, str):
         close = difflib.get_close_matches(key, columns, n=1) or [c for c in columns if c.lower() == key.lower()]
         if close:
@@ -161,18 +172,6 @@ def _getitem_of_a_frame(tb: TracebackType | None) -> Any:
     return found
 
 
-def _names(names: list[str]) -> str:
-    """`a, b, c`, cut to a length a model can read, saying how many were left out."""
-    shown: list[str] = []
-    used = 0
-    for name in names:
-        used += len(name) + 2
-        if used > _NAMES_CHARS and shown:
-            return ", ".join(shown) + f", … ({len(names) - len(shown)} more)"
-        shown.append(name)
-    return ", ".join(shown)
-
-
 def _public_name(tail: str, kind: type[BaseException]) -> str:
     """`_duckdb.ParserException: …` → `duckdb.ParserException: …`: the name the model can import."""
     module = kind.__module__
@@ -182,9 +181,9 @@ def _public_name(tail: str, kind: type[BaseException]) -> str:
     return tail
 
 
-def _syntax_error(error: SyntaxError, number: int) -> str:
+def _syntax_error(error: SyntaxError, label: str) -> str:
     text = (error.text or "").rstrip("\n")
-    lines = [f"  Cell [{number}], line {error.lineno}", f"    {text.strip()}"]
+    lines = [f"  {label}, line {error.lineno}", f"    {text.strip()}"]
     if error.offset and text:
         indent = len(text) - len(text.lstrip())
         lines.append("    " + " " * max(error.offset - 1 - indent, 0) + "^")

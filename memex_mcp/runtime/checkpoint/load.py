@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memex_mcp.runtime.cells.history import Execution, History
+from memex_mcp.runtime.cells.history import ExecutionRecord, History
 from memex_mcp.runtime.checkpoint.store import CorruptFile, Entry, Manifest, Marker, Store
 from memex_mcp.runtime.checkpoint.values import quiet, say
 
@@ -49,7 +49,7 @@ class _Unpickler(pickle.Unpickler):
         return self._resolve(kind, name)
 
 
-class Loader:
+class VariableLoader:
     """Loads each variable once, and the variables it refers to by name first."""
 
     def __init__(
@@ -206,7 +206,7 @@ def load_history(store: Store, shell: Any, history: History, outputs: Mapping[in
     last = 0
     for record in store.history():
         with contextlib.suppress(KeyError, TypeError):
-            e = Execution.from_record(record, session_dir)
+            e = ExecutionRecord.from_record(record, session_dir)
             history.append(e)  # `_outputs` reads `history`
             last = max(last, e.number)
     if last:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from memex_mcp.protocol import Unrestored
-from memex_mcp.runtime.checkpoint.load import Failure, Loader
+from memex_mcp.runtime.checkpoint.load import Failure, VariableLoader
 from memex_mcp.runtime.checkpoint.store import Aside, Entry, Manifest, Store
 
 #: How the previous restore of this checkpoint ended the kernel: it died, or it stopped answering.
@@ -32,7 +32,7 @@ def restore_variables(
     seconds: float,
     writable: bool,
 ) -> tuple[dict[str, Any], list[Unrestored]]:
-    """Load `manifest`'s variables, each within `seconds` (see `Loader`); returns those that came
+    """Load `manifest`'s variables, each within `seconds` (see `VariableLoader`); returns those that came
     back, and every one that did not, with why. `writable`: this process owns the checkpoint, so
     it may record what was set aside and remove leftovers; otherwise it changes no file but the
     marker."""
@@ -49,7 +49,7 @@ def restore_variables(
             changed = True
         if writable:
             store.clean(manifest)
-        loaded, failed = Loader(store, manifest, ns, hidden, marker, seconds).load_all()
+        loaded, failed = VariableLoader(store, manifest, ns, hidden, marker, seconds).load_all()
     for name, failure in failed.items():
         manifest.aside[name] = _set_aside(manifest.variables.pop(name), failure)
         changed = True

@@ -69,6 +69,7 @@ from memex_mcp.runtime.checkpoint.values import (
     type_name,
     unpicklable_reason,
 )
+from memex_mcp.runtime.scope import user_variables
 from memex_mcp.runtime.submit import Origin
 
 _PICKLE_SUFFIX = ".pkl"
@@ -370,12 +371,8 @@ class Checkpointer:
                 self._saved_submissions = len(items)
 
     def _user_variables(self) -> dict[str, Any]:
-        hidden, missing = self._hidden, object()
-        return {
-            name: value
-            for name, value in list(self._ns.items())
-            if not name.startswith("_") and hidden.get(name, missing) is not value
-        }
+        # Modules too, unlike list_scope: they are saved as imports, so a restored scope has `pd` back.
+        return user_variables(self._ns, self._hidden, modules=True)
 
     def _refs(self, current: dict[str, Any]) -> Refs:
         """Objects pickled by name: prelude objects, then the scope's own (non-atomic) values."""
@@ -392,7 +389,7 @@ class Checkpointer:
     # -- restoring ------------------------------------------------------------------------------
 
     def restore(self, last_attempt: str | None = None, seconds: float = 30.0) -> RestoreReport:
-        """Load the last checkpoint into the scope, each variable within `seconds` (see `Loader`);
+        """Load the last checkpoint into the scope, each variable within `seconds` (see `VariableLoader`);
         from now on checkpoints are written. `last_attempt`: "crashed" or "stuck" when the previous
         kernel's restore of this checkpoint ended that kernel; the variable it was loading is then
         set aside."""

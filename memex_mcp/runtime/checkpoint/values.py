@@ -23,6 +23,7 @@ import cloudpickle  # type: ignore[import-untyped]
 
 from memex_mcp.runtime.checkpoint.handles import NotRestorable, reduce_handle
 from memex_mcp.runtime.scope import size_bytes
+from memex_mcp.text import shorten
 
 #: Values estimated above this (or of unknown size) are pickled straight into their file, not in memory.
 INLINE = 4 * 2**20
@@ -127,8 +128,7 @@ def too_big(size: int, limit: int) -> str:
 
 
 def say(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= 200 else text[:199] + "…"
+    return shorten(f"{type(exc).__name__}: {exc}", 200)
 
 
 @contextlib.contextmanager

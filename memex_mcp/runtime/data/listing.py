@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Literal
 
 from memex_mcp.runtime.data.loader import Loader, Source
 from memex_mcp.runtime.data.sources import reader
+from memex_mcp.text import listed, shorten
 
 if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
@@ -31,8 +32,7 @@ class Column:
     type: str
 
     def __str__(self) -> str:
-        kind = self.type if len(self.type) <= _TYPE_CHARS else self.type[: _TYPE_CHARS - 1] + "…"
-        return f"{self.name}:{kind}"
+        return f"{self.name}:{shorten(self.type, _TYPE_CHARS)}"
 
 
 @dataclass(frozen=True)
@@ -64,15 +64,7 @@ class Tables(list[TableInfo]):
 
 
 def _columns(columns: tuple[Column, ...]) -> str:
-    shown: list[str] = []
-    used = 0
-    for column in columns:
-        text = str(column)
-        used += len(text) + 2
-        if used > _COLUMN_CHARS and shown:
-            return ", ".join(shown) + f", … +{len(columns) - len(shown)} more (.columns)"
-        shown.append(text)
-    return ", ".join(shown)
+    return listed(map(str, columns), _COLUMN_CHARS, "… +{n} more (.columns)")
 
 
 def tables(loader: Loader) -> Tables:

@@ -27,6 +27,7 @@ from memex_mcp.protocol import RuntimeConfig
 from memex_mcp.runtime.data import relations, xlsx
 from memex_mcp.runtime.data.names import identifier, unique
 from memex_mcp.runtime.data.sources import DataFile, discover, literal, reader
+from memex_mcp.text import shorten
 
 if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
@@ -283,7 +284,4 @@ def reason(exc: BaseException) -> str:
     """`Type: message`, without DuckDB's echo of the statement, at most a few lines."""
     text = str(exc).split("\n\nLINE ", 1)[0].strip()
     lines = [line for line in text.splitlines() if line.strip()][:3]
-    text = " ".join(lines)
-    if len(text) > 300:
-        text = text[:299] + "…"
-    return f"{type(exc).__name__}: {text}"
+    return f"{type(exc).__name__}: {shorten(' '.join(lines), 300)}"

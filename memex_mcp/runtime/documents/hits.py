@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from memex_mcp.text import shorten
+
 #: Longest line a hit or a match prints as.
 LINE = 110
 #: Longest document name in such a line: the doc id, else its file name, else the name's tail.
@@ -38,11 +40,7 @@ def _page(page: int, label: str) -> str:
     """`p.7`, and the label the page prints where it differs from the number: `p.7 (printed v)`."""
     if not label or label == str(page):
         return f"p.{page}"
-    return f"p.{page} (printed {_clip(label, 16)})"
-
-
-def _clip(line: str, limit: int = LINE) -> str:
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return f"p.{page} (printed {shorten(label, 16)})"
 
 
 @dataclass(frozen=True, repr=False)
@@ -91,7 +89,7 @@ class Document:
 
     def __repr__(self) -> str:
         start = " ".join(self.text[:200].split())
-        start = f': "{_clip(start, 60)}"' if start else ""
+        start = f': "{shorten(start, 60)}"' if start else ""
         pages = "1 page" if len(self.pages) == 1 else f"{len(self.pages):,} pages"
         return f"<Document {self.id}: {pages}, {self.chars:,} chars{start}>"
 
@@ -146,7 +144,7 @@ class Hits(list[Hit]):
     def __repr__(self) -> str:
         if not self:
             return f"no hits for {self.query!r} (try other words, or docs.grep(pattern) for exact text)"
-        return "\n".join(_clip(f"[{i}] {hit!r}") for i, hit in enumerate(self))
+        return "\n".join(shorten(f"[{i}] {hit!r}", LINE) for i, hit in enumerate(self))
 
 
 @dataclass(frozen=True, repr=False)
@@ -168,7 +166,7 @@ class Match:
             if at and not line[at - 1].isspace() and 0 <= (space := line.find(" ", at)) < line.find(self.match):
                 at = space + 1  # begin at a word
             line = ("…" if at else "") + line[at:]
-        return _clip(prefix + line)
+        return shorten(prefix + line, LINE)
 
 
 class Matches(list[Match]):
