@@ -7,7 +7,7 @@ from typing import Any
 from IPython.core.interactiveshell import InteractiveShell
 
 from memex_mcp.protocol import RPC_NAME
-from memex_mcp.runtime import agents, catalog, config, data
+from memex_mcp.runtime import agents, catalog, config, data, touchpoints
 from memex_mcp.runtime.catalog import Help, memex_help
 from memex_mcp.runtime.cells import marker
 from memex_mcp.runtime.cells.recorder import CellRecorder
@@ -22,6 +22,8 @@ __all__ = ["load_ipython_extension"]
 
 
 def load_ipython_extension(shell: InteractiveShell) -> None:
+    touchpoints.require(shell)  # before anything is installed: a kernel without a hook must not start
+    touchpoints.lean_request_cycle(shell)
     apply_memory_limit(config.load().memory_limit)
     marker.install(shell, config.load().session_dir)  # first: before every other cell hook
     ns = shell.user_ns

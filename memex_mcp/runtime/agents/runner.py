@@ -19,6 +19,7 @@ import threading
 import time
 from typing import Any
 
+from memex_mcp.runtime import touchpoints
 from memex_mcp.runtime.agents.handle import AgentHandle, Turn
 from memex_mcp.runtime.agents.namespace import AgentNamespace, Signal, run_block
 from memex_mcp.runtime.agents.prompt import REMINDER, extract_code, observation
@@ -82,8 +83,8 @@ class Runner:
         _stop_agents_at_exit()
         self.handle._interrupt = self._interrupt
         _running.add(self)
-        self._timer.start()
-        self._thread.start()
+        touchpoints.start_own_thread(self._timer)
+        touchpoints.start_own_thread(self._thread)  # `_main` sets the agent's own route
 
     def submit(self, value: Any = None) -> None:
         """Finish this agent with `value`, validated against its `returns`. A value that does not
