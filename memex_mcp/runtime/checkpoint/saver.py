@@ -233,8 +233,9 @@ class Checkpointer:
             for record in records:
                 self._store.append_history(record)
             self._save_submissions()
-            refs = self._refs(self._user_variables())
             due = sorted(self._pending, key=lambda n: (self._last_size(n), n))
+            # Most cells change no variable: then there is nothing to pickle, nor to refer to.
+            refs = self._refs(self._user_variables()) if due else {}
         committed = time.monotonic()
         try:
             for name in due:
