@@ -135,7 +135,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="MB of DataFrames in the checkpoint benchmark's large scope (default 256)",
     )
     parser.add_argument(
-        "--no-whatif", dest="whatif", action="store_false", help="skip the what-if series (proposed changes to memex)"
+        "--no-whatif", dest="whatif", action="store_false", help="skip the before series (memex at an earlier commit)"
     )
     parser.add_argument("--no-write", dest="write", action="store_false", help="print, do not write BENCHMARKS.md")
     return parser.parse_args(argv)

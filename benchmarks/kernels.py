@@ -45,8 +45,8 @@ class _Spec(KernelSpecManager):
     argv: list[str] = PLAIN_ARGV
 
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-        # The what-if extensions (benchmarks.whatif) must import in the kernel, whose launcher
-        # takes the working directory off sys.path.
+        # memex's runtime must import in the kernel, whose launcher takes the working directory
+        # off sys.path.
         path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         return KernelSpec(
             argv=self.argv, display_name="bench", language="python", env={"PYTHONUNBUFFERED": "1", "PYTHONPATH": path}

@@ -14,10 +14,8 @@ from typing import Any
 
 from benchmarks import series as s
 from benchmarks.kernels import PLAIN_ARGV, memex_argv
+from benchmarks.whatif import before
 
-NO_SLEEP = "--IPythonKernel._execute_sleep=0"
-FLUSH = "--ext=benchmarks.whatif.flush"
-ECHO = "--ext=benchmarks.whatif.echo"
 WARMUP = 20
 
 
@@ -39,42 +37,18 @@ async def _product(stack: AsyncExitStack) -> list[s.Series]:
     ]
 
 
-async def _whatifs(stack: AsyncExitStack) -> list[s.Series]:
-    """Proposed changes, each added to the one before (see benchmarks/whatif)."""
+async def _before(stack: AsyncExitStack) -> list[s.Series]:
+    """The same path at the commit before the warm-path changes (see benchmarks/whatif/before.py)."""
     return [
-        await s.raw(
-            stack, "if_sleep", "what-if: memex's kernel, raw, no 0.5 ms post-execute sleep", memex_argv(NO_SLEEP)
-        ),
-        await s.raw(
-            stack, "if_flush", "what-if: … and no IOPub round trip for empty flushes", memex_argv(NO_SLEEP, FLUSH)
-        ),
-        await s.raw(stack, "if_echo", "what-if: … and no execute_input echo", memex_argv(NO_SLEEP, FLUSH, ECHO)),
-        await s.raw(
-            stack,
-            "if_lean",
-            "what-if: … and a lean reader (one recv per message, no dateutil)",
-            memex_argv(NO_SLEEP, FLUSH, ECHO),
-            lean=True,
-        ),
-        await s.stdio(
-            stack,
-            "if_memex",
-            "what-if: memex-mcp over stdio with the three kernel-side changes",
-            ["-m", "benchmarks.whatif.server", NO_SLEEP, FLUSH, ECHO],
-        ),
-        await s.stdio(
-            stack,
-            "if_memex_lean",
-            "what-if: … and the lean reader in memex's server",
-            ["-m", "benchmarks.whatif.server", "--lean-reader", NO_SLEEP, FLUSH, ECHO],
-        ),
+        await s.stdio(stack, "before", f"before: memex-mcp over stdio at {before.SHORT}", ["-m", before.__name__]),
     ]
 
 
 async def run(calls: int, rounds: int = 10, warmup: int = WARMUP, whatif: bool = True) -> dict[str, dict[str, Any]]:
-    """p50/p95/mean (ms), the kernel's own busy → idle p50 and CPU ms per call of each series."""
+    """p50/p95/mean (ms), the kernel's own busy → idle p50 and CPU ms per call of each series;
+    `whatif` adds memex as it was before its warm-path changes."""
     async with AsyncExitStack() as stack:
-        series = await _product(stack) + (await _whatifs(stack) if whatif else [])
+        series = await _product(stack) + (await _before(stack) if whatif else [])
         for one in series:
             await one.block(warmup, record=False)
         per_round = math.ceil(calls / rounds)

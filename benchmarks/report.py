@@ -15,6 +15,7 @@ from typing import Any
 from benchmarks import startup as st
 from benchmarks.latency import WARMUP
 from benchmarks.memory import CALLS, as_table
+from benchmarks.whatif import before
 
 TITLE = "# Benchmarks\n"
 
@@ -82,28 +83,14 @@ def latency(rows: dict[str, dict[str, Any]], command: str, when: str, rounds: in
             else "."
         ),
     ]
-    if "if_memex" in p:
+    if "before" in p:
         lines += [
             "",
-            "What-ifs (benchmarks/whatif: changes proposed for memex, measured in this run; "
-            "each raw row adds one change to the row above):",
-            "",
-            "- Saved by each step, p50 / CPU per call (all processes): "
-            + "; ".join(
-                f"{name}: {p[a] - p[b]:.2f} / {cpu[a] - cpu[b]:.2f} ms"
-                for name, a, b in (
-                    ("no post-execute sleep", "raw_memex", "if_sleep"),
-                    ("no IOPub round trip for empty flushes", "if_sleep", "if_flush"),
-                    ("no execute_input echo", "if_flush", "if_echo"),
-                    ("lean reader", "if_echo", "if_lean"),
-                )
-            )
-            + f" (raw: {p['raw_memex']:.2f} → "
-            f"{p['if_lean']:.2f} ms).",
-            f"- memex-mcp over stdio with the three kernel-side changes: {p['if_memex']:.2f} ms "
-            f"({p['memex'] - p['if_memex']:.2f} ms less); with the lean reader in its server as well: "
-            f"{p['if_memex_lean']:.2f} ms ({p['memex'] - p['if_memex_lean']:.2f} ms less, "
-            f"{p['if_memex_lean'] / p['memex']:.0%} of today's p50).",
+            f"Before and after the warm-path changes, in this run (benchmarks/whatif/before.py serves memex as "
+            f"it was at commit {before.SHORT}): p50 {p['before']:.2f} → {p['memex']:.2f} ms "
+            f"({p['before'] - p['memex']:.2f} ms less, {p['memex'] / p['before']:.0%} of before), CPU per call "
+            f"(all processes) {cpu['before']:.2f} → {cpu['memex']:.2f} ms; against the bare MCP server "
+            f"{p['before'] / p['bare']:.2f}× → {p['memex'] / p['bare']:.2f}× (target ≤ 3×).",
         ]
     return "\n".join(lines)
 

@@ -1,6 +1,5 @@
-"""Changes proposed for memex, measured beside the real thing without editing memex.
+"""memex measured beside variants of itself without editing it.
 
-`server` is memex-mcp with extra kernel flags; `flush` and `echo` are IPython extensions loaded
-into a kernel after memex's own runtime. Nothing here imports the MCP SDK: the extensions run
-inside kernels, and must not slow them down.
+`before` serves memex as it was at a fixed earlier commit; `lean` is the plain message reader the
+raw jupyter_client series can use. Nothing here imports the MCP SDK.
 """

@@ -12,7 +12,7 @@ from typing import Any
 from IPython.core.interactiveshell import InteractiveShell
 
 from memex_mcp.protocol import RPC_NAME
-from memex_mcp.runtime import agents, config, data, runtime
+from memex_mcp.runtime import agents, config, data, runtime, touchpoints
 from memex_mcp.runtime.catalog import Help, catalog
 from memex_mcp.runtime.cells import marker
 from memex_mcp.runtime.cells.recorder import CellRecorder
@@ -26,6 +26,8 @@ __all__ = ["load_ipython_extension"]
 
 
 def load_ipython_extension(shell: InteractiveShell) -> None:
+    touchpoints.require(shell)  # before anything is installed: a kernel without a hook must not start
+    touchpoints.lean_request_cycle(shell)
     settings = config.load()  # the one read: every part below is handed what it needs
     kernel = runtime.Runtime(settings)
     runtime.install(kernel)

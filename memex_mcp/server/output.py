@@ -40,7 +40,7 @@ class CellOutput:
     raw_error: str | None = None
     #: The execute request's msg_id, once it is sent.
     request: str | None = None
-    #: The kernel began this code (its `execute_input` arrived): the timeout clock runs from here.
+    #: The kernel began this code (its `busy` status arrived): the timeout clock runs from here.
     began: asyncio.Event = field(default_factory=asyncio.Event)
     #: The code may have run, in part: a death is then its doing, and it is never run again.
     started: bool = False

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from memex_mcp.runtime import touchpoints
 from memex_mcp.runtime.agents.handle import AgentHandle, Turn
 from memex_mcp.runtime.agents.namespace import AgentNamespace, Signal, run_block
 from memex_mcp.runtime.agents.prompt import REMINDER, extract_code, observation
@@ -76,8 +77,8 @@ class Runner:
         routed_threads()
         self._ended = ended
         self.handle._interrupt = self._interrupt
-        self._timer.start()
-        self._thread.start()
+        touchpoints.start_own_thread(self._timer)
+        touchpoints.start_own_thread(self._thread)  # `_main` sets the agent's own route
 
     def join(self, timeout: float) -> None:
         if self._thread.is_alive():

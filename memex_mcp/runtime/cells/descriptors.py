@@ -14,6 +14,8 @@ import select
 import threading
 from collections.abc import Callable
 
+from memex_mcp.runtime.cells.streams import own_thread
+
 _CHUNK = 65536
 
 
@@ -28,7 +30,7 @@ class DescriptorCapture:
         os.dup2(write, fd)  # children inherit the pipe as their stdout/stderr
         os.close(write)
         self._read = read
-        threading.Thread(target=self._pump, name=f"memex-fd{fd}", daemon=True).start()
+        own_thread(self._pump, f"memex-fd{fd}")  # its writes are the running cell's, not its starter's
 
     def drain(self) -> None:
         """Forward everything written to the descriptor so far."""

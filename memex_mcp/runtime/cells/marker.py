@@ -2,12 +2,12 @@
 
 A kernel that dies leaves the server one question: had it begun the code it was sent? Code it had
 begun may be the cause of the death and is never run again; code it had not (a kernel killed while
-it still wrote the previous cell's checkpoint) runs on the next kernel. IOPub's `execute_input`
+it still wrote the previous cell's checkpoint) runs on the next kernel. IOPub's `busy` status
 cannot settle it, since a kernel killed at once may never deliver its last messages. So before
 any of a cell's code runs, the kernel writes the request's msg_id to `marker_path()`,
 synchronously: a file written before a SIGKILL survives it.
 
-The server imports `marker_path` too; nothing here loads IPython until `install` runs.
+The server imports `marker_path` too; nothing here loads IPython.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from memex_mcp.runtime import touchpoints
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -29,9 +31,6 @@ def marker_path(session_dir: str | Path, pid: int) -> Path:
 
 def install(shell: InteractiveShell, session_dir: str) -> None:
     """Register the hook; call it before any other cell hook, so it runs first."""
-    kernel = getattr(shell, "kernel", None)
-    if kernel is None:  # not in a kernel (a plain IPython trying the extension): nobody asks
-        return
     try:
         # Held open and overwritten in place: truncating a file costs about a millisecond on ext4,
         # a fixed-width pwrite a few microseconds.
@@ -43,7 +42,7 @@ def install(shell: InteractiveShell, session_dir: str) -> None:
         # Cells of other threads are not the server's request.
         if threading.current_thread() is not threading.main_thread():
             return
-        header = (kernel.get_parent("shell") or {}).get("header") or {}
+        header = touchpoints.current_request(shell)
         if header.get("msg_type") != "execute_request":
             return
         record = str(header.get("msg_id", "")).encode()

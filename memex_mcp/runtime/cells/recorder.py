@@ -8,7 +8,6 @@ is kept in a file of the session (`spool`).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import threading
@@ -20,17 +19,13 @@ from typing import Any
 from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult, InteractiveShell
 
 from memex_mcp.protocol import REPORT_KEY, CellReport
-from memex_mcp.runtime.cells import tracebacks
+from memex_mcp.runtime import touchpoints
 from memex_mcp.runtime.cells.descriptors import DescriptorCapture
 from memex_mcp.runtime.cells.history import ExecutionRecord, History, Outputs
 from memex_mcp.runtime.cells.routing import Router
 from memex_mcp.runtime.cells.spool import SpooledText
 from memex_mcp.runtime.cells.streams import ROUTE, Origin, StreamTee, routed_threads
 from memex_mcp.runtime.cells.tracebacks import short_traceback
-
-
-def _no_tee(channel: str) -> contextlib.AbstractContextManager[None]:
-    return contextlib.nullcontext()
 
 
 class CellRecorder:
@@ -54,20 +49,16 @@ class CellRecorder:
         out.other, err.other = err, out
         self._tees = [out, err]
         routed_threads(self._origin)
-        # IPython 9 keeps every string a cell writes (and every result) in history_manager.outputs,
-        # even with its history off: a second copy of all output, for good. `_outputs` is ours.
-        self.shell._tee = _no_tee  # type: ignore[method-assign, assignment]
+        touchpoints.keep_no_output_copy(self.shell)
         for tee in self._tees:
             tee.install()
         self._descriptors = [DescriptorCapture(1, out.write), DescriptorCapture(2, err.write)]
-        hook = self.shell.displayhook
-        hook.write_format_data = self._tee_format(hook.write_format_data)  # type: ignore[method-assign]
-        self.shell.display_pub.publish = self._tee_display(self.shell.display_pub.publish)  # type: ignore[method-assign]
-        kernel = self.shell.kernel  # type: ignore[attr-defined]
-        kernel.finish_metadata = self._with_report(kernel.finish_metadata)
+        touchpoints.wrap_display_hook(self.shell, self._tee_format)
+        touchpoints.wrap_display_publisher(self.shell, self._tee_display)
+        touchpoints.wrap_finish_metadata(self.shell, self._with_report)
         self.shell.events.register("pre_run_cell", self.pre_run_cell)
         self.shell.events.register("post_run_cell", self.post_run_cell)
-        tracebacks.install(self.shell)
+        touchpoints.minimal_tracebacks(self.shell)
 
     def pre_run_cell(self, info: ExecutionInfo) -> None:
         self._drain()  # what subprocesses wrote between cells is shown as such
@@ -77,7 +68,7 @@ class CellRecorder:
         self._router.begin(self.shell.execution_count - (1 if info.store_history else 0))
 
     def post_run_cell(self, result: ExecutionResult) -> None:
-        self.shell.history_manager.outputs.clear()  # type: ignore[union-attr]  # see install()
+        touchpoints.forget_output_copy(self.shell)
         if self._router.number is None:  # an empty cell: IPython runs nothing, records nothing
             self._report = CellReport(execution_count=result.execution_count or self.shell.execution_count)
             return
@@ -124,7 +115,7 @@ class CellRecorder:
             capture.drain()
 
     def _cell_files(self) -> dict[str, int]:
-        return dict(getattr(self.shell.compile, "_filename_map", {}))
+        return touchpoints.cell_filenames(self.shell)
 
     def _tee_format(self, write: Callable[..., Any]) -> Callable[..., Any]:
         def tee_format(format_dict: dict[str, Any], md_dict: Any = None) -> Any:

@@ -2,9 +2,11 @@
 
 A write belongs to whatever ROUTE is set in the writing context: a sub-agent's (its transcript) or an
 execution's `Origin` (the execution that started the writing thread). New threads start with an empty
-context, so `Thread.start` and `ThreadPoolExecutor.submit` are wrapped here to hand the starter's
-route on; a thread started by a cell's own thread gets that cell's Origin. Writes without a route
-(the cell's own thread, threads of unknown origin, file descriptors) belong to the running cell.
+context, so users' threads get the starter's route from a patch of `Thread.start` and
+`ThreadPoolExecutor.submit` (see `touchpoints.carry_into_threads`); a thread started by a cell's own
+thread gets that cell's Origin. memex's own threads (`own_thread`) are given theirs explicitly.
+Writes without a route (the cell's own thread, threads of unknown origin, file descriptors) belong
+to the running cell.
 
 ipykernel buffers each stream on its own, so a switch from one stream to the other flushes the
 first: stdout and stderr stay interleaved as produced. A write is passed on in pieces of at most
@@ -15,10 +17,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
+
+from memex_mcp.runtime import touchpoints
 
 #: Characters of one piece of output: one IOPub message at most, and what a write is cut into.
 CHUNK = 2**20
@@ -37,9 +40,6 @@ Route = Callable[[str], object] | Origin
 #: streams (a sub-agent's thread: its prints never reach the cell's output nor its record).
 ROUTE: ContextVar[Route | None] = ContextVar("memex_stream_route", default=None)
 
-_thread_start = threading.Thread.start
-_submit = ThreadPoolExecutor.submit
-
 
 def _no_origin() -> Origin | None:
     return None
@@ -53,41 +53,41 @@ def starter_route() -> Route | None:
     return ROUTE.get() or _origin[0]()
 
 
+def _carry_route(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn`, run with the route of the thread that calls this (the starter or submitter)."""
+    route = starter_route()
+    if route is None:
+        return fn
+
+    def routed(*args: Any, **kwargs: Any) -> Any:
+        token = ROUTE.set(route)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            ROUTE.reset(token)
+
+    return routed
+
+
 def routed_threads(origin: Callable[[], Origin | None] | None = None) -> None:
-    """Make threads, and thread pool tasks, write where their starter would. Idempotent; `origin`
-    gives the route where the starter has none."""
+    """Make threads, and thread pool tasks, that users' code starts write where their starter would.
+    Idempotent; `origin` gives the route where the starter has none."""
     if origin is not None:
         _origin[0] = origin
-    if threading.Thread.start is not _thread_start:
-        return
+    touchpoints.carry_into_threads(_carry_route)
 
-    def start(thread: threading.Thread) -> None:
-        route = starter_route()
-        if route is not None:
-            run = thread.run
 
-            def routed_run() -> None:
-                ROUTE.set(route)
-                run()
+def own_thread(target: Callable[[], object], name: str, route: Route | None = None) -> threading.Thread:
+    """Start one of memex's own daemon threads, writing to `route`: None, as it does, makes its
+    writes the running cell's own output (a descriptor's pump), whichever cell started it."""
 
-            thread.run = routed_run  # type: ignore[method-assign]
-        _thread_start(thread)
+    def run() -> None:
+        ROUTE.set(route)
+        target()
 
-    def submit(executor: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        # A pool's threads outlive the cell that started them: each task writes as its submitter.
-        route = starter_route()
-
-        def routed(*a: Any, **k: Any) -> Any:
-            token = ROUTE.set(route)
-            try:
-                return fn(*a, **k)
-            finally:
-                ROUTE.reset(token)
-
-        return _submit(executor, routed, *args, **kwargs)
-
-    threading.Thread.start = start  # type: ignore[method-assign, assignment]
-    ThreadPoolExecutor.submit = submit  # type: ignore[method-assign, assignment]
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    touchpoints.start_own_thread(thread)
+    return thread
 
 
 #: Decides where a piece goes: (tee, text, origin), origin None when the writer has none.
@@ -100,11 +100,24 @@ class StreamTee:
         self._write = stream.write
         self._sink = sink
         self.other: StreamTee | None = None
+        self._flush = stream.flush
         self._last = False
         self._unflushed = 0
+        #: Whether anything was passed on since the last flush.
+        self._written = False
 
     def install(self) -> None:
-        self._stream.write = self.write
+        touchpoints.tee_stream(self._stream, self.write, self.flush)
+
+    def flush(self) -> None:
+        """Flush the kernel's stream, unless nothing was written since the last flush.
+
+        ipykernel flushes both streams after every cell and again after every request, and each
+        flush is a round trip to its IOPub thread, written or not. A write racing past this check
+        is still sent by ipykernel's own flush timer."""
+        if self._written:
+            self._written = False
+            self._flush()
 
     def write(self, text: str) -> Any:
         if not isinstance(text, str):
@@ -123,10 +136,11 @@ class StreamTee:
         """Pass `text` on to the kernel's stream, after what the other stream has pending."""
         if self.other is not None and self.other._last:
             self.other._last = False
-            self.other._stream.flush()
+            self.other.flush()
         self._last = True
+        self._written = True
         self._write(text)
         self._unflushed += len(text)
         if self._unflushed >= CHUNK:
             self._unflushed = 0
-            self._stream.flush()
+            self.flush()

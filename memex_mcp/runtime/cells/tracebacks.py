@@ -18,8 +18,6 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-from IPython.core.interactiveshell import InteractiveShell
-
 from memex_mcp.text import listed
 
 #: Python's own cut-off: the same frame this many times in a row, then "[Previous line repeated …]".
@@ -31,14 +29,6 @@ _LONGEST_CYCLE = 4
 
 #: Extra lines for an error, appended after `Type: message`: each gets the error, returns a line or None.
 HINTS: list[Callable[[BaseException], str | None]] = []
-
-
-def install(shell: InteractiveShell) -> None:
-    """IPython's own report of an error goes unread (the reply carries `short_traceback`), but in its
-    default mode it parses every library file of the stack to colour it: seconds for a pandas or
-    DuckDB error, over half a minute for a RecursionError, long enough for the server to take an
-    interrupted cell for a hung one. Minimal mode prints only `Type: message`."""
-    shell.InteractiveTB.set_mode("Minimal")
 
 
 def short_traceback(error: BaseException, cell_files: Mapping[str, int]) -> str:

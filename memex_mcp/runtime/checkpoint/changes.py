@@ -223,8 +223,15 @@ def cell_names(code: str, transform: Callable[[str], str] = lambda c: c) -> Cell
     """The names `code` mentions and those it may change (see the module docstring)."""
     mentioned = frozenset(_IDENT.findall(code))
     try:
-        tree = ast.parse(transform(code))
-    except Exception:  # not Python (or a transform that failed): every mention may be a change
+        # IPython's transforms change only what is not Python (magics, `!`, `?`, prompts, a leading
+        # indent), so code that parses is its own transform; the transform costs more than the parse.
+        tree = ast.parse(code)
+    except SyntaxError:
+        try:
+            tree = ast.parse(transform(code))
+        except Exception:  # not Python (or a transform that failed): every mention may be a change
+            return CellNames(mentioned, mentioned)
+    except Exception:  # a null byte, a too-deep nesting: every mention may be a change
         return CellNames(mentioned, mentioned)
     changed: set[str] = set()
     for node in ast.walk(tree):

@@ -30,7 +30,6 @@ skipped, named with the reason in the manifest, and the rest of the scan goes on
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import threading
@@ -45,6 +44,7 @@ from typing import Any, cast
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
 from memex_mcp.protocol import RestoreReport, RuntimeConfig, SubmitReceipt, Unrestored
+from memex_mcp.runtime import touchpoints
 from memex_mcp.runtime.cells.history import History
 from memex_mcp.runtime.checkpoint.changes import cell_names
 from memex_mcp.runtime.checkpoint.load import load_history
@@ -134,18 +134,9 @@ class Checkpointer:
         """Checkpoint after every cell. The owner calls `flush()` at exit: a polite shutdown right
         after a reply keeps that reply's changes."""
         self._shell.events.register("post_run_cell", self.after_cell)
-        kernel = getattr(self._shell, "kernel", None)
-        if kernel is not None:
-            # A request that arrives while the reply is still going out can be handled before the
-            # write task runs: the files are written first, whichever comes first.
-            handle = kernel.pre_handler_hook
-
-            def pre_handler_hook() -> None:
-                if threading.current_thread() is threading.main_thread():
-                    self.flush()
-                handle()
-
-            kernel.pre_handler_hook = pre_handler_hook
+        # A request that arrives while the reply is still going out can be handled before the
+        # write task runs: the files are written first, whichever comes first.
+        touchpoints.before_each_request(self._shell, self.flush)
 
     # -- what changed (before the reply) --------------------------------------------------------
 
@@ -213,25 +204,17 @@ class Checkpointer:
         """Write what this cell changed once the reply is out, before the next request runs."""
         if self._scheduled:
             return
-        lock = getattr(getattr(self._shell, "kernel", None), "_main_asyncio_lock", None)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is None or not isinstance(lock, asyncio.Lock):
-            self.flush()
-            return
         self._scheduled = True
+        # The shell's own lock: requests queued behind this cell run after the writes.
+        if not touchpoints.after_reply(self._shell, self._flush_scheduled):
+            self._scheduled = False
+            self.flush()
 
-        async def later() -> None:
-            try:
-                # The shell's own lock: requests queued behind this cell run after the writes.
-                async with lock:
-                    self.flush()
-            finally:
-                self._scheduled = False
-
-        loop.create_task(later())
+    def _flush_scheduled(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._scheduled = False
 
     def flush(self) -> None:
         """Save the names due, one at a time, committing the manifest as it goes."""
@@ -250,8 +233,9 @@ class Checkpointer:
             for record in records:
                 self._store.append_history(record)
             self._save_submissions()
-            refs = self._refs(self._user_variables())
             due = sorted(self._pending, key=lambda n: (self._last_size(n), n))
+            # Most cells change no variable: then there is nothing to pickle, nor to refer to.
+            refs = self._refs(self._user_variables()) if due else {}
         committed = time.monotonic()
         try:
             for name in due:

@@ -21,6 +21,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from memex_mcp.runtime.cells.streams import own_thread
+
 if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
 
@@ -78,5 +80,5 @@ def install(connection: Callable[[], DuckDBPyConnection | None], cells: Cells) -
                 with contextlib.suppress(Exception):
                     current.interrupt()
 
-    threading.Thread(target=forward, name="memex-sql-interrupt", daemon=True).start()
+    own_thread(forward, "memex-sql-interrupt")
     return True

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from memex_mcp.clock import SYSTEM, Clock
 from memex_mcp.protocol import RuntimeConfig
+from memex_mcp.runtime.cells.streams import own_thread
 from memex_mcp.runtime.data import relations, xlsx
 from memex_mcp.runtime.data.names import identifier, unique
 from memex_mcp.runtime.data.sources import DataFile, discover, literal, reader
@@ -102,7 +103,7 @@ class Loader:
             self._go.wait(_IDLE_START)
             self.run()
 
-        threading.Thread(target=later, name="memex-data", daemon=True).start()
+        own_thread(later, "memex-data")
 
     def run(self) -> None:
         try:
