@@ -275,6 +275,8 @@ class Scratchpad:
     async def _abandon(
         self, kernel: Kernel, run: asyncio.Future[None], output: CellOutput, remaining: float, limit: float
     ) -> Abandoned | NotBegun | Died:
+        """The caller went away: stop the code as Ctrl-C would. No result is returned to anyone, so
+        what the next call must know is left as a note."""
         if not await self._begun(run, output, remaining):
             outcome = await self._not_begun(kernel, run, limit, output)
             if isinstance(outcome, NotBegun):  # no result carries it: the next call says it
