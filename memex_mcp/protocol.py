@@ -5,7 +5,7 @@ Only pydantic and the standard library may be imported here; both processes load
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -84,6 +84,16 @@ class ScopeListing(_Model):
     in_scope: int = 0
 
 
+#: Answers whose compact JSON is larger than this many bytes are acknowledged, not sent back.
+SEND_LIMIT = 1_000_000
+
+#: What a submit without an answer is told, on either side.
+NOTHING_TO_SUBMIT = (
+    "Nothing to submit: pass the answer as `value` (any JSON value but null), or as `variable` the "
+    'name of the kernel variable that holds it, e.g. submit(variable="result").'
+)
+
+
 class SubmitReceipt(_Model):
     """What `submit` accepted: enough to acknowledge it, and the answer itself unless it is too large
     to send (`complete` is then False and `answer` None; the whole answer stays in `submissions`)."""
@@ -101,13 +111,146 @@ class SubmitReceipt(_Model):
     answer: Any = Field(default=None, repr=False)
     complete: bool = True
 
+    def acknowledgement(self) -> str:
+        """What the model reads, from the submit tool or a cell: a few lines, whatever the answer's size."""
+        checked = {
+            "call": "valid against the schema you gave",
+            "server": "valid against the server's answer schema",
+            "none": "no schema to check it against",
+        }[self.schema_source]
+        label = "Preview" if self.preview.endswith("…") else "Answer"
+        text = (
+            f"Accepted as submission {self.number}: {self.shape}, {human_size(self.json_bytes)} "
+            f"of JSON, {checked}.\n{label}: {self.preview}"
+        )
+        if not self.complete:
+            text += (
+                f"\nIt is over {human_size(SEND_LIMIT)}, so the reply carries this preview rather than the "
+                f"whole answer, which is submissions[{self.number - 1}] in the kernel."
+            )
+        return text
+
+
+def human_size(n: int) -> str:
+    """1536 → '1.5 KB': sizes as both sides word them."""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+class SpawnedAgent(_Model):
+    #: The variable the agent's handle is bound to.
+    variable: str
+
+
+class Configured(_Model):
+    pass
+
+
+class Unrestored(_Model):
+    name: str
+    type: str
+    #: Why: not picklable, too big, a corrupt checkpoint file, or it failed to load.
+    reason: str
+    #: The checkpoint file kept for it (set aside until the name is bound again); "": none.
+    file: str = ""
+
+
+class RestoreReport(_Model):
+    """What the `restore` call brought back into a new kernel from the session's checkpoint."""
+
+    #: A checkpoint existed (False: a new session; nothing else is set).
+    found: bool = False
+    restored: list[str] = []
+    unrestored: list[Unrestored] = []
+    #: The execution after which the checkpoint was taken.
+    execution_count: int = 0
+    #: Executions of `history` brought back.
+    history: int = 0
+
+
+# Calls of the server into the runtime (`RPC_NAME`). Each request names its method and the model
+# of its reply; the runtime answers with an `RpcOk` carrying that reply, or an `RpcError` when it
+# refuses the call (the model's own mistake, worded for it). Anything else is a fault of memex.
+
+ReplyT = TypeVar("ReplyT", bound=BaseModel)
+
+
+class RuntimeCall(_Model, Generic[ReplyT]):
+    """One call into the runtime; its reply is a `reply`."""
+
+    reply: ClassVar[type[BaseModel]]
+    method: str
+
+    def arguments(self) -> dict[str, Any]:
+        """The call's fields as keyword arguments for the runtime's handler, by their public names."""
+        return {
+            field.alias or name: getattr(self, name)
+            for name, field in type(self).model_fields.items()
+            if name != "method"
+        }
+
+
+class ScopeRequest(RuntimeCall[ScopeListing]):
+    reply = ScopeListing
+    method: Literal["scope"] = "scope"
+    pattern: str | None = None
+
+
+class SubmitRequest(RuntimeCall[SubmitReceipt]):
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
+    reply = SubmitReceipt
+    method: Literal["submit"] = "submit"
+    value: Any = None
+    variable: str | None = None
+    #: `schema` on the wire and to the handler (the name is taken on a pydantic model).
+    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+
+
+class SpawnAgentRequest(RuntimeCall[SpawnedAgent]):
+    reply = SpawnedAgent
+    method: Literal["spawn_agent"] = "spawn_agent"
+    task: str
+    inputs: list[str] | None = None
+    output_schema: dict[str, Any] | None = None
+    name: str | None = None
+
+
+class ConfigureRequest(RuntimeCall[Configured]):
+    reply = Configured
+    method: Literal["configure"] = "configure"
+    answer_schema: dict[str, Any] | None = None
+
+
+#: How the previous kernel's restore ended it, when it did: the next restore sets that variable aside.
+RestoreEnded = Literal["crashed", "stuck"]
+
+
+class RestoreRequest(RuntimeCall[RestoreReport]):
+    reply = RestoreReport
+    method: Literal["restore"] = "restore"
+    last_attempt: RestoreEnded | None = None
+
+
+#: Every call the runtime answers, by method name.
+REQUESTS: dict[str, type[RuntimeCall[Any]]] = {
+    kind.model_fields["method"].default: kind
+    for kind in (ScopeRequest, SubmitRequest, SpawnAgentRequest, ConfigureRequest, RestoreRequest)
+}
+
 
 class RpcOk(_Model):
     status: Literal["ok"] = "ok"
+    #: The reply model of the request's method, as JSON.
     result: Any = None
 
 
 class RpcError(_Model):
+    """The runtime refused the call: the model asked for something it cannot do."""
+
     status: Literal["error"] = "error"
     #: A message written for the model: what went wrong and what to do.
     message: str
@@ -158,28 +301,6 @@ class SamplingResult(_Model):
     model: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
-
-
-class Unrestored(_Model):
-    name: str
-    type: str
-    #: Why: not picklable, too big, a corrupt checkpoint file, or it failed to load.
-    reason: str
-    #: The checkpoint file kept for it (set aside until the name is bound again); "": none.
-    file: str = ""
-
-
-class RestoreReport(_Model):
-    """What `__memex__("restore")` brought back into a new kernel from the session's checkpoint."""
-
-    #: A checkpoint existed (False: a new session; nothing else is set).
-    found: bool = False
-    restored: list[str] = []
-    unrestored: list[Unrestored] = []
-    #: The execution after which the checkpoint was taken.
-    execution_count: int = 0
-    #: Executions of `history` brought back.
-    history: int = 0
 
 
 # Downstream MCP servers (`--mcp-config`): the kernel's `tools` asks through the channel.

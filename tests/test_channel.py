@@ -19,7 +19,8 @@ from mcp.client.session import ClientRequestContext
 
 from memex_mcp.runtime.channel import Channel, ChannelError, ChannelTimeout
 from memex_mcp.server import build_server
-from memex_mcp.server.channel import ChannelServer, remove_socket_dirs, socket_path
+from memex_mcp.server.channel import ChannelServer, socket_path
+from memex_mcp.server.lifecycle import Lifecycle
 from memex_mcp.server.session import SessionDir
 
 pytestmark = pytest.mark.anyio
@@ -184,6 +185,9 @@ def test_socket_directories_of_dead_servers_are_removed_when_a_session_starts(tm
     assert not session.channel.parent.exists()
 
 
-def test_a_server_leaving_without_cleanup_removes_its_socket_directories_first(path: Path) -> None:
-    remove_socket_dirs()
-    assert not path.parent.exists()
+async def test_a_server_leaving_without_cleanup_removes_its_sessions_socket_directories_first() -> None:
+    lifecycle = Lifecycle()
+    session = SessionDir(settings(), lifecycle)
+    assert session.channel is not None and session.channel.parent.is_dir()
+    await lifecycle.stop()
+    assert not session.channel.parent.exists()

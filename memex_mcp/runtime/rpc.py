@@ -1,6 +1,10 @@
 """`__memex__`: the server calls the runtime through user expressions of a silent execute request.
 
 Silent requests fire no cell hooks and do not count as executions, so they leave `history` alone.
+Each call is one request model of `memex_mcp.protocol` as JSON; it is dispatched by its type and
+answered with that request's reply model. A refusal (the model asked for something it cannot
+have) is answered as an `RpcError`; anything else that goes wrong raises, and the server reports
+it as its own failure.
 """
 
 from __future__ import annotations
@@ -11,11 +15,33 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from memex_mcp.protocol import RpcError, RpcOk, ScopeListing
+from memex_mcp.protocol import (
+    REQUESTS,
+    Configured,
+    ConfigureRequest,
+    RpcError,
+    RpcOk,
+    RuntimeCall,
+    ScopeListing,
+    ScopeRequest,
+    SpawnAgentRequest,
+    SpawnedAgent,
+    SubmitReceipt,
+    SubmitRequest,
+)
 from memex_mcp.runtime.agent_tool import SpawnError, spawn_for_tool
 from memex_mcp.runtime.agents import AgentHandle, Agents
 from memex_mcp.runtime.scope import list_scope
 from memex_mcp.runtime.submit import Submissions, SubmitError
+
+Handler = Callable[[Any], BaseModel]
+
+#: What the runtime refuses with a message for the model; every other exception is memex's fault.
+_REFUSALS = (SubmitError, SpawnError)
+
+
+class UnknownMethod(LookupError):
+    """The server asked for a method this runtime does not have: the two are of different versions."""
 
 
 class JsonReply:
@@ -36,43 +62,49 @@ class Rpc:
         self._hidden = hidden
         self._submissions = submissions
         self._agents = agents
-        self._methods: dict[str, Callable[..., Any]] = {
-            "scope": self.scope,
-            "submit": self.submit,
-            "configure": self.configure,
-            "spawn_agent": self.spawn_agent,
+        self._handlers: dict[type[RuntimeCall[Any]], Handler] = {
+            ScopeRequest: self.scope,
+            SubmitRequest: self.submit,
+            ConfigureRequest: self.configure,
+            SpawnAgentRequest: self.spawn_agent,
         }
 
     def register(self, method: str, function: Callable[..., Any]) -> None:
-        """Make `function` callable by the server as `method` (its result must be JSON-able)."""
-        self._methods[method] = function
+        """Make `function` answer `method`, one of `protocol.REQUESTS`: it is called with the request's
+        fields as keyword arguments, and what it returns must validate as the method's reply model."""
+        kind = REQUESTS[method]
+        self._handlers[kind] = lambda request: kind.reply.model_validate(function(**request.arguments()))
 
-    def __call__(self, method: str, arguments: str) -> JsonReply:
+    def __call__(self, request: str) -> JsonReply:
+        """Answer one request (its JSON); a refusal is an `RpcError`, any other failure raises."""
+        data = json.loads(request)
+        method = data.get("method") if isinstance(data, dict) else None
+        kind = REQUESTS.get(method) if isinstance(method, str) else None
+        if kind is None or kind not in self._handlers:
+            raise UnknownMethod(f"this runtime has no method {method!r}")
+        call = kind.model_validate(data)
         try:
-            result = self._methods[method](**json.loads(arguments))
-        except (SubmitError, SpawnError) as exc:
+            reply = kind.reply.model_validate(self._handlers[kind](call))
+        except _REFUSALS as exc:
             return JsonReply(RpcError(message=str(exc)))
-        return JsonReply(RpcOk(result=result))
+        return JsonReply(RpcOk(result=reply.model_dump(mode="json")))
 
-    def scope(self, pattern: str | None = None) -> Any:
+    def scope(self, request: ScopeRequest) -> ScopeListing:
         # A handle bound to a variable is listed once, among the agents, under the agent's name.
         plain = {k: v for k, v in self._ns.items() if not isinstance(v, AgentHandle)}
-        listing: ScopeListing = list_scope(plain, self._hidden, pattern)
-        listing = listing.model_copy(update={"agents": self._agents.listing(pattern)})
-        return listing.model_dump(mode="json")
+        listing = list_scope(plain, self._hidden, request.pattern)
+        return listing.model_copy(update={"agents": self._agents.listing(request.pattern)})
 
-    def submit(self, value: Any = None, variable: str | None = None, schema: Any = None) -> Any:
-        return self._submissions.submit(value, variable, schema, origin="tool")
+    def submit(self, request: SubmitRequest) -> SubmitReceipt:
+        return self._submissions.submit(request.value, request.variable, request.json_schema, origin="tool")
 
-    def spawn_agent(
-        self,
-        task: str,
-        inputs: list[str] | None = None,
-        output_schema: dict[str, Any] | None = None,
-        name: str | None = None,
-    ) -> str:
-        """Start a sub-agent for the MCP tool; returns the variable its handle is bound to."""
-        return spawn_for_tool(self._agents, self._ns, self._hidden, task, inputs, output_schema, name)
+    def spawn_agent(self, request: SpawnAgentRequest) -> SpawnedAgent:
+        """Start a sub-agent for the MCP tool; the reply names the variable its handle is bound to."""
+        variable = spawn_for_tool(
+            self._agents, self._ns, self._hidden, request.task, request.inputs, request.output_schema, request.name
+        )
+        return SpawnedAgent(variable=variable)
 
-    def configure(self, answer_schema: Any = None) -> None:
-        self._submissions.answer_schema = answer_schema
+    def configure(self, request: ConfigureRequest) -> Configured:
+        self._submissions.answer_schema = request.answer_schema
+        return Configured()

@@ -93,34 +93,6 @@ def describe(name: str, value: Any, seconds: float = PER_OBJECT) -> ScopeEntry:
     return ScopeEntry(name=name, type=type_name(value), summary=summary, size_bytes=size)
 
 
-def render(listing: ScopeListing, limit: int, pattern: str | None = None) -> str:
-    """The listing as text for the model: one line per entry, within `limit` characters. Agents come
-    first: they are few, and a long scope must not push a running one out of sight."""
-    rows = listing.agents + listing.variables
-    if not rows:
-        if pattern and listing.in_scope:
-            return (
-                f"No variable matches {pattern!r}; the scope has {listing.in_scope:,} "
-                f"variable{'s' if listing.in_scope != 1 else ''}: list_scope() without a pattern lists them."
-            )
-        return f"Nothing matches {pattern!r}; the scope is empty." if pattern else "The scope is empty."
-    width = min(max(len(e.name) for e in rows), 24)
-    lines = []
-    used = 0
-    for shown, e in enumerate(rows):
-        size = f" ({human_size(e.size_bytes)})" if e.size_bytes is not None else ""
-        line = f"{e.name:<{width}}  {e.type}{size}  {e.summary}"
-        if used + len(line) + 1 > limit - 120:  # room for the line that says what was left out
-            lines.append(
-                f"[… {len(rows) - shown:,} more of {len(rows):,} not shown; narrow the listing with "
-                "a pattern, e.g. list_scope(pattern='df_*')]"
-            )
-            break
-        lines.append(line)
-        used += len(line) + 1
-    return "\n".join(lines)
-
-
 def type_name(value: Any) -> str:
     kind = type(value)
     return kind.__name__ if kind.__module__ in ("builtins", "__main__") else kind.__qualname__
@@ -224,12 +196,3 @@ def attr_or_none(value: Any, name: str) -> Any:
         return getattr(value, name, None)
     except Exception:
         return None
-
-
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")

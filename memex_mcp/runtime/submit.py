@@ -15,18 +15,11 @@ from typing import Any, Literal
 from pydantic_core import to_json as json_bytes
 from pydantic_core import to_jsonable_python
 
-from memex_mcp.protocol import SubmitReceipt
-from memex_mcp.runtime.scope import attr_or_none, human_size
+from memex_mcp.protocol import NOTHING_TO_SUBMIT, SEND_LIMIT, SubmitReceipt
+from memex_mcp.runtime.scope import attr_or_none
 from memex_mcp.text import shorten
 
-#: Answers whose compact JSON is larger than this many bytes are acknowledged, not sent back.
-SEND_LIMIT = 1_000_000
 _PREVIEW = 300
-
-NOTHING = (
-    "Nothing to submit: pass the answer as `value` (any JSON value but null), or as `variable` the "
-    'name of the kernel variable that holds it, e.g. submit(variable="result").'
-)
 
 
 #: Where an answer came from: the `submit()` of the kernel's code, or the MCP tool, outside any cell.
@@ -71,7 +64,7 @@ class Submissions:
                     "or pass the answer as `value`."
                 )
         elif value is None:
-            raise SubmitError(NOTHING)
+            raise SubmitError(NOTHING_TO_SUBMIT)
         answer = to_json(value)
         source: Literal["call", "server", "none"] = "call" if schema is not None else "none"
         if schema is None and self.answer_schema is not None:
@@ -89,7 +82,7 @@ class Receipt(SubmitReceipt):
     """Shows as its acknowledgement where a cell displays it."""
 
     def __repr__(self) -> str:
-        return acknowledgement(self)
+        return self.acknowledgement()
 
 
 def receipt(number: int, answer: Any, source: Literal["call", "server", "none"]) -> Receipt:
@@ -106,43 +99,6 @@ def receipt(number: int, answer: Any, source: Literal["call", "server", "none"])
         answer=answer if complete else None,
         complete=complete,
     )
-
-
-def acknowledgement(receipt: SubmitReceipt) -> str:
-    """What the model reads: a few lines, whatever the size of the answer."""
-    checked = {
-        "call": "valid against the schema you gave",
-        "server": "valid against the server's answer schema",
-        "none": "no schema to check it against",
-    }[receipt.schema_source]
-    label = "Preview" if receipt.preview.endswith("…") else "Answer"
-    text = (
-        f"Accepted as submission {receipt.number}: {receipt.shape}, {human_size(receipt.json_bytes)} "
-        f"of JSON, {checked}.\n{label}: {receipt.preview}"
-    )
-    if not receipt.complete:
-        text += (
-            f"\nIt is over {human_size(SEND_LIMIT)}, so the reply carries this preview rather than the "
-            f"whole answer, which is submissions[{receipt.number - 1}] in the kernel."
-        )
-    return text
-
-
-def submitted(receipt: SubmitReceipt) -> dict[str, Any]:
-    """The answer as one JSON object, for programs: a dict as it is, anything else as `{"result": …}`;
-    an answer over `SEND_LIMIT` as `{"truncated": true, …}` with its preview and where the whole is."""
-    if receipt.complete:
-        return receipt.answer if isinstance(receipt.answer, dict) else {"result": receipt.answer}
-    where = f"submissions[{receipt.number - 1}]"
-    return {
-        "truncated": True,
-        "submission": receipt.number,
-        "json_bytes": receipt.json_bytes,
-        "preview": receipt.preview,
-        "where": where,
-        "message": f"The answer is over {human_size(SEND_LIMIT)} of JSON; the whole answer is {where} "
-        "in the kernel (execute_code can write it to a file).",
-    }
 
 
 def describe_answer(answer: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -15,18 +16,19 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from memex_mcp import __version__
-from memex_mcp.protocol import Progress, ScopeListing, SubmitReceipt
-from memex_mcp.runtime.scope import render as render_scope
-from memex_mcp.runtime.submit import NOTHING as SUBMIT_NOTHING
-from memex_mcp.runtime.submit import acknowledgement, submitted
-from memex_mcp.server.errors import ToolInputError
+from memex_mcp.protocol import NOTHING_TO_SUBMIT, Progress, ScopeListing
+from memex_mcp.server.errors import KernelCallFailed, RuntimeRefusal, ToolInputError
 from memex_mcp.server.guards import ToolCallGuard
 from memex_mcp.server.kernel import Kernel, KernelDied
+from memex_mcp.server.lifecycle import Lifecycle
 from memex_mcp.server.orientation import Orientation, orient
 from memex_mcp.server.render import render_execution
+from memex_mcp.server.replies import scope_text, submitted
 from memex_mcp.server.scratchpad import Scratchpad
 from memex_mcp.server.session import SessionDir
 from memex_mcp.server.settings import Settings
+
+_log = logging.getLogger(__name__)
 
 INSTRUCTIONS = """\
 A persistent Python kernel is your working memory. Keep large results (query results, documents,
@@ -46,11 +48,19 @@ class AppState:
 
 @contextmanager
 def tool_errors() -> Iterator[None]:
-    """Errors the model can act on become tool errors with their message (others stay hidden)."""
+    """Errors the model can act on become tool errors with their message (others stay hidden). A
+    failure of memex itself says so, and never reads as a mistake of the call."""
     try:
         yield
-    except ToolInputError as exc:
+    except (ToolInputError, RuntimeRefusal) as exc:
         raise ToolError(str(exc)) from None
+    except KernelCallFailed as exc:
+        _log.error("memex failed: %s", exc, exc_info=exc.__cause__)
+        raise ToolError(
+            f"memex-mcp failed internally ({exc}). This is a fault of the server, not of your call; "
+            "the kernel and its variables are unaffected. Try again; if it keeps failing, use "
+            "execute_code for what this tool does."
+        ) from None
     except KernelDied as exc:
         raise ToolError(
             f"The kernel is not available ({exc.description}); the next call starts a new one. Try again."
@@ -58,17 +68,22 @@ def tool_errors() -> Iterator[None]:
 
 
 def build_server(
-    settings: Settings, launched: Kernel | None = None, session: SessionDir | None = None
+    settings: Settings,
+    launched: Kernel | None = None,
+    session: SessionDir | None = None,
+    lifecycle: Lifecycle | None = None,
 ) -> MCPServer[AppState]:
-    """The MCP server. `launched`: a kernel already starting in `session`, for the first client to adopt."""
+    """The MCP server. `launched`: a kernel already starting in `session`, for the first client to
+    adopt. `lifecycle`: what the process stops when it is told to (made here if not given)."""
     pending = [(launched, session)] if launched else []
+    lifecycle = lifecycle or Lifecycle()
     orientation = orient(settings)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         # The kernel starts now, in the background, so the first call does not wait for it.
         kernel, session_dir = pending.pop() if pending else (None, None)
-        async with Scratchpad(settings, Path(os.getcwd()), kernel, session_dir) as scratchpad:
+        async with Scratchpad(settings, Path(os.getcwd()), kernel, session_dir, lifecycle) as scratchpad:
             yield AppState(scratchpad)
 
     server: MCPServer[AppState] = MCPServer(
@@ -124,7 +139,7 @@ def build_server(
         with tool_errors():
             listing = await scratchpad(ctx).list_scope(pattern)
         return CallToolResult(
-            content=[TextContent(type="text", text=render_scope(listing, settings.output_limit, pattern))],
+            content=[TextContent(type="text", text=scope_text(listing, settings.output_limit, pattern))],
             structured_content=listing.model_dump(mode="json", include={"variables", "agents"}),
         )
 
@@ -179,11 +194,11 @@ def build_server(
         if variable is not None and value is not None:
             raise ToolError("Give either `value` or `variable`, not both.")
         if variable is None and value is None:
-            raise ToolError(SUBMIT_NOTHING)
+            raise ToolError(NOTHING_TO_SUBMIT)
         with tool_errors():
-            receipt = SubmitReceipt.model_validate(await scratchpad(ctx).submit(value, variable, schema))
+            receipt = await scratchpad(ctx).submit(value, variable, schema)
         return CallToolResult(
-            content=[TextContent(type="text", text=acknowledgement(receipt))],
+            content=[TextContent(type="text", text=receipt.acknowledgement())],
             structured_content=submitted(receipt),
             _meta={"memex/submission": receipt.number, "memex/complete": receipt.complete},
         )

@@ -22,7 +22,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from memex_mcp.protocol import ChannelCancel, ChannelReply, ChannelRequest
 from memex_mcp.server.errors import MemexError
 
-__all__ = ["ChannelServer", "Handler", "remove_orphans", "remove_socket_dir", "remove_socket_dirs", "socket_path"]
+__all__ = ["ChannelServer", "Handler", "remove_orphans", "remove_socket_dir", "socket_path"]
 
 #: A handler gets the request's params and returns its JSON-able result. A MemexError's message
 #: reaches the kernel as is; other exceptions are reported by type.
@@ -37,8 +37,6 @@ _log = logging.getLogger(__name__)
 
 
 _PREFIX = "memex-ch-"
-#: Socket directories this process made and has not removed yet.
-_MADE: set[Path] = set()
 
 
 def socket_path() -> Path | None:
@@ -50,20 +48,12 @@ def socket_path() -> Path | None:
     """
     if os.name != "posix":
         return None
-    directory = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
-    _MADE.add(directory)
-    return directory / "channel"
+    return Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-")) / "channel"
 
 
 def remove_socket_dir(path: Path) -> None:
+    """The private directory of socket `path` (its session removes it, also when the server stops)."""
     shutil.rmtree(path.parent, ignore_errors=True)
-    _MADE.discard(path.parent)
-
-
-def remove_socket_dirs() -> None:
-    """Every socket directory of this process: for an exit that skips the scratchpads' cleanup."""
-    for directory in list(_MADE):
-        remove_socket_dir(directory / "channel")
 
 
 def remove_orphans(alive: Callable[[int], bool]) -> None:

@@ -11,12 +11,15 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
 
 from memex_mcp import __version__
 from memex_mcp.server.settings import Settings, default_state_dir
+
+if TYPE_CHECKING:
+    from memex_mcp.server.lifecycle import Lifecycle
 
 #: Said instead of pydantic's message where that one would show a pattern or a raw byte count.
 _MESSAGES = {
@@ -254,12 +257,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 async def _serve(settings: Settings) -> None:
     from memex_mcp.server.kernel import Kernel
+    from memex_mcp.server.lifecycle import Lifecycle
     from memex_mcp.server.session import SessionDir
 
+    lifecycle = Lifecycle()
     stopping: list[asyncio.Task[None]] = []
 
     def terminate() -> None:
-        stopping.append(asyncio.ensure_future(_terminate()))
+        stopping.append(asyncio.ensure_future(_terminate(lifecycle)))
 
     # Clients stop servers with SIGTERM. The SDK's stdin reader sits in a thread that no
     # cancellation reaches, so stop the kernels ourselves and leave.
@@ -268,21 +273,14 @@ async def _serve(settings: Settings) -> None:
 
     # The kernel boots in its own process while this one imports the MCP SDK: the two take
     # about the same time, so the first call waits for neither twice.
-    session = SessionDir(settings)
-    kernel = await Kernel.launch(Path.cwd(), session.config)
+    session = SessionDir(settings, lifecycle)
+    kernel = await Kernel.launch(Path.cwd(), session.config, lifecycle)
     from memex_mcp.server.app import build_server
 
-    await build_server(settings, launched=kernel, session=session).run_stdio_async()
+    await build_server(settings, launched=kernel, session=session, lifecycle=lifecycle).run_stdio_async()
 
 
-async def _terminate() -> None:
-    from memex_mcp.server.channel import remove_socket_dirs
-    from memex_mcp.server.downstream import stop_all
-    from memex_mcp.server.kernel import shutdown_all
-    from memex_mcp.server.session import close_all
-
+async def _terminate(lifecycle: Lifecycle) -> None:
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(asyncio.gather(shutdown_all(), stop_all()), timeout=10)
-    close_all()
-    remove_socket_dirs()
+        await lifecycle.stop()
     os._exit(0)

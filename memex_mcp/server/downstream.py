@@ -37,9 +37,10 @@ from memex_mcp.protocol import (
 )
 from memex_mcp.server.channel import Handler
 from memex_mcp.server.errors import MemexError
+from memex_mcp.server.lifecycle import Lifecycle, Stage
 from memex_mcp.server.mcp_config import ServerConfig, read_config
 
-__all__ = ["Downstream", "stop_all"]
+__all__ = ["Downstream"]
 
 #: Seconds a server gets to start and list its tools (`npx` may first download a package).
 START_TIMEOUT = 60.0
@@ -52,15 +53,6 @@ _log = logging.getLogger(__name__)
 
 class DownstreamUnavailable(MemexError):
     pass
-
-
-#: Connections of this process that have not stopped, for `stop_all` on SIGTERM.
-_LIVE: set[_Connection] = set()
-
-
-async def stop_all() -> None:
-    """Stop every downstream server of this process."""
-    await asyncio.gather(*(connection.close() for connection in list(_LIVE)), return_exceptions=True)
 
 
 class _Connection:
@@ -79,7 +71,6 @@ class _Connection:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        _LIVE.add(self)
         self._task = asyncio.ensure_future(self._run())
         # Not a cancel scope around the start: the client's own scopes stay open after it.
         asyncio.get_running_loop().call_later(START_TIMEOUT, self._start_timed_out)
@@ -95,7 +86,6 @@ class _Connection:
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(asyncio.shield(self._task), _STOP_TIMEOUT)
             self._task.cancel()
-        _LIVE.discard(self)
 
     async def _run(self) -> None:
         try:
@@ -170,18 +160,25 @@ class Downstream:
         servers = read_config(config) if config is not None else {}
         self._log_dir = Path(tempfile.mkdtemp(prefix="memex-mcp-downstream-")) if servers else None
         self._reports: list[str] = []
+        self._lifecycle: Lifecycle | None = None
         self._servers = {
             name: _Connection(name, server, self._log_dir, self._reports.append)
             for name, server in servers.items()
             if self._log_dir is not None
         }
 
-    def start(self) -> None:
-        """Start every server in the background (call with the event loop running)."""
+    def start(self, lifecycle: Lifecycle) -> None:
+        """Start every server in the background (call with the event loop running); they stop with
+        `close`, or else when `lifecycle` stops."""
+        self._lifecycle = lifecycle
+        if self._servers:
+            lifecycle.add(Stage.PROCESSES, self, self.close)
         for connection in self._servers.values():
             connection.start()
 
     async def close(self) -> None:
+        if self._lifecycle is not None:
+            self._lifecycle.discard(Stage.PROCESSES, self)
         await asyncio.gather(*(c.close() for c in self._servers.values()), return_exceptions=True)
         if self._log_dir is not None:
             shutil.rmtree(self._log_dir, ignore_errors=True)

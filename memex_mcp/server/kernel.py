@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import os
 import queue
 import shutil
@@ -17,21 +16,28 @@ import subprocess
 import sys
 import tempfile
 import threading
-import weakref
 from collections import deque
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from memex_mcp.protocol import CONFIG_ENV, REPORT_KEY, RPC_NAME, CellReport, RpcError, RpcOk, RuntimeConfig
+from memex_mcp.protocol import CONFIG_ENV, REPORT_KEY, RPC_NAME, CellReport, RpcError, RpcOk, RuntimeCall, RuntimeConfig
+
+# The one runtime module the server loads: both sides must agree on where the marker is and what it
+# holds, and it imports only the standard library.
 from memex_mcp.runtime.cells.marker import marker_path, read_marker
-from memex_mcp.server.errors import MemexError
+from memex_mcp.server.errors import KernelCallFailed, MemexError, RuntimeRefusal
+from memex_mcp.server.lifecycle import Lifecycle, Stage
 from memex_mcp.server.output import CellOutput, add_display
 
 T = TypeVar("T")
+R = TypeVar("R", bound=BaseModel)
+
+_RPC_REPLY: TypeAdapter[RpcOk | RpcError] = TypeAdapter(Annotated[RpcOk | RpcError, Field(discriminator="status")])
 
 _KERNEL_NAME = "memex-python"
 #: How long a kernel_info's IOPub status may take once its reply is in. It comes within a few
@@ -70,29 +76,12 @@ class KernelDied(MemexError):
         self.description = description
 
 
-#: Kernels of this process that have not been shut down, for a shutdown on SIGTERM.
-_LIVE: weakref.WeakSet[Kernel] = weakref.WeakSet()
-
-
-#: Launches in progress: a kernel still starting is not in `_LIVE` yet.
-_LAUNCHING: set[asyncio.Future[None]] = set()
-
-_closing = False
-
-
-async def shutdown_all() -> None:
-    """Stop every kernel of this process, and start no more."""
-    global _closing
-    _closing = True
-    # A launch that is under way sees `_closing` when its process is up and stops it itself.
-    await asyncio.gather(*_LAUNCHING, return_exceptions=True)
-    await asyncio.gather(*(kernel.shutdown(now=True) for kernel in list(_LIVE)), return_exceptions=True)
-
-
 class Kernel:
-    def __init__(self, manager: AsyncKernelManager, config: RuntimeConfig) -> None:
+    def __init__(self, manager: AsyncKernelManager, config: RuntimeConfig, lifecycle: Lifecycle) -> None:
         self._km = manager
         self.config = config
+        self._lifecycle = lifecycle
+        self._shutdown: asyncio.Future[None] | None = None
         self._kc = manager.client()
         self.dead = asyncio.Event()
         self._exit_code: int | None = None
@@ -108,27 +97,24 @@ class Kernel:
         self._last_begun: str | None = None
 
     @classmethod
-    async def start(cls, workdir: Path, config: RuntimeConfig) -> Kernel:
+    async def start(cls, workdir: Path, config: RuntimeConfig, lifecycle: Lifecycle | None = None) -> Kernel:
         """Launch a kernel and wait until it answers."""
-        kernel = await cls.launch(workdir, config)
+        kernel = await cls.launch(workdir, config, lifecycle)
         await kernel.ready()
         return kernel
 
     @classmethod
-    async def launch(cls, workdir: Path, config: RuntimeConfig) -> Kernel:
-        """Start the process and return at once; `ready()` waits for it to answer."""
-        if _closing:
+    async def launch(cls, workdir: Path, config: RuntimeConfig, lifecycle: Lifecycle | None = None) -> Kernel:
+        """Start the process and return at once; `ready()` waits for it to answer. The kernel is
+        stopped with `lifecycle` unless it is shut down first (default: only by `shutdown`)."""
+        lifecycle = lifecycle or Lifecycle()
+        if lifecycle.stopping:
             raise KernelDied("the server is shutting down")
-        launched = asyncio.get_running_loop().create_future()
-        _LAUNCHING.add(launched)
-        try:
-            return await cls._launch(workdir, config)
-        finally:
-            _LAUNCHING.discard(launched)
-            launched.set_result(None)
+        async with lifecycle.launching():
+            return await cls._launch(workdir, config, lifecycle)
 
     @classmethod
-    async def _launch(cls, workdir: Path, config: RuntimeConfig) -> Kernel:
+    async def _launch(cls, workdir: Path, config: RuntimeConfig, lifecycle: Lifecycle) -> Kernel:
         km = AsyncKernelManager(kernel_name=_KERNEL_NAME, kernel_spec_manager=_SpecManager())
         if os.name == "posix":
             # ipc skips TCP; the sockets live in a private temporary directory.
@@ -147,11 +133,11 @@ class Kernel:
                 await km.shutdown_kernel(now=True)  # a process that did start must not run on
             _remove_kernel_files(km)
             raise
-        kernel = cls(km, config)
-        if _closing:  # shutdown_all ran while this one was starting: it would be left running
+        kernel = cls(km, config, lifecycle)
+        if lifecycle.stopping:  # it stopped while this one was starting: it would be left running
             await kernel.shutdown(now=True)
             raise KernelDied("the server is shutting down")
-        _LIVE.add(kernel)
+        lifecycle.add(Stage.PROCESSES, kernel, lambda: kernel.shutdown(now=True))
         kernel._watch_process()
         kernel._drain_stderr()
         kernel._kc.start_channels()
@@ -301,21 +287,32 @@ class Kernel:
         report = reply["metadata"].get(REPORT_KEY)
         out.report = CellReport.model_validate(report) if report is not None else None
 
-    async def call(self, method: str, **arguments: Any) -> Any:
-        """Call `method` of the runtime's `__memex__` object; its RpcError becomes ValueError."""
-        return await self._unless_dead(self._call(method, arguments))
+    async def call(self, request: RuntimeCall[R]) -> R:
+        """Send `request` to the runtime's `__memex__` object and return its reply model.
 
-    async def _call(self, method: str, arguments: dict[str, Any]) -> Any:
-        expression = f"{RPC_NAME}({method!r}, {json.dumps(arguments)!r})"
+        Raises RuntimeRefusal when the runtime refuses the call (its message is for the model), and
+        KernelCallFailed when the call fails in the runtime or its reply does not fit the protocol:
+        that is memex's fault, whatever the model asked."""
+        return await self._unless_dead(self._call(request))
+
+    async def _call(self, request: RuntimeCall[R]) -> R:
+        expression = f"{RPC_NAME}({request.model_dump_json()!r})"
         msg_id = self._kc.execute("", silent=True, store_history=False, user_expressions={"r": expression})
         reply = await self._reply(msg_id)
-        result = reply["content"]["user_expressions"]["r"]
-        if result["status"] != "ok":
-            raise RuntimeError(f"memex runtime call {method} failed: {result.get('ename')}: {result.get('evalue')}")
-        data = result["data"]["application/json"]
-        if data["status"] == "error":
-            raise ValueError(RpcError.model_validate(data).message)
-        return RpcOk.model_validate(data).result
+        try:
+            result = reply["content"]["user_expressions"]["r"]
+            if result["status"] != "ok":
+                raise KernelCallFailed(
+                    f"the runtime's {request.method} call failed: {result.get('ename')}: {result.get('evalue')}"
+                )
+            answer = _RPC_REPLY.validate_python(result["data"]["application/json"])
+            if isinstance(answer, RpcError):
+                raise RuntimeRefusal(answer.message)
+            return cast(R, type(request).reply.model_validate(answer.result))
+        except (KeyError, TypeError, ValidationError) as exc:
+            raise KernelCallFailed(
+                f"the runtime's reply to {request.method} is not what this server expects: {_one_line(exc)}"
+            ) from exc
 
     async def _reply(self, msg_id: str) -> dict[str, Any]:
         shell = self._kc.shell_channel.socket
@@ -375,8 +372,17 @@ class Kernel:
         """Stop the kernel: politely, or at once (`now`) when it is hung or being replaced.
 
         Its files go whatever happens on the way (a dead kernel's manager can fail half-way, and
-        a shutdown can be cancelled): the connection file, the socket directory, the marker."""
-        _LIVE.discard(self)
+        the caller may be cancelled): the connection file, the socket directory, the marker. A
+        second call waits for the first one's shutdown (killing the process if it is `now`), so the
+        lifecycle's stop never leaves while a shutdown is still removing files."""
+        if self._shutdown is None:
+            self._shutdown = asyncio.ensure_future(self._stop(now))
+        elif now and self._process is not None and self._process.poll() is None:
+            with contextlib.suppress(OSError):
+                self._process.kill()
+        await asyncio.shield(self._shutdown)
+
+    async def _stop(self, now: bool) -> None:
         try:
             self._kc.stop_channels()
             with contextlib.suppress(Exception):
@@ -385,11 +391,16 @@ class Kernel:
             if self._exited():
                 self.began("")  # read the marker before it goes: a caller may still ask
             self._remove_files()
+            self._lifecycle.discard(Stage.PROCESSES, self)
 
     def _remove_files(self) -> None:
         if self._marker is not None:
             self._marker.unlink(missing_ok=True)
         _remove_kernel_files(self._km)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
 
 
 def _remove_kernel_files(km: AsyncKernelManager) -> None:

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import IO
 from xml.etree import ElementTree
 
+# The kernel's own naming and file rules, so that what the model is told matches what the kernel
+# loads; these modules import only the standard library.
 from memex_mcp.runtime.data.names import identifier, unique
 from memex_mcp.runtime.data.sources import DataFile, kind_of
 from memex_mcp.runtime.documents.extract import supported

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import anyio
 
-from memex_mcp.protocol import RestoreReport, Unrestored
+from memex_mcp.protocol import RestoreEnded, RestoreReport, RestoreRequest, Unrestored
+from memex_mcp.server.errors import KernelCallFailed, RuntimeRefusal
 from memex_mcp.server.kernel import Kernel, KernelDied
 
 #: How a restore that did not finish ended its kernel; the next kernel is told (`restore`).
-Ended = Literal["crashed", "stuck"]
+Ended = RestoreEnded
 #: The whole restore may take this many times the per-variable time before the kernel is replaced.
 CALL_FACTOR = 10
 _SHOWN = 20
@@ -32,10 +31,10 @@ async def restore(kernel: Kernel, last_attempt: Ended | None, seconds: float) ->
     limit = CALL_FACTOR * seconds
     try:
         with anyio.fail_after(limit):
-            return RestoreReport.model_validate(await kernel.call("restore", last_attempt=last_attempt))
+            return await kernel.call(RestoreRequest(last_attempt=last_attempt))
     except TimeoutError:
         raise RestoreStuck(f"restoring the checkpoint did not finish within {limit:g} s") from None
-    except (RuntimeError, ValueError) as exc:
+    except (KernelCallFailed, RuntimeRefusal) as exc:
         return RestoreReport(found=True, unrestored=[Unrestored(name="*", type="checkpoint", reason=str(exc))])
 
 

@@ -9,18 +9,18 @@ from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent
 
 from memex_mcp.server import images
 from memex_mcp.server.clip import budget
-from memex_mcp.server.scratchpad import Execution
+from memex_mcp.server.outcome import CellResult
 from memex_mcp.server.settings import Settings
 
 #: The whole reply of a cell that printed nothing and whose last line has no value.
 NO_OUTPUT = "(no output)"
 
 
-async def render_execution(result: Execution, settings: Settings) -> CallToolResult:
+async def render_execution(result: CellResult, settings: Settings) -> CallToolResult:
     out = result.output
     report = out.report
     body = out.text
-    if result.status == "error":
+    if result.failed:
         error = report.error if report and report.error else out.raw_error
         body.append((error or "") + "\n")
     where = f"_outputs[{report.execution_count}]" if report else None

@@ -7,53 +7,71 @@ import contextlib
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 import anyio
+from pydantic import BaseModel
 
-from memex_mcp.protocol import Progress, RestoreReport, ScopeListing
+from memex_mcp.protocol import (
+    ConfigureRequest,
+    Progress,
+    RestoreReport,
+    RuntimeCall,
+    ScopeListing,
+    ScopeRequest,
+    SpawnAgentRequest,
+    SubmitReceipt,
+    SubmitRequest,
+)
 from memex_mcp.server import recovery
 from memex_mcp.server.channel import ChannelServer
 from memex_mcp.server.downstream import Downstream
 from memex_mcp.server.errors import ToolInputError
 from memex_mcp.server.kernel import Kernel, KernelDied
+from memex_mcp.server.lifecycle import Lifecycle
+from memex_mcp.server.outcome import (
+    Abandoned,
+    CellResult,
+    Died,
+    DiedOnInterrupt,
+    Finished,
+    KeptState,
+    NotBegun,
+    Outcome,
+    Replacement,
+    Stop,
+    TimedOut,
+    Unstoppable,
+)
 from memex_mcp.server.output import CellOutput
 from memex_mcp.server.sampling import ClientSampling
 from memex_mcp.server.session import SessionDir
 from memex_mcp.server.settings import Settings
 
-Status = Literal["ok", "error", "timeout", "died"]
-
-
-@dataclass
-class Execution:
-    output: CellOutput
-    status: Status = "ok"
-    #: Sentences about the kernel the model must know, shown before the output.
-    notes: list[str] = field(default_factory=list)
-    #: Shown after the output when the execution did not simply finish.
-    ending: str | None = None
-
-    @property
-    def is_error(self) -> bool:
-        return self.status != "ok"
+R = TypeVar("R", bound=BaseModel)
 
 
 class Scratchpad:
     """Owns one kernel at a time. Calls run one at a time, in arrival order."""
 
     def __init__(
-        self, settings: Settings, workdir: Path, launched: Kernel | None = None, session: SessionDir | None = None
+        self,
+        settings: Settings,
+        workdir: Path,
+        launched: Kernel | None = None,
+        session: SessionDir | None = None,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         """`launched`: a kernel already starting (the command line starts one before the SDK loads),
-        and `session`, the directory it was launched with."""
+        and `session`, the directory it was launched with. `lifecycle`: what stops the scratchpad's
+        kernels, servers and files when the process stops (by default, one of its own)."""
         assert (launched is None) == (session is None), "a launched kernel comes with its session"
         self._settings = settings
+        self._lifecycle = lifecycle or Lifecycle()
         self._launched = launched
-        self.session = session or SessionDir(settings)
+        self.session = session or SessionDir(settings, self._lifecycle)
         self._workdir = workdir
         # anyio's lock hands itself to waiters first-come, first-served.
         self._lock = anyio.Lock()
@@ -75,7 +93,7 @@ class Scratchpad:
     async def __aenter__(self) -> Scratchpad:
         # Before any code runs: kernels connect when they first need the server.
         await self.channel.start()
-        self.downstream.start()
+        self.downstream.start(self._lifecycle)
         self._kernel = asyncio.ensure_future(self._start_kernel(self._launched))
         self._launched = None
         self._watcher = asyncio.ensure_future(self._watch())
@@ -122,12 +140,12 @@ class Scratchpad:
         for attempt in range(2):
             if self._closing and launched is None:
                 raise KernelDied("the server is closing this session")
-            kernel = launched or await Kernel.launch(self._workdir, self.session.config)
+            kernel = launched or await Kernel.launch(self._workdir, self.session.config, self._lifecycle)
             launched = None
             await kernel.ready()
             try:
                 if self._settings.answer_schema is not None:
-                    await kernel.call("configure", answer_schema=self._settings.answer_schema)
+                    await kernel.call(ConfigureRequest(answer_schema=self._settings.answer_schema))
                 self._restored = await self._restore(kernel)
             except BaseException as exc:
                 with anyio.CancelScope(shield=True):
@@ -173,25 +191,19 @@ class Scratchpad:
             return None
         return task.result()
 
-    async def _replace(self, old: Kernel) -> tuple[bool, str]:
-        """Start a new kernel with the scope of the last checkpoint. Returns (True, what came back),
-        or (False, why no kernel could be started): the next call then tries again."""
+    async def _replace(self, old: Kernel) -> Replacement:
+        """Start a new kernel with the scope of the last checkpoint. If none can be started, the next
+        call tries again."""
         with contextlib.suppress(Exception):
             await old.shutdown(now=True)
         self._kernel = asyncio.ensure_future(self._start_kernel())
         try:
             await asyncio.shield(self._kernel)
         except Exception as exc:
-            return False, exc.description if isinstance(exc, KernelDied) else f"{type(exc).__name__}: {exc}"
-        return True, recovery.describe(self._restored)
-
-    @staticmethod
-    def _replaced(what: str, outcome: tuple[bool, str]) -> str:
-        """`what` happened to the kernel, and how replacing it went, as one sentence."""
-        ok, text = outcome
-        if ok:
-            return f"{what} and was replaced by a new one; {text}."
-        return f"{what}, and a new one could not be started ({text}); the next call tries again."
+            return Replacement(
+                False, exc.description if isinstance(exc, KernelDied) else f"{type(exc).__name__}: {exc}"
+            )
+        return Replacement(True, recovery.describe(self._restored))
 
     async def _watch(self) -> None:
         """Replace a kernel that dies between calls at once, so the next call does not wait for it."""
@@ -208,11 +220,11 @@ class Scratchpad:
         """Replace `kernel` unless a call already did, and leave a note for the next result."""
         if self._current() is kernel:
             what = f"The kernel died after the previous call ({kernel.exit_description()})"
-            self._notes.append(self._replaced(what, await self._replace(kernel)))
+            self._notes.append((await self._replace(kernel)).after(what))
 
     async def execute(
         self, code: str, timeout: float | None = None, on_progress: Callable[[Progress], Awaitable[None]] | None = None
-    ) -> Execution:
+    ) -> CellResult:
         if len(code) > self._settings.max_code_chars:
             raise ToolInputError(
                 f"The code is {len(code):,} characters; the limit is {self._settings.max_code_chars:,}. "
@@ -225,46 +237,52 @@ class Scratchpad:
                 f"Leave it out for the default of {self._settings.timeout:g} s."
             )
         async with self._lock:
-            output = CellOutput(
-                keep=self._settings.output_limit, keep_images=self._settings.max_images, on_progress=on_progress
-            )
-            result = Execution(output)
-            for _ in range(2):
+            notes: list[str] = []
+            for attempt in range(2):
                 kernel = await self.kernel()
                 if kernel.dead.is_set():
                     await self._replace_dead(kernel)
                     kernel = await self.kernel()
                 # Taken only now: starting the kernel may have left a note (a restored session).
-                result.notes += self._notes + self.downstream.take_reports()
+                notes += self._notes + self.downstream.take_reports()
                 self._notes = []
-                await self._run(kernel, code, limit, result)
-                if result.status != "died" or result.output.started:
-                    break
-                # The kernel never began this code (it died or was stopped before): run it on the new one.
-                result.status = "ok"
-                result.output = output = CellOutput(
+                output = CellOutput(
                     keep=self._settings.output_limit, keep_images=self._settings.max_images, on_progress=on_progress
                 )
-            return result
+                outcome = await self._run(kernel, code, limit, output)
+                if isinstance(outcome, NotBegun):
+                    # Taken by the next try, or kept for the next call if no kernel starts.
+                    self._notes.append(outcome.note)
+                if not isinstance(outcome, NotBegun) or attempt:
+                    return CellResult(output, outcome, tuple(notes))
+        raise AssertionError("unreachable")
 
-    async def _run(self, kernel: Kernel, code: str, limit: float, result: Execution) -> None:
+    async def _run(self, kernel: Kernel, code: str, limit: float, output: CellOutput) -> Outcome:
         """Run `code` on `kernel`. Its clock starts when the kernel begins it: the previous call's
         checkpoint, written before it, is not charged to it. An interrupt is sent only while the
         kernel runs this code, so that it can never land on anything else."""
         deadline = time.monotonic() + limit
-        run = asyncio.ensure_future(kernel.execute(code, result.output))
+        run = asyncio.ensure_future(kernel.execute(code, output))
         try:
-            if await self._begun(run, result.output, limit):
-                await self._supervise(kernel, run, limit, result)
-            else:
-                await self._not_begun(kernel, run, limit, result)
+            if await self._begun(run, output, limit):
+                return await self._supervise(kernel, run, limit, output)
+            return await self._not_begun(kernel, run, limit, output)
         finally:
             if not run.done():  # the caller went away: stop the cell, as Ctrl-C would
                 with anyio.CancelScope(shield=True):
-                    if not await self._begun(run, result.output, max(deadline - time.monotonic(), 0)):
-                        await self._not_begun(kernel, run, limit, result)
-                    elif not run.done():
-                        await self._stop(kernel, run, result)
+                    await self._abandon(kernel, run, output, max(deadline - time.monotonic(), 0), limit)
+
+    async def _abandon(
+        self, kernel: Kernel, run: asyncio.Future[None], output: CellOutput, remaining: float, limit: float
+    ) -> Abandoned | NotBegun | Died:
+        """The caller went away: stop the code as Ctrl-C would. No result is returned to anyone, so
+        what the next call must know is left as a note."""
+        if not await self._begun(run, output, remaining):
+            outcome = await self._not_begun(kernel, run, limit, output)
+            if isinstance(outcome, NotBegun):  # no result carries it: the next call says it
+                self._notes.append(outcome.note)
+            return outcome
+        return Abandoned(await self._stop(kernel, run) if not run.done() else KeptState())
 
     @staticmethod
     async def _begun(run: asyncio.Future[None], out: CellOutput, limit: float) -> bool:
@@ -278,114 +296,84 @@ class Scratchpad:
             began.cancel()
         return out.began.is_set() or run.done()
 
-    async def _not_begun(self, kernel: Kernel, run: asyncio.Future[None], limit: float, result: Execution) -> None:
+    async def _not_begun(
+        self, kernel: Kernel, run: asyncio.Future[None], limit: float, output: CellOutput
+    ) -> NotBegun | Died:
         """The kernel has not begun the code after `limit` seconds: it is stuck in work that is not
         this call's, which an interrupt must not hit. It is replaced; code it never began runs on
         the new kernel (see `execute`)."""
         run.cancel()
-        outcome = await self._replace(kernel)
-        result.status = "died"
-        request = result.output.request
+        replacement = await self._replace(kernel)
         what = (
             f"The kernel was still busy with work of the previous call (saving its checkpoint) {limit:g} s "
             "after this code was sent"
         )
-        if request is not None and kernel.began(request):  # it began the code in that very instant
-            result.output.started = True
-            result.ending = (
-                self._replaced(f"TimeoutError: {what}, and began it only then; it was stopped", outcome)
-                + " The code is not run again."
-            )
-        else:
-            self._notes.append(self._replaced(what, outcome))
+        if output.request is not None and kernel.began(output.request):  # it began the code in that very instant
+            output.started = True
+            cause = f"TimeoutError: {what}, and began it only then; it was stopped"
+            return Died(cause, replacement, not_run_again=True)
+        return NotBegun(what, replacement)
 
-    async def _supervise(self, kernel: Kernel, run: asyncio.Future[None], limit: float, result: Execution) -> None:
+    async def _supervise(
+        self, kernel: Kernel, run: asyncio.Future[None], limit: float, output: CellOutput
+    ) -> Finished | TimedOut | Died | NotBegun:
         try:
             await asyncio.wait({run}, timeout=limit)
             if not run.done():
-                result.status = "timeout"
-                result.ending = f"TimeoutError: the execution exceeded {limit:g} s and was interrupted."
-                await self._stop(kernel, run, result)
-                return
+                return TimedOut(limit, await self._stop(kernel, run))
             run.result()
-            if (result.output.report and result.output.report.error) or result.output.raw_error:
-                result.status = "error"
+            return Finished.of(output)
         except KernelDied as died:
-            result.status = "died"
-            outcome = await self._replace(kernel)
-            if result.output.started:
-                result.ending = self._replaced(f"The kernel died while running this code ({died.description})", outcome)
-            else:  # taken by the next try, or kept for the next call if no kernel starts
-                self._notes.append(
-                    self._replaced(f"The kernel died after the previous call ({died.description})", outcome)
-                )
+            replacement = await self._replace(kernel)
+            if output.started:
+                return Died(f"The kernel died while running this code ({died.description})", replacement)
+            return NotBegun(f"The kernel died after the previous call ({died.description})", replacement)
 
-    async def _stop(self, kernel: Kernel, run: asyncio.Future[None], result: Execution) -> None:
+    async def _stop(self, kernel: Kernel, run: asyncio.Future[None]) -> Stop:
         """Interrupt; if the code ignores it for the grace period, restart the kernel."""
         with contextlib.suppress(Exception):
             await kernel.interrupt()
         await asyncio.wait({run}, timeout=self._settings.interrupt_grace)
         if run.done() and not run.cancelled() and run.exception() is None:
-            result.ending = (result.ending or "The execution was interrupted.") + " The kernel kept its state."
-            return
+            return KeptState()
         died = run.done() and not run.cancelled() and isinstance(run.exception(), KernelDied)
         run.cancel()
-        outcome = await self._replace(kernel)
-        ending = result.ending or "The execution was interrupted."
-        if died:  # the interrupt killed it (a SIGINT handler that exits, a C library that aborts)
-            what = f"The kernel died on the interrupt ({kernel.exit_description()})"
-            result.ending = f"{ending} {self._replaced(what, outcome)}"
-            return
-        ok, text = outcome
-        restarted = (
-            f"restarted; {text}."
-            if ok
-            else (f"stopped, and a new one could not be started ({text}); the next call tries again.")
-        )
-        result.ending = ending + (
-            f" It did not stop within {self._settings.interrupt_grace:g} s of the interrupt, so the kernel "
-            f"was {restarted}"
-        )
+        replacement = await self._replace(kernel)
+        if died:
+            return DiedOnInterrupt(kernel.exit_description(), replacement)
+        return Unstoppable(self._settings.interrupt_grace, replacement)
 
     async def list_scope(self, pattern: str | None) -> ScopeListing:
-        listing = await self._call(
+        return await self._call(
             "list_scope",
-            "scope",
+            ScopeRequest(pattern=pattern),
             "Some variable's summary is slow (its __repr__ or __len__ computes or waits): "
             "list fewer with a `pattern` that leaves it out, or look at variables with execute_code.",
             read_only=True,
-            pattern=pattern,
         )
-        return ScopeListing.model_validate(listing)
 
-    async def submit(self, value: Any, variable: str | None, schema: dict[str, Any] | None) -> Any:
+    async def submit(self, value: Any, variable: str | None, schema: dict[str, Any] | None) -> SubmitReceipt:
         return await self._call(
             "submit",
-            "submit",
+            SubmitRequest(value=value, variable=variable, schema=schema),
             "Validating or converting the answer is slow: submit a "
             "smaller value, or call submit(value) in execute_code, where your timeout applies.",
-            value=value,
-            variable=variable,
-            schema=schema,
         )
 
     async def spawn_agent(
         self, task: str, inputs: list[str] | None, output_schema: dict[str, Any] | None, name: str | None
     ) -> str:
         """Start a sub-agent in the kernel; returns the variable that holds its handle."""
-        variable: str = await self._call(
+        spawned = await self._call(
             "spawn_agent",
-            "spawn_agent",
+            SpawnAgentRequest(task=task, inputs=inputs, output_schema=output_schema, name=name),
             "Call spawn_agent(...) in execute_code instead, where your timeout applies.",
-            task=task,
-            inputs=inputs,
-            output_schema=output_schema,
-            name=name,
         )
-        return variable
+        return spawned.variable
 
-    async def _call(self, tool: str, method: str, advice: str, read_only: bool = False, **arguments: Any) -> Any:
-        """Call the runtime's `method` for `tool`, within `call_timeout`.
+    async def _call(self, tool: str, request: RuntimeCall[R], advice: str, read_only: bool = False) -> R:
+        """Send `request` to the runtime for `tool`, within `call_timeout`. A refusal is raised as
+        RuntimeRefusal, a failure of memex as KernelCallFailed (see `Kernel.call`).
 
         The lock is held until the kernel has answered the request, or has been interrupted or
         replaced, also when the caller goes away: the next call is never sent into a kernel still
@@ -394,7 +382,7 @@ class Scratchpad:
         async with self._lock:
             kernel = await self.kernel()
             deadline = time.monotonic() + self._settings.call_timeout
-            reply = asyncio.ensure_future(kernel.call(method, **arguments))
+            reply = asyncio.ensure_future(kernel.call(request))
             try:
                 await asyncio.wait({reply}, timeout=self._settings.call_timeout)
             except asyncio.CancelledError:
@@ -412,10 +400,7 @@ class Scratchpad:
                     f"{tool} did not finish within {self._settings.call_timeout:g} s, so it was "
                     f"interrupted; {said or 'the kernel kept its state.'} {advice}"
                 )
-            try:
-                return reply.result()
-            except ValueError as exc:
-                raise ToolInputError(str(exc)) from None
+            return reply.result()
 
     async def _settle(self, kernel: Kernel, reply: asyncio.Future[Any]) -> str | None:
         """Interrupt the runtime call `reply` (the kernel is running it: calls are sent under the
@@ -426,12 +411,11 @@ class Scratchpad:
         await asyncio.wait({reply}, timeout=self._settings.interrupt_grace)
         if reply.done():
             if not reply.cancelled() and isinstance(reply.exception(), KernelDied):  # (retrieved either way)
-                return self._replaced(
-                    f"the kernel died on the interrupt ({kernel.exit_description()})", await self._replace(kernel)
+                return (await self._replace(kernel)).after(
+                    f"the kernel died on the interrupt ({kernel.exit_description()})"
                 )
             return None
         reply.cancel()
-        return self._replaced(
-            f"the kernel did not stop within {self._settings.interrupt_grace:g} s of the interrupt",
-            await self._replace(kernel),
+        return (await self._replace(kernel)).after(
+            f"the kernel did not stop within {self._settings.interrupt_grace:g} s of the interrupt"
         )

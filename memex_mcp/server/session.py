@@ -16,21 +16,16 @@ from typing import IO
 
 from memex_mcp.protocol import RuntimeConfig
 from memex_mcp.server import channel
+from memex_mcp.server.lifecycle import Lifecycle, Stage
 from memex_mcp.server.settings import Settings
 
 _EPHEMERAL = ".ephemeral-"
-#: Sessions of this process not closed yet, for an exit that skips the scratchpads' cleanup.
-_OPEN: set[SessionDir] = set()
-
-
-def close_all() -> None:
-    """Close every session of this process (SIGTERM): the lock is released, ephemeral ones removed."""
-    for session in list(_OPEN):
-        session.close()
 
 
 class SessionDir:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, lifecycle: Lifecycle | None = None) -> None:
+        """A session of `settings`, closed by `close`, or else when `lifecycle` stops."""
+        lifecycle = lifecycle or Lifecycle()
         sessions = settings.state_dir / "sessions"
         sessions.mkdir(parents=True, exist_ok=True)
         _remove_orphans(sessions)
@@ -61,10 +56,12 @@ class SessionDir:
             restore_timeout=settings.restore_timeout,
             channel=str(self.channel) if self.channel is not None else None,
         )
-        _OPEN.add(self)
+        self._lifecycle = lifecycle
+        lifecycle.add(Stage.FILES, self, self.close)
 
     def close(self) -> None:
-        _OPEN.discard(self)
+        """Release the lock, remove the channel's socket and an unnamed session's directory."""
+        self._lifecycle.discard(Stage.FILES, self)
         if self._lock is not None:
             self._lock.close()  # closing the descriptor releases the lock
             self._lock = None
