@@ -116,6 +116,11 @@ def _collapse(frames: list[str]) -> list[str]:
                 what = "line" if period == 1 else f"{period} frames"
                 kept.append(f"  [Previous {what} repeated {more} more time{'s' if more > 1 else ''}]")
                 i += times * period
+                # A recursion stops anywhere in its cycle: the frames of the unfinished last round are
+                # part of the repetition, not new frames.
+                partial = 0
+                while period > 1 and partial < period - 1 and frames[i : i + 1] == block[partial : partial + 1]:
+                    i, partial = i + 1, partial + 1
                 break
         else:
             kept.append(frames[i])
