@@ -28,8 +28,6 @@ IMPORTS = {
 }
 #: Kernel starts per run: they are cheap, and bimodal (see `_kernel_alone`), so take more.
 KERNEL_STARTS = 3
-#: The IOPub wait tried as a what-if for memex's handshake (memex waits 0.5 s, then asks again).
-SHORT_JOIN = 0.05
 
 SPAWN_FIRST = "memex-mcp: spawn → first result"
 SPAWN_INIT = "memex-mcp: spawn → initialized"
@@ -37,7 +35,6 @@ INIT_FIRST = "memex-mcp: initialized → first result"
 KERNEL_SPAWN = "memex-mcp: spawn → its kernel's process started (10 ms ticks)"
 BARE_INIT = "bare one-tool MCP server: spawn → initialized"
 MEMEX_KERNEL = "memex's kernel alone (Kernel.start): start → first result"
-SHORT_KERNEL = f"what-if: the same with a {SHORT_JOIN * 1000:.0f} ms IOPub wait in the handshake"
 PLAIN_KERNEL = "plain ipykernel alone, same handshake: start → first result"
 
 
@@ -72,13 +69,7 @@ async def _kernel_alone(kind: str) -> float:
     from memex_mcp.server import kernel as memex_kernel
     from memex_mcp.server.output import CellOutput
 
-    join = memex_kernel._IOPUB_JOIN
-    if kind == SHORT_KERNEL:
-        memex_kernel._IOPUB_JOIN = SHORT_JOIN
-    try:
-        kernel = await memex_kernel.Kernel.start(ROOT, runtime_config())
-    finally:
-        memex_kernel._IOPUB_JOIN = join
+    kernel = await memex_kernel.Kernel.start(ROOT, runtime_config())
     try:
         await kernel.execute("print(1)", CellOutput())
         return time.perf_counter() - start
@@ -117,7 +108,7 @@ async def run(runs: int) -> dict[str, Any]:
             for key, value in (await _first_result(args, tool_call)).items():
                 samples[key].append(value)
         for _ in range(KERNEL_STARTS):
-            for kind in (MEMEX_KERNEL, SHORT_KERNEL, PLAIN_KERNEL):
+            for kind in (MEMEX_KERNEL, PLAIN_KERNEL):
                 samples[kind].append(await _kernel_alone(kind))
         for label, code in IMPORTS.items():
             samples[label].append(_wall(code))
@@ -128,7 +119,6 @@ async def run(runs: int) -> dict[str, Any]:
         KERNEL_SPAWN,
         BARE_INIT,
         MEMEX_KERNEL,
-        SHORT_KERNEL,
         PLAIN_KERNEL,
         *IMPORTS,
     ]
