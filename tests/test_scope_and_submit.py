@@ -167,14 +167,16 @@ async def test_a_submitted_value_that_is_not_an_object_comes_back_under_result_a
 async def test_the_four_tools_take_exactly_the_documented_arguments_and_each_is_described(client: Client) -> None:
     tools = {t.name: t for t in (await client.list_tools()).tools}
     documented = {
-        "execute_code": ({"code", "timeout"}, ["code"]),
+        "execute_code": ({"code", "timeout", "interrupt"}, ["code"]),
         "list_scope": ({"pattern"}, []),
         "spawn_agent": ({"task", "inputs", "output_schema", "name"}, ["task"]),
         "submit": ({"value", "variable", "schema"}, []),
     }
+    assert tools["execute_code"].input_schema["properties"]["interrupt"]["default"] is False
     for name, (arguments, required) in documented.items():
         schema = tools[name].input_schema
         assert set(schema["properties"]) == arguments, name
         assert schema.get("required", []) == required, name
-        assert all(schema["properties"][a].get("default", "absent") is None for a in arguments - set(required)), name
+        optional = arguments - set(required) - {"interrupt"}
+        assert all(schema["properties"][a].get("default", "absent") is None for a in optional), name
         assert len(tools[name].description or "") > 100, name

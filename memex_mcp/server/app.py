@@ -97,6 +97,11 @@ def build_server(
         state.scratchpad.sampling.seen(ctx.session)
         return state.scratchpad
 
+    def with_running(ctx: Context, text: str) -> str:
+        """`text`, and a last line if an execution is still running (so the model never forgets it)."""
+        note = scratchpad(ctx).running_note()
+        return f"{text}\n{note}" if note else text
+
     @server.tool(
         description=(
             "Run Python code in your persistent kernel; variables, imports and functions persist "
@@ -104,7 +109,10 @@ def build_server(
             "of the last expression, then a short traceback if it failed. Print only what you need: "
             f"output beyond {settings.output_limit:,} characters is cut to its head and tail, and the "
             "full text stays in `_outputs[n]`. Figures come back as images. On timeout (default "
-            f"{settings.timeout:g} s) the code is interrupted and variables are kept. Preloaded: `db` "
+            f"{settings.timeout:g} s, counted from the start; pass a longer `timeout` for long work) the "
+            "code is interrupted and variables are kept. Code still running after "
+            f"{settings.reply_within:g} s runs on: the reply says so, and the next call first returns "
+            'what it printed since (code "" only waits for it; interrupt=True stops it). Preloaded: `db` '
             "and sql(query) (DuckDB), `docs` (search, grep, list), spawn_agent, `tools`; help() lists them "
             f"all. {orientation.loaded()}"
         ),
@@ -114,14 +122,18 @@ def build_server(
         code: Annotated[str, Field(description="Python source to run, as in a notebook cell.")],
         ctx: Context,
         timeout: Annotated[
-            float | None, Field(description="Seconds before the code is interrupted (default: server's).")
+            float | None,
+            Field(description="Seconds from its start before the code is interrupted (default: server's)."),
         ] = None,
+        interrupt: Annotated[
+            bool, Field(description="First stop the execution still running from an earlier call.")
+        ] = False,
     ) -> CallToolResult:
         async def progress(p: Progress) -> None:
             await ctx.report_progress(p.progress, p.total, p.message)
 
         with tool_errors():
-            result = await scratchpad(ctx).execute(code, timeout, progress)
+            result = await scratchpad(ctx).execute(code, timeout, progress, interrupt)
         return await render_execution(result, settings)
 
     @server.tool(
@@ -139,7 +151,9 @@ def build_server(
         with tool_errors():
             listing = await scratchpad(ctx).list_scope(pattern)
         return CallToolResult(
-            content=[TextContent(type="text", text=scope_text(listing, settings.output_limit, pattern))],
+            content=[
+                TextContent(type="text", text=with_running(ctx, scope_text(listing, settings.output_limit, pattern)))
+            ],
             structured_content=listing.model_dump(mode="json", include={"variables", "agents"}),
         )
 
@@ -167,9 +181,10 @@ def build_server(
             content=[
                 TextContent(
                     type="text",
-                    text=(
+                    text=with_running(
+                        ctx,
                         f"Started sub-agent {variable!r}; its handle is in the variable `{variable}`. "
-                        f"{variable}.result() waits for its value; {variable}.status says how it is going."
+                        f"{variable}.result() waits for its value; {variable}.status says how it is going.",
                     ),
                 )
             ],
@@ -198,7 +213,7 @@ def build_server(
         with tool_errors():
             receipt = await scratchpad(ctx).submit(value, variable, schema)
         return CallToolResult(
-            content=[TextContent(type="text", text=receipt.acknowledgement())],
+            content=[TextContent(type="text", text=with_running(ctx, receipt.acknowledgement()))],
             structured_content=submitted(receipt),
             _meta={"memex/submission": receipt.number, "memex/complete": receipt.complete},
         )

@@ -97,7 +97,16 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=_env("TIMEOUT", "120"),
         metavar="SECONDS",
-        help="seconds an execution may run before it is interrupted (default 120)",
+        help="seconds an execution may run before it is interrupted, counted from its start, also "
+        "across replies (default 120)",
+    )
+    p.add_argument(
+        "--reply-within",
+        type=float,
+        default=_env("REPLY_WITHIN", "50"),
+        metavar="SECONDS",
+        help="an execute_code call returns after this long even if its execution still runs; the "
+        "execution runs on and the next execute_code continues it (default 50)",
     )
     p.add_argument(
         "--max-code-chars",
@@ -172,6 +181,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
             session=args.session,
             output_limit=args.output_limit,
             timeout=args.timeout,
+            reply_within=args.reply_within,
             max_code_chars=args.max_code_chars,
             agent_model=args.agent_model,
             answer_schema=schema,

@@ -94,6 +94,57 @@ class Abandoned:
 
 
 @dataclass(frozen=True)
+class Interrupted:
+    """The model asked for the running execution to be stopped (interrupt=True)."""
+
+    stop: Stop
+
+
+@dataclass(frozen=True)
+class StillRunning:
+    """The execution outlived the reply: it runs on in the kernel, bounded by its own timeout, and
+    the next execute_code continues it."""
+
+    number: int | None
+    seconds: float
+    limit: float
+    #: What the runtime last reported of its progress ("11/16 agents done"), if anything.
+    progress: str | None = None
+    #: Code sent with this call was not run, because this execution had not ended.
+    held_code: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"Execution [{self.number}]" if self.number is not None else "The execution"
+
+    @property
+    def kept(self) -> str:
+        where = f"`_outputs[{self.number}]`" if self.number is not None else "`_outputs` under its number"
+        return f"all of its output is kept ({where} once it ends)"
+
+    def line(self) -> str:
+        how = duration(self.seconds) + (f"; {self.progress}" if self.progress else "")
+        head = f"[memex] {self.label} is still running ({how})"
+        if self.held_code:
+            head += "; the code of this call was NOT run: send it again once it has ended"
+        return (
+            f"{head}. Its output so far is above; {self.kept}. To continue, call execute_code again: "
+            'code "" only waits for it, and returns what it prints next; to stop it, call execute_code '
+            f"with interrupt=True. Its timeout ({self.limit:g} s from its start) still applies."
+        )
+
+
+def duration(seconds: float) -> str:
+    """'4.2 s', '2 min 10 s', '1 h 3 min'."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+@dataclass(frozen=True)
 class Died:
     """The kernel died, or was stopped, after it began the code: it is never run again."""
 
@@ -116,7 +167,7 @@ class NotBegun:
         return self.replacement.after(self.cause)
 
 
-Outcome = Finished | TimedOut | Abandoned | Died | NotBegun
+Outcome = Finished | TimedOut | Abandoned | Interrupted | Died | NotBegun | StillRunning
 
 
 @dataclass(frozen=True)
@@ -127,9 +178,15 @@ class CellResult:
     outcome: Outcome
     #: Sentences about the kernel the model must know, shown before the output.
     notes: tuple[str, ...] = ()
+    #: This is the output of an execution an earlier call started (and returned before its end).
+    continued: bool = False
+    #: The running execution this call first waited for, shown before this call's own output.
+    earlier: CellResult | None = None
 
     @property
     def is_error(self) -> bool:
+        if isinstance(self.outcome, StillRunning):
+            return False
         return not (isinstance(self.outcome, Finished) and not self.outcome.failed)
 
     @property
@@ -145,6 +202,10 @@ class CellResult:
                 return f"TimeoutError: the execution exceeded {limit:g} s and was interrupted." + stop.sentence()
             case Abandoned(stop):
                 return "The execution was interrupted." + stop.sentence()
+            case Interrupted(stop):
+                return "KeyboardInterrupt: the execution was interrupted, as asked (interrupt=True)." + stop.sentence()
+            case StillRunning():
+                return self.outcome.line()
             case Died(cause, replacement, not_run_again):
                 return replacement.after(cause) + (" The code is not run again." if not_run_again else "")
             case _:

@@ -32,20 +32,22 @@ from memex_mcp.server.errors import ToolInputError
 from memex_mcp.server.kernel import Kernel, KernelDied
 from memex_mcp.server.lifecycle import Lifecycle
 from memex_mcp.server.outcome import (
-    Abandoned,
     CellResult,
     Died,
     DiedOnInterrupt,
     Finished,
+    Interrupted,
     KeptState,
     NotBegun,
     Outcome,
     Replacement,
+    StillRunning,
     Stop,
     TimedOut,
     Unstoppable,
 )
 from memex_mcp.server.output import CellOutput
+from memex_mcp.server.running import Running
 from memex_mcp.server.sampling import ClientSampling
 from memex_mcp.server.session import SessionDir
 from memex_mcp.server.settings import Settings
@@ -89,6 +91,11 @@ class Scratchpad:
         self._first_start = True
         #: Set when the scratchpad starts closing: no kernel starts after that, so none outlives it.
         self._closing = False
+        #: An execution a call returned before its end (see `reply_within`), until a call takes its end.
+        self._running: Running | None = None
+        #: The number the kernel gives its next execution, when known: 1 in a new kernel, the last
+        #: report's plus one after that (a restored kernel goes on from its history's numbers).
+        self._number: int | None = None
 
     async def __aenter__(self) -> Scratchpad:
         # Before any code runs: kernels connect when they first need the server.
@@ -105,6 +112,8 @@ class Scratchpad:
         self._closing = True
         with anyio.CancelScope(shield=True):
             try:
+                if self._running is not None:
+                    self._running.supervisor.cancel()
                 if self._watcher is not None:
                     self._watcher.cancel()
                     await asyncio.wait({self._watcher})  # a replacement it was starting is shut down below
@@ -124,6 +133,7 @@ class Scratchpad:
         """`retry`: an earlier start failed, so the next result says what the new kernel restored."""
         kernel = await self._start_restored(launched)
         first, self._first_start = self._first_start, False
+        self._number = None if self._restored.found else 1
         if first and self._settings.session is not None and self._restored.found:
             self._notes.append(recovery.describe_session(self._settings.session, self._restored))
         if first and self.session.in_use_elsewhere:
@@ -218,13 +228,24 @@ class Scratchpad:
 
     async def _replace_dead(self, kernel: Kernel) -> None:
         """Replace `kernel` unless a call already did, and leave a note for the next result."""
+        running = self._running
+        if running is not None and running.kernel is kernel:
+            await asyncio.wait({running.supervisor})  # it replaces the kernel, and its end says so
+            return
         if self._current() is kernel:
             what = f"The kernel died after the previous call ({kernel.exit_description()})"
             self._notes.append((await self._replace(kernel)).after(what))
 
     async def execute(
-        self, code: str, timeout: float | None = None, on_progress: Callable[[Progress], Awaitable[None]] | None = None
+        self,
+        code: str,
+        timeout: float | None = None,
+        on_progress: Callable[[Progress], Awaitable[None]] | None = None,
+        interrupt: bool = False,
     ) -> CellResult:
+        """Run `code`, first waiting for (or, with `interrupt`, stopping) an execution that an
+        earlier call left running. An execution still running after `reply_within` seconds is left
+        running and the result says so (see `Running`)."""
         if len(code) > self._settings.max_code_chars:
             raise ToolInputError(
                 f"The code is {len(code):,} characters; the limit is {self._settings.max_code_chars:,}. "
@@ -237,7 +258,14 @@ class Scratchpad:
                 f"Leave it out for the default of {self._settings.timeout:g} s."
             )
         async with self._lock:
+            earlier: CellResult | None = None
+            if self._running is not None:
+                earlier = await self._resume(self._running, interrupt, on_progress, held_code=bool(code.strip()))
+                if isinstance(earlier.outcome, StillRunning) or not code.strip():
+                    return earlier
             notes: list[str] = []
+            if interrupt and earlier is None:
+                notes.append("No execution was running, so none was interrupted.")
             for attempt in range(2):
                 kernel = await self.kernel()
                 if kernel.dead.is_set():
@@ -253,36 +281,85 @@ class Scratchpad:
                 if isinstance(outcome, NotBegun):
                     # Taken by the next try, or kept for the next call if no kernel starts.
                     self._notes.append(outcome.note)
+                if isinstance(outcome, StillRunning) and self._running is not None:
+                    output = self._running.take()
                 if not isinstance(outcome, NotBegun) or attempt:
-                    return CellResult(output, outcome, tuple(notes))
+                    return CellResult(output, outcome, tuple(notes), earlier=earlier)
         raise AssertionError("unreachable")
+
+    def running_note(self) -> str | None:
+        """One line saying that an execution is still running, for any tool's reply; None if none is."""
+        running = self._running
+        return running.note() if running is not None and not running.supervisor.done() else None
+
+    async def _resume(
+        self,
+        running: Running,
+        interrupt: bool,
+        on_progress: Callable[[Progress], Awaitable[None]] | None,
+        held_code: bool,
+    ) -> CellResult:
+        """Wait at most `reply_within` for the execution an earlier call left running, and return
+        what it printed since. A cancel of this call stops the wait, never the execution."""
+        if interrupt:
+            running.stop.set()
+        running.output.on_progress = on_progress
+        try:
+            await asyncio.wait({running.supervisor}, timeout=self._settings.reply_within)
+        finally:
+            running.output.on_progress = None
+        taken = running.take()
+        if not running.supervisor.done():
+            return CellResult(taken, running.still(held_code), continued=True)
+        self._running = None
+        return CellResult(taken, running.supervisor.result(), continued=True)
 
     async def _run(self, kernel: Kernel, code: str, limit: float, output: CellOutput) -> Outcome:
         """Run `code` on `kernel`. Its clock starts when the kernel begins it: the previous call's
         checkpoint, written before it, is not charged to it. An interrupt is sent only while the
-        kernel runs this code, so that it can never land on anything else."""
-        deadline = time.monotonic() + limit
+        kernel runs this code, so that it can never land on anything else.
+
+        A cancel before the reply (the caller went away) stops the code, as Ctrl-C would. After
+        `reply_within` seconds the execution is handed to the scratchpad (`self._running`) and
+        runs on; the caller gets StillRunning."""
+        reply_by = time.monotonic() + self._settings.reply_within
         run = asyncio.ensure_future(kernel.execute(code, output))
         try:
-            if await self._begun(run, output, limit):
-                return await self._supervise(kernel, run, limit, output)
+            begun = await self._begun(run, output, limit)
+        except asyncio.CancelledError:
+            with anyio.CancelScope(shield=True):
+                await self._abandon(kernel, run, output, limit)
+            raise
+        if not begun:
             return await self._not_begun(kernel, run, limit, output)
-        finally:
-            if not run.done():  # the caller went away: stop the cell, as Ctrl-C would
-                with anyio.CancelScope(shield=True):
-                    await self._abandon(kernel, run, output, max(deadline - time.monotonic(), 0), limit)
+        running = Running(kernel, run, output, time.monotonic(), limit, self._number)
+        running.supervisor = asyncio.ensure_future(self._oversee(running))
+        try:
+            await asyncio.wait({running.supervisor}, timeout=max(reply_by - time.monotonic(), 0))
+        except asyncio.CancelledError:
+            running.stop.set()
+            with anyio.CancelScope(shield=True):
+                outcome = await running.supervisor
+            if isinstance(outcome, NotBegun | Died):  # no result carries it: the next call says it
+                self._notes.append(
+                    outcome.note if isinstance(outcome, NotBegun) else outcome.replacement.after(outcome.cause)
+                )
+            raise
+        if running.supervisor.done():
+            return running.supervisor.result()
+        output.on_progress = None  # its progress now goes to whichever call waits for it
+        self._running = running
+        return running.still()
 
-    async def _abandon(
-        self, kernel: Kernel, run: asyncio.Future[None], output: CellOutput, remaining: float, limit: float
-    ) -> Abandoned | NotBegun | Died:
-        """The caller went away: stop the code as Ctrl-C would. No result is returned to anyone, so
-        what the next call must know is left as a note."""
-        if not await self._begun(run, output, remaining):
+    async def _abandon(self, kernel: Kernel, run: asyncio.Future[None], output: CellOutput, limit: float) -> None:
+        """The caller went away before the kernel began the code: stop it if it begins now. No
+        result is returned to anyone, so what the next call must know is left as a note."""
+        if not await self._begun(run, output, limit):
             outcome = await self._not_begun(kernel, run, limit, output)
             if isinstance(outcome, NotBegun):  # no result carries it: the next call says it
                 self._notes.append(outcome.note)
-            return outcome
-        return Abandoned(await self._stop(kernel, run) if not run.done() else KeptState())
+        elif not run.done():
+            await self._stop(kernel, run)
 
     @staticmethod
     async def _begun(run: asyncio.Future[None], out: CellOutput, limit: float) -> bool:
@@ -314,20 +391,30 @@ class Scratchpad:
             return Died(cause, replacement, not_run_again=True)
         return NotBegun(what, replacement)
 
-    async def _supervise(
-        self, kernel: Kernel, run: asyncio.Future[None], limit: float, output: CellOutput
-    ) -> Finished | TimedOut | Died | NotBegun:
+    async def _oversee(self, running: Running) -> Finished | TimedOut | Interrupted | Died | NotBegun:
+        """Wait for the execution's end, interrupting it at its timeout (counted from when the
+        kernel began it, across replies) or when `running.stop` is set."""
+        kernel, run, output = running.kernel, running.run, running.output
+        stop = asyncio.ensure_future(running.stop.wait())
+        waiting: set[asyncio.Future[Any]] = {run, stop}
         try:
-            await asyncio.wait({run}, timeout=limit)
+            left = running.began_at + running.limit - time.monotonic()
+            await asyncio.wait(waiting, timeout=max(left, 0), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        try:
             if not run.done():
-                return TimedOut(limit, await self._stop(kernel, run))
+                stopped = await self._stop(kernel, run)
+                return Interrupted(stopped) if running.stop.is_set() else TimedOut(running.limit, stopped)
             run.result()
-            return Finished.of(output)
         except KernelDied as died:
             replacement = await self._replace(kernel)
             if output.started:
                 return Died(f"The kernel died while running this code ({died.description})", replacement)
             return NotBegun(f"The kernel died after the previous call ({died.description})", replacement)
+        if output.report is not None:
+            self._number = output.report.execution_count + 1
+        return Finished.of(output)
 
     async def _stop(self, kernel: Kernel, run: asyncio.Future[None]) -> Stop:
         """Interrupt; if the code ignores it for the grace period, restart the kernel."""

@@ -24,8 +24,11 @@ class Settings(BaseModel):
     session: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
     #: Characters of output returned per call; the rest stays in `_outputs`.
     output_limit: int = Field(default=8000, ge=200)
-    #: Seconds an execution may run before it is interrupted.
+    #: Seconds an execution may run before it is interrupted, counted from when the kernel begins it.
     timeout: float = Field(default=120.0, gt=0, allow_inf_nan=False)
+    #: Seconds after which an execute_code call returns while its execution runs on (clients give
+    #: up on a call after a fixed time: 60 s for most).
+    reply_within: float = Field(default=50.0, gt=0, allow_inf_nan=False)
     agent_model: str = "auto"
     answer_schema: dict[str, Any] | None = None
     mcp_config: Path | None = None
