@@ -89,9 +89,7 @@ async def test_a_list_scope_held_by_a_slow_repr_is_bounded_and_the_next_executio
     with anyio.fail_after(30):  # its bound (3 s) and the interrupt's grace (2 s), with room to spare
         listing = await client.call_tool("list_scope", {})
     if listing.is_error:  # no listing in time: it says so and what to do
-        assert "list_scope did not finish within 3 s, so it was interrupted; the kernel kept its state." in text_of(
-            listing
-        )
+        assert "list_scope did not finish within 3 s; it was left to finish in the background" in text_of(listing)
         assert "pattern" in text_of(listing)
     with anyio.fail_after(30):
         after = await run(client, "print('after')", timeout=10)

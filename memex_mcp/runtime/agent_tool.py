@@ -1,7 +1,8 @@
 """The kernel side of the MCP tool `spawn_agent`: check the arguments, start the agent, bind its handle.
 
 The tool is eager: the agent runs in its own thread after this returns, and the model reads its
-result later from code (`agent_1.result()`).
+result later from code (`agent_1.result()`). It runs on a kernel subshell, also while a cell runs:
+the agent's inputs are the objects bound to those names at that instant.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def spawn_for_tool(
     its handle to `name` (default: the first unused `agent_N`) and return that name."""
     variable = _variable(kernel_agents, namespace, hidden, name)
     # The variables list_scope shows, so that the error's list is exactly what would have worked.
-    missing = [n for n in inputs or [] if not (n in namespace and is_user_variable(n, namespace[n], hidden))]
+    missing = [
+        n for n in inputs or [] if (v := namespace.get(n, _MISSING)) is _MISSING or not is_user_variable(n, v, hidden)
+    ]
     if missing:
         raise SpawnError(
             f"inputs names {_names(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
@@ -68,10 +71,10 @@ def _variable(
             f"name {name!r} is not a Python variable name; use letters, digits and _, "
             "e.g. 'summarizer_1', or leave it out."
         )
-    if name in namespace and hidden.get(name, _MISSING) is namespace[name]:
+    existing = namespace.get(name, _MISSING)
+    if existing is not _MISSING and hidden.get(name, _MISSING) is existing:
         raise SpawnError(f"name {name!r} is a preloaded name of the scratchpad; choose another.")
-    existing = namespace.get(name)
-    if name in namespace and not isinstance(existing, agents.AgentHandle):
+    if existing is not _MISSING and not isinstance(existing, agents.AgentHandle):
         raise SpawnError(
             f"The variable {name!r} already holds a {type(existing).__name__}; choose another name or leave it out."
         )

@@ -1,6 +1,9 @@
 """`__memex__`: the server calls the runtime through user expressions of a silent execute request.
 
 Silent requests fire no cell hooks and do not count as executions, so they leave `history` alone.
+The server sends the tools' calls (`list_scope`, `submit`, `spawn_agent`) to a kernel subshell, so
+their handlers run on a thread of their own while the main thread may be running a cell: they read
+the namespace through `scope.snapshot` and never assume it holds still.
 Each call is one request model of `memex_mcp.protocol` as JSON; it is dispatched by its type and
 answered with that request's reply model. A refusal (the model asked for something it cannot
 have) is answered as an `RpcError`; anything else that goes wrong raises, and the server reports
@@ -31,7 +34,7 @@ from memex_mcp.protocol import (
 )
 from memex_mcp.runtime.agent_tool import SpawnError, spawn_for_tool
 from memex_mcp.runtime.agents import AgentHandle, Agents
-from memex_mcp.runtime.scope import list_scope
+from memex_mcp.runtime.scope import list_scope, snapshot
 from memex_mcp.runtime.submit import Submissions, SubmitError
 
 Handler = Callable[[Any], BaseModel]
@@ -91,7 +94,7 @@ class Rpc:
 
     def scope(self, request: ScopeRequest) -> ScopeListing:
         # A handle bound to a variable is listed once, among the agents, under the agent's name.
-        plain = {k: v for k, v in self._ns.items() if not isinstance(v, AgentHandle)}
+        plain = {k: v for k, v in snapshot(self._ns) if not isinstance(v, AgentHandle)}
         listing = list_scope(plain, self._hidden, request.pattern)
         return listing.model_copy(update={"agents": self._agents.listing(request.pattern)})
 

@@ -2,8 +2,17 @@
 
 Every look at a user's object (its size, shape, columns, repr, signature) may run the user's code.
 Each look is isolated: one that raises leaves a note in that object's line and the listing goes
-on. On the kernel's main thread each object also gets at most `PER_OBJECT` seconds, and once the
-listing has taken `TOTAL` seconds the remaining objects are listed by name and type only.
+on. Each object gets at most `PER_OBJECT` seconds, and once the listing has taken `TOTAL` seconds
+the remaining objects are listed by name and type only.
+
+The server lists the scope from a kernel subshell, a thread beside the main one, so that it
+answers while a cell runs. What it sees then: the names bound at one instant (`snapshot`), each
+with the value bound at that instant; a value the running cell is changing in place (a list being
+appended to, a DataFrame being filled) is described as it is when its preview runs, which may be
+half-way through the change. On the main thread, a slow preview is stopped by a signal; off it no
+signal can stop code, so each preview runs on a worker thread and the listing waits for it at most
+`PER_OBJECT` seconds: a preview stuck in a user's `__repr__` is left running there until that
+returns (its CPU time and whatever it does are not bounded), and the listing goes on without it.
 """
 
 from __future__ import annotations
@@ -11,18 +20,21 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import itertools
+import queue
 import reprlib
 import sys
+import threading
 import time
 import types
 from collections.abc import Mapping
 from typing import Any
 
 from memex_mcp.protocol import ScopeEntry, ScopeListing
-from memex_mcp.runtime.deadline import Overrun, time_limit
+from memex_mcp.runtime.deadline import Overrun, can_limit, time_limit
+from memex_mcp.runtime.touchpoints import start_own_thread
 from memex_mcp.text import shorten
 
-#: Seconds one object's summary and size may take (main thread only).
+#: Seconds one object's summary and size may take.
 PER_OBJECT = 1.0
 #: Seconds after which the listing stops looking inside objects.
 TOTAL = 5.0
@@ -30,6 +42,8 @@ TOTAL = 5.0
 _PREVIEW = 80
 _MISSING = object()
 _MAX_ITEMS_SIZED = 1_000_000
+#: Copies of a namespace tried while another thread keeps changing its size.
+_SNAPSHOT_TRIES = 100
 
 _repr = reprlib.Repr()
 _repr.maxstring = _PREVIEW
@@ -55,10 +69,20 @@ def user_variables(
 ) -> dict[str, Any]:
     """The user's variables of `namespace` (see `is_user_variable`), in the order they were bound."""
     return {
-        name: value
-        for name, value in list(namespace.items())
-        if is_user_variable(name, value, preloaded, modules=modules)
+        name: value for name, value in snapshot(namespace) if is_user_variable(name, value, preloaded, modules=modules)
     }
+
+
+def snapshot(namespace: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The items of `namespace` as of one instant, also while another thread (a running cell) binds
+    and deletes names: a copy that the change interrupted ("dictionary changed size") is taken
+    again. The values are the objects themselves, not copies."""
+    for _ in range(_SNAPSHOT_TRIES):
+        try:
+            return list(namespace.items())
+        except RuntimeError:
+            continue
+    return list(namespace.items())  # changing faster than it can be copied: say so, as Python does
 
 
 def list_scope(namespace: Mapping[str, Any], hidden: Mapping[str, Any], pattern: str | None) -> ScopeListing:
@@ -66,18 +90,58 @@ def list_scope(namespace: Mapping[str, Any], hidden: Mapping[str, Any], pattern:
     names = list(user_variables(namespace, hidden).items())
     started = time.monotonic()
     entries = []
-    for name, value in names:
-        if pattern and not fnmatch.fnmatchcase(name, pattern):
-            continue
-        if time.monotonic() - started > TOTAL:
-            entries.append(
-                ScopeEntry(
-                    name=name, type=type_name(value), summary=f"<not previewed: the listing took over {TOTAL:g} s>"
+    with _Previews() as previews:
+        for name, value in names:
+            if pattern and not fnmatch.fnmatchcase(name, pattern):
+                continue
+            if time.monotonic() - started > TOTAL:
+                entries.append(
+                    ScopeEntry(
+                        name=name, type=type_name(value), summary=f"<not previewed: the listing took over {TOTAL:g} s>"
+                    )
                 )
-            )
-        else:
-            entries.append(describe(name, value))
+            else:
+                entries.append(previews.describe(name, value))
     return ScopeListing(variables=entries, in_scope=len(names))
+
+
+class _Previews:
+    """`describe`, each object within `PER_OBJECT` seconds on whichever thread lists the scope.
+
+    On the main thread that is `describe`'s own signal. Elsewhere each preview runs on a worker
+    thread, waited for at most `PER_OBJECT` seconds; a worker still inside a preview then is left to
+    finish it alone (it stops after that one), and the next object gets a new worker."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[str, Any, queue.SimpleQueue[ScopeEntry]] | None] | None = None
+
+    def __enter__(self) -> _Previews:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._jobs is not None:
+            self._jobs.put(None)
+
+    def describe(self, name: str, value: Any) -> ScopeEntry:
+        if can_limit():
+            return describe(name, value)
+        if self._jobs is None:
+            self._jobs = queue.SimpleQueue()
+            start_own_thread(threading.Thread(target=_preview, args=(self._jobs,), name="memex-preview", daemon=True))
+        done: queue.SimpleQueue[ScopeEntry] = queue.SimpleQueue()
+        self._jobs.put((name, value, done))
+        try:
+            return done.get(timeout=PER_OBJECT)
+        except queue.Empty:
+            self._jobs.put(None)  # taken once the stuck preview returns: that worker ends there
+            self._jobs = None
+            return ScopeEntry(name=name, type=type_name(value), summary=f"<preview took over {PER_OBJECT:g} s>")
+
+
+def _preview(jobs: queue.SimpleQueue[tuple[str, Any, queue.SimpleQueue[ScopeEntry]] | None]) -> None:
+    while (job := jobs.get()) is not None:
+        name, value, done = job
+        done.put(describe(name, value))
 
 
 def describe(name: str, value: Any, seconds: float = PER_OBJECT) -> ScopeEntry:

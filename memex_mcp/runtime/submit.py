@@ -5,10 +5,13 @@ and the start of its JSON. The receipt carries the answer itself only up to `SEN
 JSON, so a huge answer is acknowledged without being copied out of the kernel again.
 
 Whoever must know of each answer recorded (the checkpoint keeps them) subscribes to `Submissions`.
+The MCP tool submits from a kernel subshell, possibly while a cell (which may submit too) runs:
+answers are numbered and appended one at a time, and `variable` is read as bound at that instant.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -20,6 +23,7 @@ from memex_mcp.runtime.scope import attr_or_none
 from memex_mcp.text import shorten
 
 _PREVIEW = 300
+_MISSING = object()
 
 
 #: Where an answer came from: the `submit()` of the kernel's code, or the MCP tool, outside any cell.
@@ -35,6 +39,7 @@ class Submissions:
         self._ns = namespace
         self.answer_schema = answer_schema
         self._listeners: list[Callable[[SubmitReceipt, Origin], None]] = []
+        self._recording = threading.Lock()
 
     def subscribe(self, listener: Callable[[SubmitReceipt, Origin], None]) -> None:
         """Call `listener(receipt, origin)` after each answer is recorded, in the submitting thread."""
@@ -55,9 +60,9 @@ class Submissions:
         """Validate and record an answer (its JSON form) in `submissions`, then tell the listeners.
         None is no answer."""
         if variable is not None:
-            if variable not in self._ns:
+            value = self._ns.get(variable, _MISSING)
+            if value is _MISSING:
                 raise SubmitError(f"There is no variable {variable!r} in the scope; list_scope shows what exists.")
-            value = self._ns[variable]
             if value is None:
                 raise SubmitError(
                     f"`{variable}` is None: there is nothing to submit. Put the answer in it, "
@@ -71,8 +76,11 @@ class Submissions:
             schema, source = self.answer_schema, "server"
         if schema is not None:
             validate(answer, schema)
-        self.items.append(answer)
-        recorded = receipt(len(self.items), answer, source)
+        with self._recording:
+            items = self.items
+            items.append(answer)
+            number = len(items)
+        recorded = receipt(number, answer, source)
         for listener in self._listeners:
             listener(recorded, origin)
         return recorded

@@ -122,6 +122,15 @@ HOOKS: tuple[Hook, ...] = (
         lambda s: hasattr(getattr(s, "history_manager", None), "outputs") and hasattr(s, "_tee"),
     ),
     Hook(
+        "Kernel.shell_channel_thread (kernel subshells)",
+        "list_scope, submit and spawn_agent answered while a cell runs (the server's calls run on a subshell)",
+        lambda s: (
+            _kernel(s) is not None
+            and getattr(_kernel(s), "shell_channel_thread", None) is not None
+            and _has_method(_kernel(s), "create_subshell_request")
+        ),
+    ),
+    Hook(
         "InteractiveShell.InteractiveTB.set_mode",
         "IPython's own traceback formatting, seconds per library error, switched off",
         lambda s: _has_method(getattr(s, "InteractiveTB", None), "set_mode"),

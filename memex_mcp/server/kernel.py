@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import os
-import queue
 import shutil
 import signal
 import subprocess
@@ -31,6 +29,7 @@ from memex_mcp.protocol import CONFIG_ENV, REPORT_KEY, RPC_NAME, CellReport, Rpc
 # holds, and it imports only the standard library.
 from memex_mcp.runtime.cells.marker import marker_path, read_marker
 from memex_mcp.server.errors import KernelCallFailed, MemexError, RuntimeRefusal
+from memex_mcp.server.inbox import Inbox, Message
 from memex_mcp.server.lifecycle import Lifecycle, Stage
 from memex_mcp.server.output import CellOutput, add_display
 
@@ -95,6 +94,13 @@ class Kernel:
         self._marker = marker_path(config.session_dir, process.pid) if process is not None else None
         #: The marker's last word, read once the process has exited.
         self._last_begun: str | None = None
+        self._shell = Inbox(self._kc.shell_channel.socket, self._kc.session)
+        self._iopub = Inbox(self._kc.iopub_channel.socket, self._kc.session)
+        self._control = Inbox(self._kc.control_channel.socket, self._kc.session)
+        #: The subshell that runs concurrent runtime calls (see `call`), once the kernel is ready.
+        self._subshell: str | None = None
+        #: Subshells given up on: each is still stuck in a call, and a stuck one cannot be deleted.
+        self.abandoned_subshells = 0
 
     @classmethod
     async def start(cls, workdir: Path, config: RuntimeConfig, lifecycle: Lifecycle | None = None) -> Kernel:
@@ -154,6 +160,7 @@ class Kernel:
     async def _ready(self) -> None:
         try:
             await self._unless_dead(self._handshake())
+            self._subshell = await self._unless_dead(self._new_subshell())
         except KernelDied:
             # Its last words may still be in the pipe: the reader ends at the pipe's end.
             await asyncio.to_thread(self._stderr_read.wait, _LAST_WORDS)
@@ -169,15 +176,51 @@ class Kernel:
         0.2 s, which is 0.2 s on every start; this waits for exactly the message it needs.
         """
         while True:
-            msg_id = self._kc.kernel_info()
-            await self._reply(msg_id)
+            msg = self._kc.session.msg("kernel_info_request")
+            msg_id = msg["header"]["msg_id"]
+            self._iopub.expect(msg_id)
             try:
-                while True:
-                    msg = await self._kc.get_iopub_msg(timeout=_IOPUB_JOIN)
-                    if msg["parent_header"].get("msg_id") == msg_id:
-                        return
-            except queue.Empty:
-                continue  # IOPub joined too late to see it (ZeroMQ's slow joiner): ask again
+                reply = await self._request(self._shell, self._kc.shell_channel, msg)
+                features = reply["content"].get("supported_features") or []
+                if "kernel subshells" not in features:
+                    raise KernelDied(
+                        "this ipykernel has no kernel subshells, which memex needs to answer list_scope, "
+                        "submit and spawn_agent while code runs; install ipykernel>=7.4,<8"
+                    )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._iopub.next(msg_id), _IOPUB_JOIN)
+                    return
+                # IOPub joined too late to see it (ZeroMQ's slow joiner): ask again
+            finally:
+                self._iopub.forget(msg_id)
+
+    async def _new_subshell(self) -> str:
+        """A new subshell of the kernel: a thread that runs requests sent to it (by its id in the
+        header) concurrently with the main shell, in the same namespace."""
+        reply = await self._request(
+            self._control, self._kc.control_channel, self._kc.session.msg("create_subshell_request")
+        )
+        content = reply["content"]
+        if content.get("status") != "ok" or not isinstance(content.get("subshell_id"), str):
+            raise KernelDied(f"it could not create a subshell: {content.get('evalue', content)}")
+        return cast(str, content["subshell_id"])
+
+    async def replace_subshell(self) -> None:
+        """Send later calls to a new subshell. The old one is left to finish whatever it is stuck in:
+        deleting a subshell joins its thread on the kernel's shell-channel thread, which would stop
+        every request of the kernel until the stuck code returns."""
+        self._subshell = await self._unless_dead(self._new_subshell())
+        self.abandoned_subshells += 1
+
+    async def _request(self, inbox: Inbox, channel: Any, msg: Message) -> Message:
+        """Send `msg` on `channel` and return its reply, read from `inbox`."""
+        msg_id = msg["header"]["msg_id"]
+        inbox.expect(msg_id)
+        try:
+            channel.send(msg)
+            return await inbox.next(msg_id)
+        finally:
+            inbox.forget(msg_id)
 
     def _drain_stderr(self) -> None:
         pipe = getattr(getattr(self._km.provisioner, "process", None), "stderr", None)
@@ -259,12 +302,36 @@ class Kernel:
     async def _execute(self, code: str, out: CellOutput) -> None:
         if self._exited():
             raise KernelDied(self.exit_description())
-        msg_id = out.request = self._kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
-        iopub = self._kc.iopub_channel.socket
+        msg = self._execute_request(code, store_history=True)
+        msg_id = out.request = msg["header"]["msg_id"]
+        self._iopub.expect(msg_id)
+        self._shell.expect(msg_id)
+        try:
+            self._kc.shell_channel.send(msg)
+            await self._collect(msg_id, out)
+            reply = await self._shell.next(msg_id)
+        finally:
+            self._iopub.forget(msg_id)
+            self._shell.forget(msg_id)
+        report = reply["metadata"].get(REPORT_KEY)
+        out.report = CellReport.model_validate(report) if report is not None else None
+
+    def _execute_request(self, code: str, **options: Any) -> Message:
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": False,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": False,
+            **options,
+        }
+        return cast(Message, self._kc.session.msg("execute_request", content))
+
+    async def _collect(self, msg_id: str, out: CellOutput) -> None:
+        """Fill `out` from request `msg_id`'s IOPub messages until the kernel says it is idle."""
         while True:
-            msg = await self._receive(iopub, msg_id)
-            if msg is None:
-                continue
+            msg = await self._iopub.next(msg_id)
             kind, content = msg["msg_type"], msg["content"]
             if kind == "status":
                 if content["execution_state"] == "idle":
@@ -283,22 +350,23 @@ class Kernel:
                 await out.progressed()
             elif kind == "error":
                 out.raw_error = f"{content['ename']}: {content['evalue']}"
-        reply = await self._reply(msg_id)
-        report = reply["metadata"].get(REPORT_KEY)
-        out.report = CellReport.model_validate(report) if report is not None else None
 
-    async def call(self, request: RuntimeCall[R]) -> R:
+    async def call(self, request: RuntimeCall[R], *, concurrent: bool = False) -> R:
         """Send `request` to the runtime's `__memex__` object and return its reply model.
 
-        Raises RuntimeRefusal when the runtime refuses the call (its message is for the model), and
-        KernelCallFailed when the call fails in the runtime or its reply does not fit the protocol:
-        that is memex's fault, whatever the model asked."""
-        return await self._unless_dead(self._call(request))
+        `concurrent`: run it on the kernel's subshell, at once, beside whatever the main shell runs
+        (a cell); otherwise on the main shell, after the requests before it (and, there, it can be
+        interrupted). Raises RuntimeRefusal when the runtime refuses the call (its message is for
+        the model), and KernelCallFailed when the call fails in the runtime or its reply does not
+        fit the protocol: that is memex's fault, whatever the model asked."""
+        return await self._unless_dead(self._call(request, self._subshell if concurrent else None))
 
-    async def _call(self, request: RuntimeCall[R]) -> R:
+    async def _call(self, request: RuntimeCall[R], subshell: str | None) -> R:
         expression = f"{RPC_NAME}({request.model_dump_json()!r})"
-        msg_id = self._kc.execute("", silent=True, store_history=False, user_expressions={"r": expression})
-        reply = await self._reply(msg_id)
+        msg = self._execute_request("", silent=True, user_expressions={"r": expression})
+        if subshell is not None:
+            msg["header"]["subshell_id"] = subshell
+        reply = await self._request(self._shell, self._kc.shell_channel, msg)
         try:
             result = reply["content"]["user_expressions"]["r"]
             if result["status"] != "ok":
@@ -313,38 +381,6 @@ class Kernel:
             raise KernelCallFailed(
                 f"the runtime's reply to {request.method} is not what this server expects: {_one_line(exc)}"
             ) from exc
-
-    async def _reply(self, msg_id: str) -> dict[str, Any]:
-        shell = self._kc.shell_channel.socket
-        while True:
-            msg = await self._receive(shell, msg_id)
-            if msg is not None:
-                return msg
-
-    async def _receive(self, socket: Any, msg_id: str) -> dict[str, Any] | None:
-        """The next message on `socket` if it answers request `msg_id`, else None.
-
-        Read straight off the socket: jupyter_client's `get_*_msg` awaits a poll before each
-        receive and parses every timestamp of every message with dateutil, which cost more than the
-        rest of memex's server code per call. The signature is checked as jupyter_client does; the
-        header's date is left as it came, since memex never reads it.
-        """
-        session = self._kc.session
-        _, parts = session.feed_identities(await socket.recv_multipart())
-        if session.auth is not None and not hmac.compare_digest(parts[0], session.sign(parts[1:5])):
-            raise RuntimeError("a message from the kernel failed its signature check")
-        unpack = session.unpack  # jupyter_client's: it replaces bytes that are not UTF-8
-        parent = unpack(parts[2])
-        if parent.get("msg_id") != msg_id:
-            return None
-        header = unpack(parts[1])
-        return {
-            "header": header,
-            "msg_type": header["msg_type"],
-            "parent_header": parent,
-            "metadata": unpack(parts[3]),
-            "content": unpack(parts[4]),
-        }
 
     async def _unless_dead(self, work: Awaitable[T]) -> T:
         if self.dead.is_set():

@@ -77,6 +77,8 @@ class Scratchpad:
         self._workdir = workdir
         # anyio's lock hands itself to waiters first-come, first-served.
         self._lock = anyio.Lock()
+        #: The runtime calls of the tools (list_scope, submit, spawn_agent), one at a time.
+        self._calls = anyio.Lock()
         self._kernel: asyncio.Task[Kernel] | None = None
         self._notes: list[str] = []
         self._watcher: asyncio.Task[None] | None = None
@@ -462,47 +464,39 @@ class Scratchpad:
         """Send `request` to the runtime for `tool`, within `call_timeout`. A refusal is raised as
         RuntimeRefusal, a failure of memex as KernelCallFailed (see `Kernel.call`).
 
-        The lock is held until the kernel has answered the request, or has been interrupted or
-        replaced, also when the caller goes away: the next call is never sent into a kernel still
-        busy with this one, and no interrupt meant for this one lands on another. A cancelled
-        read-only call is interrupted at once; one that changes state gets its full time to finish."""
-        async with self._lock:
+        Calls run on the kernel's subshell, beside any execution: they wait for the kernel to be
+        started (or replaced), never for an execution to end, and they never interrupt one. They
+        run one at a time among themselves, so a call stuck in the kernel is given up on by the
+        call that sent it, and by no other. A cancelled read-only call is given up on at once; one
+        that changes state gets its full time to finish."""
+        async with self._calls:
             kernel = await self.kernel()
             deadline = time.monotonic() + self._settings.call_timeout
-            reply = asyncio.ensure_future(kernel.call(request))
+            reply = asyncio.ensure_future(kernel.call(request, concurrent=True))
             try:
                 await asyncio.wait({reply}, timeout=self._settings.call_timeout)
             except asyncio.CancelledError:
                 with anyio.CancelScope(shield=True):
                     if not read_only:
                         await asyncio.wait({reply}, timeout=max(deadline - time.monotonic(), 0))
-                    if not reply.done() and (note := await self._settle(kernel, reply)) is not None:
-                        self._notes.append(f"A cancelled {tool} call was interrupted: {note}")
+                    if not reply.done():
+                        await self._settle(kernel, reply)
                 raise
             if not reply.done():
-                said = await self._settle(kernel, reply)
-                if reply.done() and not reply.cancelled() and reply.exception() is None:
-                    return reply.result()  # it finished as the interrupt went out
+                await self._settle(kernel, reply)
+                changes = "" if read_only else " It may still take effect when the kernel gets to the end of it."
                 raise ToolInputError(
-                    f"{tool} did not finish within {self._settings.call_timeout:g} s, so it was "
-                    f"interrupted; {said or 'the kernel kept its state.'} {advice}"
+                    f"{tool} did not finish within {self._settings.call_timeout:g} s; it was left to finish in "
+                    f"the background, and nothing else was stopped (a running execution goes on).{changes} {advice}"
                 )
             return reply.result()
 
-    async def _settle(self, kernel: Kernel, reply: asyncio.Future[Any]) -> str | None:
-        """Interrupt the runtime call `reply` (the kernel is running it: calls are sent under the
-        lock); if it does not end within the grace period, replace the kernel. Returns what
-        happened to the kernel when that is more than an interrupt."""
-        with contextlib.suppress(Exception):
-            await kernel.interrupt()
-        await asyncio.wait({reply}, timeout=self._settings.interrupt_grace)
-        if reply.done():
-            if not reply.cancelled() and isinstance(reply.exception(), KernelDied):  # (retrieved either way)
-                return (await self._replace(kernel)).after(
-                    f"the kernel died on the interrupt ({kernel.exit_description()})"
-                )
-            return None
+    async def _settle(self, kernel: Kernel, reply: asyncio.Future[Any]) -> None:
+        """Give up on the runtime call `reply`, which has not answered: its subshell is left to finish
+        it, and later calls go to a new one. No interrupt: a signal reaches only the kernel's main
+        thread, which may be running a cell that is not this call's."""
         reply.cancel()
-        return (await self._replace(kernel)).after(
-            f"the kernel did not stop within {self._settings.interrupt_grace:g} s of the interrupt"
-        )
+        with contextlib.suppress(asyncio.CancelledError):
+            await reply
+        with contextlib.suppress(Exception):  # a kernel that died is replaced by whoever runs next
+            await kernel.replace_subshell()

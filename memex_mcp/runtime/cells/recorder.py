@@ -103,7 +103,8 @@ class CellRecorder:
         # The reply the server waits for anyway carries the report: no extra message, no extra flush.
         def finish_metadata(parent: Any, metadata: dict[str, Any], reply_content: Any) -> Any:
             metadata = finish(parent, metadata, reply_content)
-            if self._report is not None:
+            # A subshell's reply (the server's calls, beside a running cell) never takes the cell's.
+            if self._report is not None and threading.current_thread() is threading.main_thread():
                 metadata[REPORT_KEY] = self._report.model_dump(mode="json")
                 self._report = None
             return metadata

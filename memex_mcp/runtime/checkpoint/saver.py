@@ -384,9 +384,12 @@ class Checkpointer:
 
     def submitted(self, receipt: SubmitReceipt, origin: Origin) -> None:
         """An answer was submitted: one submitted outside a cell (the submit tool) is kept now; a
-        cell's is kept with the cell's changes, after its reply."""
+        cell's is kept with the cell's changes, after its reply. The tool submits from a subshell,
+        possibly while a cell runs: then only the answers are written, under the lock, and the scope
+        (which that cell may be changing) waits for the flush after the cell."""
         if origin == "tool" and self._armed:
-            self.flush()
+            if threading.current_thread() is threading.main_thread():
+                self.flush()
             with self._lock, contextlib.suppress(OSError):
                 self._save_submissions()
 
