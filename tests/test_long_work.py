@@ -135,3 +135,16 @@ def test_reply_within_is_an_option_and_an_environment_variable(monkeypatch: pyte
     assert parse(["--reply-within", "5"])[1].reply_within == 5
     monkeypatch.setenv("MEMEX_REPLY_WITHIN", "7.5")
     assert parse([])[1].reply_within == 7.5
+
+
+async def test_list_scope_during_a_running_execution_answers_names_it_and_leaves_it_running(client: Client) -> None:
+    await run(client, "before_the_long_cell = 41")
+    first = await run(client, TICKS.format(count=6, every=0.5))
+    number = number_of(text_of(first))
+    listing = await client.call_tool("list_scope", {"pattern": "before_the_long_cell"})
+    assert not listing.is_error
+    assert "before_the_long_cell" in text_of(listing)
+    assert f"Execution [{number}] is still running" in text_of(listing)
+    replies = await until_ended(client, first)
+    assert [line for r in replies for line in printed(r)] == [*map(str, range(6)), "done"]
+    assert not any("interrupted" in r for r in replies)
