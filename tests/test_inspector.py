@@ -40,3 +40,19 @@ def test_the_inspector_lists_the_tools_and_runs_code() -> None:
     result = json.loads(called.stdout)
     assert result["isError"] is False
     assert result["content"] == [{"type": "text", "text": "42"}]
+
+
+def test_a_cell_longer_than_the_inspectors_deadline_returns_in_time_and_runs_on() -> None:
+    # The Inspector CLI gives up on a request after 60 s; a 90 s cell returns after --reply-within
+    # (2 s here) as a success that says the execution runs on, instead of timing out.
+    code = "import time\nprint('started', flush=True)\ntime.sleep(90)\nprint('ended')"
+    called = inspector(
+        "-e", "MEMEX_REPLY_WITHIN=2", "--method", "tools/call", "--tool-name", "execute_code",
+        "--tool-arg", f"code={code}",
+    )  # fmt: skip
+    assert called.returncode == 0, called.stderr
+    result = json.loads(called.stdout)
+    assert result["isError"] is False
+    text = result["content"][0]["text"]
+    assert text.startswith("started\n[memex] Execution [1] is still running")
+    assert "ended" not in text

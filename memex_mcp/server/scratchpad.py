@@ -115,7 +115,14 @@ class Scratchpad:
         with anyio.CancelScope(shield=True):
             try:
                 if self._running is not None:
-                    self._running.supervisor.cancel()
+                    # Stopped before the kernel goes, and awaited: its end is nobody's news any more.
+                    tasks: set[asyncio.Future[Any]] = {self._running.supervisor, self._running.run}
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.wait(tasks)
+                    for task in tasks:
+                        if not task.cancelled():
+                            task.exception()
                 if self._watcher is not None:
                     self._watcher.cancel()
                     await asyncio.wait({self._watcher})  # a replacement it was starting is shut down below
