@@ -148,3 +148,30 @@ async def test_list_scope_during_a_running_execution_answers_names_it_and_leaves
     replies = await until_ended(client, first)
     assert [line for r in replies for line in printed(r)] == [*map(str, range(6)), "done"]
     assert not any("interrupted" in r for r in replies)
+
+
+async def test_a_gather_past_the_deadline_returns_with_the_agents_progress_then_their_results(
+    client: Client,
+) -> None:
+    # Agents whose model answers after 0, 1, 2 and 3 s: the gather outlives reply-within (1 s).
+    setup = (
+        "from memex_mcp.runtime.models.scripted import ScriptedModel\n"
+        "def slow(seconds):\n"
+        "    return ScriptedModel.replies(['```python\\nsubmit(%d)\\n```' % seconds], latency=seconds)\n"
+        "handles = [spawn_agent('count', model=slow(s)) for s in range(4)]"
+    )
+    assert not (await run(client, setup)).is_error
+    first = await run(client, "print(gather(*handles))")
+    assert re.search(r"still running \([^)]*\d/4 agents done", text_of(first)), text_of(first)
+    replies = await until_ended(client, first)
+    assert [line for r in replies for line in printed(r)] == ["[0, 1, 2, 3]"]
+
+
+async def test_a_kernel_that_dies_during_a_running_execution_is_reported_by_the_next_call(client: Client) -> None:
+    await run(client, "kept_across_the_death = 'still here'")
+    kill = "import os, signal, time\nprint('working', flush=True)\ntime.sleep(2)\nos.kill(os.getpid(), signal.SIGKILL)"
+    first = await run(client, kill)
+    assert STILL in text_of(first)
+    replies = await until_ended(client, first)
+    assert "died" in replies[-1] and "kept_across_the_death" in replies[-1], replies[-1]
+    assert text_of(await run(client, "print(kept_across_the_death)")) == "still here"
