@@ -38,9 +38,12 @@ async def _product(stack: AsyncExitStack) -> list[s.Series]:
 
 
 async def _before(stack: AsyncExitStack) -> list[s.Series]:
-    """The same path at the commit before the warm-path changes (see benchmarks/whatif/before.py)."""
+    """The same path at the commits before the warm-path changes and before long work
+    (see benchmarks/whatif/before.py)."""
+    long_work = ["-m", before.__name__, before.LONG_WORK]
     return [
         await s.stdio(stack, "before", f"before: memex-mcp over stdio at {before.SHORT}", ["-m", before.__name__]),
+        await s.stdio(stack, "before_long", f"before: memex-mcp over stdio at {before.LONG_WORK[:7]}", long_work),
     ]
 
 

@@ -92,6 +92,14 @@ def latency(rows: dict[str, dict[str, Any]], command: str, when: str, rounds: in
             f"(all processes) {cpu['before']:.2f} → {cpu['memex']:.2f} ms; against the bare MCP server "
             f"{p['before'] / p['bare']:.2f}× → {p['memex'] / p['bare']:.2f}× (target ≤ 3×).",
         ]
+    if "before_long" in p:
+        lines += [
+            "",
+            f"Long work (`--reply-within`, an execution that runs on after its reply) and the second path "
+            f"into the kernel (a subshell, one reader per socket) against commit {before.LONG_WORK[:7]}, "
+            f"before them: p50 {p['before_long']:.2f} → {p['memex']:.2f} ms "
+            f"({p['memex'] - p['before_long']:+.2f} ms; target: nothing measurable).",
+        ]
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""memex-mcp as it was at commit BEFORE: `python -m benchmarks.whatif.before`.
+"""memex-mcp as it was at an earlier commit: `python -m benchmarks.whatif.before [COMMIT]`.
 
 The warm-path changes (no post-execute sleep, no empty flushes, no execute_input echo, the lean
 reader, the short IOPub join) are measured against the code before them, in the same run: the
@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: The last commit before the warm-path changes.
 BEFORE = "6ce01da23efebe206c1fd406c8fabc285f9765d8"
 SHORT = BEFORE[:7]
+#: The last commit before long work (`--reply-within`) and the second path into the kernel.
+LONG_WORK = "a067143ac8b21143438b4ee1f37f5f7fb7168bb6"
 
 
 def tree(commit: str = BEFORE) -> Path:
@@ -34,7 +36,8 @@ def tree(commit: str = BEFORE) -> Path:
 
 
 def main() -> None:
-    old = str(tree())
+    """Serves the commit given as the first argument (default: BEFORE)."""
+    old = str(tree(sys.argv[1] if len(sys.argv) > 1 else BEFORE))
     # Nothing of today's memex may load: neither here nor in the kernel, which inherits PYTHONPATH.
     here = {str(ROOT), "", os.getcwd()}
     sys.path[:] = [old] + [p for p in sys.path if p not in here]
