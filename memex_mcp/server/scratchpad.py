@@ -333,14 +333,18 @@ class Scratchpad:
         runs on; the caller gets StillRunning."""
         reply_by = time.monotonic() + self._settings.reply_within
         run = asyncio.ensure_future(kernel.execute(code, output))
+        # Saving the previous call's checkpoint comes first and may take longer than this code's own
+        # timeout; replacing the kernel then would lose what it was saving. So it gets until the reply
+        # is due, at least.
+        before = max(limit, self._settings.reply_within)
         try:
-            begun = await self._begun(run, output, limit)
+            begun = await self._begun(run, output, before)
         except asyncio.CancelledError:
             with anyio.CancelScope(shield=True):
                 await self._abandon(kernel, run, output, limit)
             raise
         if not begun:
-            return await self._not_begun(kernel, run, limit, output)
+            return await self._not_begun(kernel, run, before, output)
         running = Running(kernel, run, output, time.monotonic(), limit, self._number)
         running.supervisor = asyncio.ensure_future(self._oversee(running))
         try:
