@@ -8,6 +8,7 @@
     python -m benchmarks --only context        # characters that reach the model, against baselines
     python -m benchmarks --only downstream     # a downstream MCP tool from a cell against a direct call
     python -m benchmarks --only first_hour     # characters a model reads in a scripted first session
+    python -m benchmarks --only long_work      # a running execution's end → the waiting call's reply
     python -m benchmarks --no-write            # print only
 
 `--only` rewrites that section of BENCHMARKS.md and keeps the others.
@@ -30,6 +31,7 @@ from benchmarks import (
     downstream,
     first_hour,
     latency,
+    long_work,
     memory,
     report,
     startup,
@@ -50,6 +52,7 @@ NAMES = (
     "checkpoint",
     "downstream",
     "first_hour",
+    "long_work",
 )
 
 
@@ -89,6 +92,8 @@ async def main(args: argparse.Namespace) -> None:
             sections[name] = report.startup(await startup.run(args.runs), command, info["date"])
         elif name == "agents":
             sections[name] = agents.section(await agents.run(), command, info["date"])
+        elif name == "long_work":
+            sections[name] = long_work.section(await long_work.run(), command, info["date"])
         elif name == "first_hour":
             sections[name] = first_hour.render(await first_hour.run(), command, info["date"], first_hour.baseline())
         elif name == "context":
