@@ -3,11 +3,13 @@ from __future__ import annotations
 import os
 import select
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
@@ -73,3 +75,25 @@ def text_of(result: CallToolResult) -> str:
 
 async def run(client: Client, code: str, **arguments: object) -> CallToolResult:
     return await client.call_tool("execute_code", {"code": code, **arguments})
+
+
+#: Kernel code whose value is the kernel's process id.
+PID = "__import__('os').getpid()"
+
+
+async def kill(pid: int) -> None:
+    """SIGKILL `pid` and wait until it has exited (a kill that races the next call is another test)."""
+    fd = os.pidfd_open(pid)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        with anyio.fail_after(10):
+            await anyio.wait_readable(fd)
+    finally:
+        os.close(fd)
+
+
+async def kill_kernel(client: Client) -> str:
+    """Kill the kernel between calls; returns the text of the next call's result (its note)."""
+    await kill(int(text_of(await run(client, PID))))
+    with anyio.fail_after(30):
+        return text_of(await run(client, "'next'"))

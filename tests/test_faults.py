@@ -7,9 +7,8 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import run, settings, text_of
+from conftest import kill, run, settings, text_of
 from mcp import Client
-from test_recovery import kill
 
 from memex_mcp.server import build_server
 

@@ -8,9 +8,8 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import STATE_DIR, run, settings, text_of
+from conftest import STATE_DIR, kill_kernel, run, settings, text_of
 from mcp import Client
-from test_recovery import kill_kernel
 
 from memex_mcp.server import build_server
 

@@ -3,16 +3,14 @@ says exactly what came back and what could not."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 from agent_helpers import SETUP
-from conftest import run, settings, text_of
+from conftest import PID, kill, kill_kernel, run, settings, text_of
 from mcp import Client
 from mcp.types import CallToolResult
 
@@ -26,7 +24,6 @@ CLEAR = (
     "           if not _k.startswith('_') and get_ipython().user_ns_hidden.get(_k, None) is not _v]:\n"
     "    del globals()[_k]"
 )
-PID = "__import__('os').getpid()"
 _NOTE = re.compile(
     r"restored the variables as of execution \[\d+\]: (?P<names>.*?)(?:; not restored: (?P<lost>.*))?\.$"
 )
@@ -54,24 +51,6 @@ def restored(text: str) -> tuple[list[str], dict[str, str]]:
         name, _, rest = item.partition(" (")
         lost[name] = rest[:-1]
     return match["names"].split(", "), lost
-
-
-async def kill(pid: int) -> None:
-    """SIGKILL `pid` and wait until it has exited (a kill that races the next call is another test)."""
-    fd = os.pidfd_open(pid)
-    try:
-        os.kill(pid, signal.SIGKILL)
-        with anyio.fail_after(10):
-            await anyio.wait_readable(fd)
-    finally:
-        os.close(fd)
-
-
-async def kill_kernel(client: Client) -> str:
-    """Kill the kernel between calls; returns the text of the next call's result (its note)."""
-    await kill(int(text_of(await run(client, PID))))
-    with anyio.fail_after(30):
-        return text_of(await run(client, "'next'"))
 
 
 async def session_dir(client: Client) -> Path:

@@ -5,42 +5,24 @@ again only when a cell changes it."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from conftest import run, settings, text_of
+from conftest import kill_kernel, run, settings, text_of
 from mcp import Client
 
 from memex_mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
 
-PID = "__import__('os').getpid()"
-
 
 @pytest.fixture(scope="module")
 async def client(anyio_backend: str) -> AsyncIterator[Client]:
     async with Client(build_server(settings(timeout=30, interrupt_grace=1)), raise_exceptions=True) as c:
         yield c
-
-
-async def kill_kernel(client: Client) -> str:
-    """SIGKILL the kernel between calls; returns the text of the next call's result (its note)."""
-    pid = int(text_of(await run(client, PID)))
-    fd = os.pidfd_open(pid)
-    try:
-        os.kill(pid, signal.SIGKILL)
-        with anyio.fail_after(10):
-            await anyio.wait_readable(fd)
-    finally:
-        os.close(fd)
-    with anyio.fail_after(30):
-        return text_of(await run(client, "'next'"))
 
 
 async def manifest(client: Client) -> dict[str, Any]:
