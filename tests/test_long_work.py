@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
+from conftest import run, settings, text_of
 from mcp import Client
 from mcp.types import CallToolResult
 
 from memex_mcp.server import build_server
 from memex_mcp.server.cli import parse
-from tests.conftest import run, settings, text_of
 
 pytestmark = pytest.mark.anyio
 
