@@ -15,10 +15,10 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import run, settings, text_of
+from conftest import kill_kernel, run, settings, text_of, wait_exit
 from mcp import Client
-from test_named_sessions import Server, wait_exit
-from test_recovery import kill_kernel, restored, session_dir
+from test_named_sessions import Server
+from test_recovery import restored, session_dir
 
 from memex_mcp.server import build_server
 
