@@ -66,9 +66,7 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
     rpc = prelude[RPC_NAME] = Rpc(ns, shell.user_ns_hidden, submissions, kernel.agents)
     shell.push(prelude, interactive=False)  # type: ignore[no-untyped-call]
 
-    checkpointer = kernel.checkpointer = Checkpointer(
-        shell, settings, recorder.history, recorder.outputs, lambda: submissions.items
-    )
+    checkpointer = kernel.checkpointer = Checkpointer(shell, settings, recorder.history, lambda: submissions.items)
     # After the recorder's hook, so that the checkpoint sees this cell in `history`.
     checkpointer.install()
     submissions.subscribe(checkpointer.submitted)

@@ -16,7 +16,7 @@ import pickle
 import threading
 import time
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,7 +199,7 @@ def _failure(exc: BaseException) -> Failure:
     return Failure(f"could not be loaded ({say(exc)})", retry=True)
 
 
-def load_history(store: Store, shell: Any, history: History, outputs: Mapping[int, str], session_dir: Path) -> int:
+def load_history(store: Store, shell: Any, history: History, session_dir: Path) -> int:
     """Put the saved executions back into `history` and `_outputs` (outputs kept in files are read
     from `session_dir` when asked); returns the last number (0: none).
     Numbers then go on where the session stopped, so `_outputs[n]` keys never collide."""

@@ -36,7 +36,7 @@ import threading
 import time
 import types
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -99,7 +99,6 @@ class Checkpointer:
         shell: InteractiveShell,
         config: RuntimeConfig,
         history: History,
-        outputs: Mapping[int, str],
         submissions: Callable[[], list[Any]],
     ) -> None:
         self._shell = shell
@@ -107,7 +106,6 @@ class Checkpointer:
         self._hidden = shell.user_ns_hidden
         self._max = config.checkpoint_max_bytes
         self._history = history
-        self._outputs = outputs
         self._submissions = submissions
         self._session = Path(config.session_dir)
         self._store = Store(self._session / "checkpoint")
@@ -396,7 +394,7 @@ class Checkpointer:
     def _restore(self, ended: Ended | None, seconds: float) -> RestoreReport:
         writable = self._armed = self._max > 0
         # History first: it holds no user objects, so nothing in it can fail to load or crash.
-        last = load_history(self._store, self._shell, self._history, self._outputs, self._session)
+        last = load_history(self._store, self._shell, self._history, self._session)
         history = len(self._history)
         try:
             manifest = self._store.manifest()
