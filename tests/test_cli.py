@@ -22,6 +22,15 @@ OPTIONS = [
     "--answer-schema",
     "--mcp-config",
     "--max-code-chars",
+    "--tokens",
+    "--allowed-host",
+    "--allowed-origin",
+    "--max-sessions",
+    "--idle-timeout",
+    "--max-body",
+    "--metrics-public",
+    "--log-level",
+    "--log-json",
     "--memory-limit",
     "--checkpoint-max-bytes",
 ]
@@ -44,9 +53,8 @@ def test_help_documents_every_option() -> None:
     for option in OPTIONS:
         assert option in result.stdout
     assert "MEMEX_" in result.stdout
-    # Only what is not built yet (--transport http) says so.
     text = " ".join(result.stdout.split())  # as argparse wrapped it
-    assert text.count("later version") + text.count("not available") == 1
+    assert text.count("later version") + text.count("not available") == 0
 
 
 @pytest.mark.parametrize(
@@ -56,7 +64,9 @@ def test_help_documents_every_option() -> None:
         (["--timeout", "soon"], "argument --timeout: invalid float value: 'soon'"),
         (["--data-dir", "/no/such/dir"], "--data-dir /no/such/dir: no such directory"),
         (["--output-limit", "10"], "--output-limit: Input should be greater than or equal to 200"),
-        (["--transport", "http"], "--transport http is not available in this version yet"),
+        (["--transport", "http", "--host", "0.0.0.0"], "--host 0.0.0.0 is reachable from other machines"),
+        (["--transport", "http", "--session", "x"], "--session is for stdio"),
+        (["--transport", "http", "--tokens", "/no/such.json"], "--tokens /no/such.json: No such file"),
         (["--memory-limit", "lots"], "argument --memory-limit: 'lots' is not a size (e.g. 4G, 512M, 1000000)"),
         (["--memory-limit", "inf"], "argument --memory-limit: 'inf' is not a size"),
         (["--memory-limit", "100M"], "--memory-limit: must be at least 256M"),
@@ -141,7 +151,7 @@ def test_every_option_can_be_set_by_its_environment_variable(tmp_path: Path, mon
     assert parse(["--timeout", "3"])[1].timeout == 3
     monkeypatch.setenv("MEMEX_TRANSPORT", "http")
     with pytest.raises(SystemExit) as refused:
-        parse([])
+        parse([])  # MEMEX_SESSION is set: stdio only
     assert refused.value.code == 2
 
 

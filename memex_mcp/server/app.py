@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TypeVar, cast
 
+from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
+from starlette.requests import Request
 
 from memex_mcp import __version__
 from memex_mcp.protocol import NOTHING_TO_SUBMIT, Progress, ScopeListing
+from memex_mcp.server.auth import principal_of
 from memex_mcp.server.errors import KernelCallFailed, RuntimeRefusal, ToolInputError
 from memex_mcp.server.guards import ToolCallGuard
 from memex_mcp.server.kernel import Kernel, KernelDied
@@ -25,6 +30,7 @@ from memex_mcp.server.orientation import Orientation, orient
 from memex_mcp.server.render import render_execution
 from memex_mcp.server.replies import scope_text, submitted
 from memex_mcp.server.scratchpad import Scratchpad
+from memex_mcp.server.scratchpads import Many, One, Use
 from memex_mcp.server.session import SessionDir
 from memex_mcp.server.settings import Settings
 
@@ -43,7 +49,7 @@ def instructions(orientation: Orientation) -> str:
 
 @dataclass
 class AppState:
-    scratchpad: Scratchpad
+    scratchpads: One | Many
 
 
 @contextmanager
@@ -67,14 +73,55 @@ def tool_errors() -> Iterator[None]:
         ) from None
 
 
+#: The `scratchpad` argument every tool takes over HTTP.
+Handle = Annotated[
+    str | None,
+    Field(description="Handle of the scratchpad to work in, as a result named it (default: your own)."),
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def without_handle(tool: F) -> F:
+    """`tool` as stdio lists it: the same function, without the `scratchpad` argument (the SDK builds a
+    tool's schema from the signature)."""
+    signature = inspect.signature(tool, eval_str=True)
+    tool.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[p for p in signature.parameters.values() if p.name != "scratchpad"]
+    )
+    return tool
+
+
+def named(use: Use, result: CallToolResult, running: bool = True) -> CallToolResult:
+    """`result` with what the model must not miss: where its scratchpad came from (once), an execution
+    still running (unless the result already says so) and, over HTTP, the scratchpad's handle."""
+    first = next((c for c in result.content if isinstance(c, TextContent)), None)
+    note = use.pad.running_note() if running else None
+    lines = [
+        *([use.note] if use.note else []),
+        *([first.text] if first is not None else []),
+        *([note] if note else []),
+        *([f"scratchpad: {use.handle}"] if use.handle else []),
+    ]
+    text = TextContent(type="text", text="\n".join(lines))
+    content = [text if c is first else c for c in result.content] if first is not None else [text, *result.content]
+    if use.handle:
+        result.meta = {**(result.meta or {}), "memex/scratchpad": use.handle}
+    return result.model_copy(update={"content": content})
+
+
 def build_server(
     settings: Settings,
     launched: Kernel | None = None,
     session: SessionDir | None = None,
     lifecycle: Lifecycle | None = None,
+    many: Many | None = None,
+    token_verifier: TokenVerifier | None = None,
+    auth: AuthSettings | None = None,
 ) -> MCPServer[AppState]:
     """The MCP server. `launched`: a kernel already starting in `session`, for the first client to
-    adopt. `lifecycle`: what the process stops when it is told to (made here if not given)."""
+    adopt. `lifecycle`: what the process stops when it is told to (made here if not given). Over
+    HTTP: `many`, the scratchpads of the clients (made here if not given), and who may call."""
     pending = [(launched, session)] if launched else []
     lifecycle = lifecycle or Lifecycle()
     orientation = orient(settings)
@@ -82,25 +129,38 @@ def build_server(
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         # The kernel starts now, in the background, so the first call does not wait for it.
+        if settings.transport == "http":
+            async with many or Many(settings, lifecycle) as scratchpads:
+                yield AppState(scratchpads)
+            return
         kernel, session_dir = pending.pop() if pending else (None, None)
         async with Scratchpad(settings, Path(os.getcwd()), kernel, session_dir, lifecycle) as scratchpad:
-            yield AppState(scratchpad)
+            yield AppState(One(scratchpad))
 
     server: MCPServer[AppState] = MCPServer(
-        "memex-mcp", instructions=instructions(orientation), version=__version__, lifespan=lifespan
+        "memex-mcp",
+        instructions=instructions(orientation),
+        version=__version__,
+        lifespan=lifespan,
+        token_verifier=token_verifier,
+        auth=auth,
     )
     server.middleware.append(ToolCallGuard(server, settings.output_limit))
 
-    def scratchpad(ctx: Context) -> Scratchpad:
-        state = cast(AppState, ctx.request_context.lifespan_context)
-        # The latest call's session is the one sampling requests go to (a client may reconnect).
-        state.scratchpad.sampling.seen(ctx.session)
-        return state.scratchpad
+    def per_transport(tool: F) -> F:
+        return tool if settings.transport == "http" else without_handle(tool)
 
-    def with_running(ctx: Context, text: str) -> str:
-        """`text`, and a last line if an execution is still running (so the model never forgets it)."""
-        note = scratchpad(ctx).running_note()
-        return f"{text}\n{note}" if note else text
+    @asynccontextmanager
+    async def working_in(ctx: Context, handle: str | None) -> AsyncIterator[Use]:
+        """The scratchpad this call works in (see memex_mcp.server.scratchpads)."""
+        state = cast(AppState, ctx.request_context.lifespan_context)
+        request = ctx.request_context.request
+        session_id = request.headers.get("mcp-session-id") if isinstance(request, Request) else None
+        with tool_errors():
+            async with state.scratchpads.use(principal_of(request), session_id, handle) as use:
+                # The latest call's session is the one sampling requests go to (a client may reconnect).
+                use.pad.sampling.seen(ctx.session)
+                yield use
 
     @server.tool(
         description=(
@@ -118,6 +178,7 @@ def build_server(
         ),
         annotations=ToolAnnotations(title="Run Python in the scratchpad", open_world_hint=True),
     )
+    @per_transport
     async def execute_code(
         code: Annotated[str, Field(description="Python source to run, as in a notebook cell.")],
         ctx: Context,
@@ -128,13 +189,14 @@ def build_server(
         interrupt: Annotated[
             bool, Field(description="First stop the execution still running from an earlier call.")
         ] = False,
+        scratchpad: Handle = None,
     ) -> CallToolResult:
         async def progress(p: Progress) -> None:
             await ctx.report_progress(p.progress, p.total, p.message)
 
-        with tool_errors():
-            result = await scratchpad(ctx).execute(code, timeout, progress, interrupt)
-        return await render_execution(result, settings)
+        async with working_in(ctx, scratchpad) as use:
+            result = await use.pad.execute(code, timeout, progress, interrupt)
+        return named(use, await render_execution(result, settings), running=False)
 
     @server.tool(
         description=(
@@ -144,17 +206,20 @@ def build_server(
         ),
         annotations=ToolAnnotations(title="List scratchpad variables", read_only_hint=True, idempotent_hint=True),
     )
+    @per_transport
     async def list_scope(
         ctx: Context,
         pattern: Annotated[str | None, Field(description="Glob on variable names, e.g. 'sales*'.")] = None,
+        scratchpad: Handle = None,
     ) -> Annotated[CallToolResult, ScopeListing]:
-        with tool_errors():
-            listing = await scratchpad(ctx).list_scope(pattern)
-        return CallToolResult(
-            content=[
-                TextContent(type="text", text=with_running(ctx, scope_text(listing, settings.output_limit, pattern)))
-            ],
-            structured_content=listing.model_dump(mode="json", include={"variables", "agents"}),
+        async with working_in(ctx, scratchpad) as use:
+            listing = await use.pad.list_scope(pattern)
+        return named(
+            use,
+            CallToolResult(
+                content=[TextContent(type="text", text=scope_text(listing, settings.output_limit, pattern))],
+                structured_content=listing.model_dump(mode="json", include={"variables", "agents"}),
+            ),
         )
 
     @server.tool(
@@ -168,27 +233,24 @@ def build_server(
         ),
         annotations=ToolAnnotations(title="Start a sub-agent", open_world_hint=True),
     )
+    @per_transport
     async def spawn_agent(
         ctx: Context,
         task: Annotated[str, Field(description="What the sub-agent must do and return.")],
         inputs: Annotated[list[str] | None, Field(description="Names of your variables it should use.")] = None,
         output_schema: Annotated[dict[str, Any] | None, Field(description="JSON Schema its result must match.")] = None,
         name: Annotated[str | None, Field(description="Variable name for the handle (default agent_N).")] = None,
+        scratchpad: Handle = None,
     ) -> CallToolResult:
-        with tool_errors():
-            variable = await scratchpad(ctx).spawn_agent(task, inputs, output_schema, name)
-        return CallToolResult(
-            content=[
-                TextContent(
-                    type="text",
-                    text=with_running(
-                        ctx,
-                        f"Started sub-agent {variable!r}; its handle is in the variable `{variable}`. "
-                        f"{variable}.result() waits for its value; {variable}.status says how it is going.",
-                    ),
-                )
-            ],
-            structured_content={"variable": variable},
+        async with working_in(ctx, scratchpad) as use:
+            variable = await use.pad.spawn_agent(task, inputs, output_schema, name)
+        text = (
+            f"Started sub-agent {variable!r}; its handle is in the variable `{variable}`. "
+            f"{variable}.result() waits for its value; {variable}.status says how it is going."
+        )
+        return named(
+            use,
+            CallToolResult(content=[TextContent(type="text", text=text)], structured_content={"variable": variable}),
         )
 
     @server.tool(
@@ -200,22 +262,27 @@ def build_server(
         ),
         annotations=ToolAnnotations(title="Submit the final answer", idempotent_hint=False),
     )
+    @per_transport
     async def submit(
         ctx: Context,
         value: Annotated[Any, Field(description="The answer as JSON (not null).")] = None,
         variable: Annotated[str | None, Field(description="A kernel variable holding the answer.")] = None,
         schema: Annotated[dict[str, Any] | None, Field(description="JSON Schema to validate against.")] = None,
+        scratchpad: Handle = None,
     ) -> CallToolResult:
         if variable is not None and value is not None:
             raise ToolError("Give either `value` or `variable`, not both.")
         if variable is None and value is None:
             raise ToolError(NOTHING_TO_SUBMIT)
-        with tool_errors():
-            receipt = await scratchpad(ctx).submit(value, variable, schema)
-        return CallToolResult(
-            content=[TextContent(type="text", text=with_running(ctx, receipt.acknowledgement()))],
-            structured_content=submitted(receipt),
-            _meta={"memex/submission": receipt.number, "memex/complete": receipt.complete},
+        async with working_in(ctx, scratchpad) as use:
+            receipt = await use.pad.submit(value, variable, schema)
+        return named(
+            use,
+            CallToolResult(
+                content=[TextContent(type="text", text=receipt.acknowledgement())],
+                structured_content=submitted(receipt),
+                _meta={"memex/submission": receipt.number, "memex/complete": receipt.complete},
+            ),
         )
 
     return server

@@ -58,10 +58,77 @@ def _parser() -> argparse.ArgumentParser:
         "--transport",
         choices=["stdio", "http"],
         default=_env("TRANSPORT", "stdio"),
-        help="stdio (default) or streamable HTTP at /mcp (http: not available in this version yet)",
+        help="stdio (default): one client; http: streamable HTTP at /mcp for many clients, each "
+        "with its own scratchpad, behind bearer tokens",
     )
     p.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="HTTP bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=_env("PORT", "8765"), help="HTTP port (default 8765)")
+    p.add_argument(
+        "--tokens",
+        type=Path,
+        default=_env("TOKENS"),
+        metavar="FILE",
+        help='HTTP: JSON file of principal names to bearer tokens, {"alice": "<token>", ...}; without it, '
+        "MEMEX_TOKEN is the one token, else one is generated and printed at start",
+    )
+    allowed_hosts, allowed_origins = _env("ALLOWED_HOST"), _env("ALLOWED_ORIGIN")
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        dest="allowed_hosts",
+        default=allowed_hosts.split(",") if allowed_hosts else None,
+        metavar="HOST[:PORT]",
+        help="HTTP: a Host header to accept besides loopback and the bind address, e.g. "
+        "memex.example.com or memex.example.com:* (repeatable)",
+    )
+    p.add_argument(
+        "--allowed-origin",
+        action="append",
+        dest="allowed_origins",
+        default=allowed_origins.split(",") if allowed_origins else None,
+        metavar="ORIGIN",
+        help="HTTP: an Origin header to accept besides loopback ones, e.g. https://app.example.com (repeatable)",
+    )
+    p.add_argument(
+        "--max-sessions",
+        type=int,
+        default=_env("MAX_SESSIONS", "64"),
+        metavar="N",
+        help="HTTP: scratchpads with a running kernel at once (default 64)",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=_env("IDLE_TIMEOUT", "1800"),
+        metavar="SECONDS",
+        help="HTTP: a scratchpad without calls for this long is checkpointed and its kernel stopped; "
+        "it comes back on its next call (default 1800)",
+    )
+    p.add_argument(
+        "--max-body",
+        type=_size,
+        default=_env("MAX_BODY", "4M"),
+        metavar="SIZE",
+        help="HTTP: largest request body (default 4M)",
+    )
+    p.add_argument(
+        "--metrics-public",
+        action="store_true",
+        default=_env("METRICS_PUBLIC", "") not in ("", "0", "false"),
+        help="HTTP: serve /metrics without a token",
+    )
+    p.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        default=_env("LOG_LEVEL", "info"),
+        help="log level of the server's log on stderr (default info)",
+    )
+    p.add_argument(
+        "--log-json",
+        action="store_true",
+        default=_env("LOG_JSON", "") not in ("", "0", "false"),
+        help="log one JSON object per line",
+    )
     data_dirs = _env("DATA_DIR")
     p.add_argument(
         "--data-dir",
@@ -163,8 +230,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
     def fail(message: str) -> NoReturn:
         parser.error(message)
 
-    if args.transport == "http":
-        fail("--transport http is not available in this version yet; use stdio (the default)")
+    tokens = _tokens(args, fail) if args.transport == "http" else {}
     for d in args.data_dirs or ():
         if not d.is_dir():
             fail(f"--data-dir {d}: no such directory")
@@ -188,6 +254,15 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
             mcp_config=args.mcp_config,
             memory_limit=args.memory_limit,
             checkpoint_max_bytes=args.checkpoint_max_bytes,
+            tokens=tokens,
+            allowed_hosts=tuple(args.allowed_hosts or ()),
+            allowed_origins=tuple(args.allowed_origins or ()),
+            max_sessions=args.max_sessions,
+            idle_timeout=args.idle_timeout,
+            max_body_bytes=args.max_body,
+            metrics_public=args.metrics_public,
+            log_level=args.log_level,
+            log_json=args.log_json,
         )
     except ValidationError as exc:
         err = exc.errors()[0]
@@ -201,6 +276,32 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
         except ConfigError as exc:
             fail(f"--mcp-config {exc}")
     return args.command, settings
+
+
+def _tokens(args: argparse.Namespace, fail: Any) -> dict[str, str]:
+    """HTTP's principals and tokens. A bind beyond loopback needs tokens given, not generated ones
+    printed to a terminal that may not be there."""
+    from memex_mcp.server.auth import DEFAULT_PRINCIPAL, MIN_TOKEN_CHARS, TokenFileError, read_tokens
+    from memex_mcp.server.http import is_loopback
+
+    if args.session is not None:
+        fail("--session is for stdio; over HTTP every client's scratchpad is kept under its own handle")
+    tokens: dict[str, str] = {}
+    if args.tokens is not None:
+        try:
+            tokens = read_tokens(args.tokens)
+        except TokenFileError as exc:
+            fail(f"--tokens {exc}")
+    elif (token := os.environ.get("MEMEX_TOKEN")) is not None:
+        if len(token) < MIN_TOKEN_CHARS:
+            fail(f"MEMEX_TOKEN must be at least {MIN_TOKEN_CHARS} characters")
+        tokens = {DEFAULT_PRINCIPAL: token}
+    if not tokens and not is_loopback(args.host):
+        fail(
+            f"--host {args.host} is reachable from other machines: give the clients' tokens with --tokens FILE "
+            "or MEMEX_TOKEN (a generated token is for loopback only)"
+        )
+    return tokens
 
 
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
@@ -271,6 +372,17 @@ async def _serve(settings: Settings) -> None:
     from memex_mcp.server.session import SessionDir
 
     lifecycle = Lifecycle()
+    if settings.transport == "http":
+        from memex_mcp.server.http import serve_http
+        from memex_mcp.server.operations import configure_logging
+
+        configure_logging(settings.log_level, settings.log_json)
+        # uvicorn stops on SIGTERM and SIGINT itself, and the scratchpads close with the app.
+        try:
+            await serve_http(settings, lifecycle)
+        finally:
+            await lifecycle.stop()
+        return
     stopping: list[asyncio.Task[None]] = []
 
     def terminate() -> None:

@@ -269,6 +269,10 @@ class Kernel:
         self.dead.set()
         return True
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     def exit_description(self) -> str:
         code = self._exit_code
         if code is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -53,6 +54,7 @@ from memex_mcp.server.session import SessionDir
 from memex_mcp.server.settings import Settings
 
 R = TypeVar("R", bound=BaseModel)
+_log = logging.getLogger("memex_mcp.sessions")
 
 
 class Scratchpad:
@@ -69,7 +71,7 @@ class Scratchpad:
         """`launched`: a kernel already starting (the command line starts one before the SDK loads),
         and `session`, the directory it was launched with. `lifecycle`: what stops the scratchpad's
         kernels, servers and files when the process stops (by default, one of its own)."""
-        assert (launched is None) == (session is None), "a launched kernel comes with its session"
+        assert launched is None or session is not None, "a launched kernel comes with its session"
         self._settings = settings
         self._lifecycle = lifecycle or Lifecycle()
         self._launched = launched
@@ -98,6 +100,8 @@ class Scratchpad:
         #: The number the kernel gives its next execution, when known: 1 in a new kernel, the last
         #: report's plus one after that (a restored kernel goes on from its history's numbers).
         self._number: int | None = None
+        #: Kernels replaced so far (died, or did not stop when interrupted).
+        self.replacements = 0
 
     async def __aenter__(self) -> Scratchpad:
         # Before any code runs: kernels connect when they first need the server.
@@ -203,6 +207,11 @@ class Scratchpad:
                 self._watcher = asyncio.ensure_future(self._watch())
         return await asyncio.shield(self._kernel)
 
+    def kernel_pid(self) -> int | None:
+        """The process id of the current kernel, if one runs."""
+        kernel = self._current()
+        return kernel.pid if kernel is not None else None
+
     def _current(self) -> Kernel | None:
         """The kernel, if one has started and is not being replaced."""
         task = self._kernel
@@ -215,6 +224,8 @@ class Scratchpad:
         call tries again."""
         with contextlib.suppress(Exception):
             await old.shutdown(now=True)
+        self.replacements += 1
+        _log.warning("kernel replaced", extra={"event": "kernel replaced", "scratchpad": self._settings.session})
         self._kernel = asyncio.ensure_future(self._start_kernel())
         try:
             await asyncio.shield(self._kernel)

@@ -18,7 +18,24 @@ class Settings(BaseModel):
 
     transport: Literal["stdio", "http"] = "stdio"
     host: str = "127.0.0.1"
-    port: int = 8765
+    port: int = Field(default=8765, ge=0, le=65535)
+    #: HTTP: principal name → bearer token. Empty: HTTP generates one token at start.
+    tokens: dict[str, str] = Field(default_factory=dict)
+    #: HTTP: Host and Origin header values accepted besides the bind address and loopback.
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    #: HTTP: scratchpads with a running kernel at once; more is a clear error, never a crash.
+    max_sessions: int = Field(default=64, ge=1)
+    #: HTTP: seconds without a call after which a scratchpad is checkpointed and its kernel stopped;
+    #: it comes back from the checkpoint on the next call that names it.
+    idle_timeout: float = Field(default=1800.0, gt=0, allow_inf_nan=False)
+    #: HTTP: largest request body, in bytes.
+    max_body_bytes: int = Field(default=4 * 2**20, ge=1024)
+    #: HTTP: serve /metrics without a token (for a scraper inside a trusted network).
+    metrics_public: bool = False
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: One JSON object per log line instead of text.
+    log_json: bool = False
     data_dirs: tuple[Path, ...] = ()
     state_dir: Path = Field(default_factory=default_state_dir)
     session: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
