@@ -6,6 +6,7 @@ both protocol revisions: 2025-11-25 (`mode="legacy"`, an MCP session per client)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -24,6 +25,8 @@ from conftest import text_of
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from test_downstream import SERVER as DOWNSTREAM
+from test_sampling import COMPLETE, answer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
 
@@ -269,3 +272,28 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+async def test_a_legacy_session_samples_from_its_own_clients_model(server: Server) -> None:
+    headers = {"Authorization": f"Bearer {TOKENS['alice']}"}
+    async with (
+        create_mcp_http_client(headers=headers) as http,
+        Client(streamable_http_client(server.url, http_client=http), mode="legacy", sampling_callback=answer) as client,
+    ):
+        text, error = await call(client, "execute_code", code=COMPLETE)
+    assert not error and text.startswith("'hi from the client' 12 4\navailable: True")
+
+
+async def test_downstream_servers_are_shared_and_each_result_goes_to_its_caller(tmp_path: Path) -> None:
+    config = tmp_path / "servers.json"
+    config.write_text(json.dumps({"mcpServers": {"t": {"command": sys.executable, "args": [DOWNSTREAM]}}}))
+    with serving(tmp_path / "state", "--mcp-config", str(config)) as server:
+        async with connect(server, "alice", "auto") as alice, connect(server, "bob", "auto") as bob:
+            code = "print(tools.t.pid(), tools.t.echo(text={who!r}, delay=0.5))"
+            (a, _), (b, _) = await asyncio.gather(
+                call(alice, "execute_code", code=code.format(who="for alice")),
+                call(bob, "execute_code", code=code.format(who="for bob")),
+            )
+    assert "for alice" in a and "for bob" not in a
+    assert "for bob" in b and "for alice" not in b
+    assert a.split()[0] == b.split()[0]  # one downstream process serves both

@@ -67,10 +67,13 @@ class Scratchpad:
         launched: Kernel | None = None,
         session: SessionDir | None = None,
         lifecycle: Lifecycle | None = None,
+        downstream: Downstream | None = None,
     ) -> None:
         """`launched`: a kernel already starting (the command line starts one before the SDK loads),
         and `session`, the directory it was launched with. `lifecycle`: what stops the scratchpad's
-        kernels, servers and files when the process stops (by default, one of its own)."""
+        kernels, servers and files when the process stops (by default, one of its own).
+        `downstream`: the `--mcp-config` servers when they are shared with other scratchpads (their
+        owner starts and stops them); by default the scratchpad starts its own."""
         assert launched is None or session is not None, "a launched kernel comes with its session"
         self._settings = settings
         self._lifecycle = lifecycle or Lifecycle()
@@ -87,7 +90,8 @@ class Scratchpad:
         #: The client's model, for the kernel's `sampling` provider; app.py keeps its session current.
         self.sampling = ClientSampling()
         #: The `--mcp-config` servers, for the kernel's `tools`.
-        self.downstream = Downstream(settings.mcp_config)
+        self._own_downstream = downstream is None
+        self.downstream = downstream or Downstream(settings.mcp_config)
         #: Kernel code reaches the server here, from any thread, also while a cell runs.
         self.channel = ChannelServer(self.session.channel, {**self.sampling.handlers(), **self.downstream.handlers()})
         #: What the last kernel start restored from the session's checkpoint.
@@ -106,7 +110,8 @@ class Scratchpad:
     async def __aenter__(self) -> Scratchpad:
         # Before any code runs: kernels connect when they first need the server.
         await self.channel.start()
-        self.downstream.start(self._lifecycle)
+        if self._own_downstream:
+            self.downstream.start(self._lifecycle)
         self._kernel = asyncio.ensure_future(self._start_kernel(self._launched))
         self._launched = None
         self._watcher = asyncio.ensure_future(self._watch())
@@ -137,8 +142,9 @@ class Scratchpad:
                 try:
                     with contextlib.suppress(Exception):
                         await self.channel.close()
-                    with contextlib.suppress(Exception):
-                        await self.downstream.close()
+                    if self._own_downstream:
+                        with contextlib.suppress(Exception):
+                            await self.downstream.close()
                 finally:
                     self.session.close()
 

@@ -30,6 +30,7 @@ from types import TracebackType
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from memex_mcp.server.downstream import Downstream
 from memex_mcp.server.errors import ToolInputError
 from memex_mcp.server.lifecycle import Lifecycle
 from memex_mcp.server.scratchpad import Scratchpad
@@ -136,15 +137,22 @@ class Many:
         self._idled: set[str] = set()
         self._lock = asyncio.Lock()
         self._reaper: asyncio.Task[None] | None = None
+        #: The operator's `--mcp-config` servers, one set for all scratchpads: each call's result goes
+        #: back only to the kernel that made it.
+        self._downstream = Downstream(settings.mcp_config)
 
     async def __aenter__(self) -> Many:
+        self._downstream.start(self._lifecycle)
         self._reaper = asyncio.ensure_future(self._reap_idle())
         return self
 
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         if self._reaper is not None:
             self._reaper.cancel()
-        await asyncio.gather(*(self._close(h) for h in list(self._open)), return_exceptions=True)
+        try:
+            await asyncio.gather(*(self._close(h) for h in list(self._open)), return_exceptions=True)
+        finally:
+            await self._downstream.close()
 
     @property
     def live(self) -> int:
@@ -215,7 +223,7 @@ class Many:
         session = SessionDir(settings, self._lifecycle)
         workdir = session.path / "files"
         workdir.mkdir(exist_ok=True)
-        pad = Scratchpad(settings, workdir, session=session, lifecycle=self._lifecycle)
+        pad = Scratchpad(settings, workdir, session=session, lifecycle=self._lifecycle, downstream=self._downstream)
         await pad.__aenter__()
         entry = self._open[handle] = _Open(handle, principal, pad)
         record = self._index.records[handle]
