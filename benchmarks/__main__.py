@@ -9,6 +9,7 @@
     python -m benchmarks --only downstream     # a downstream MCP tool from a cell against a direct call
     python -m benchmarks --only first_hour     # characters a model reads in a scripted first session
     python -m benchmarks --only long_work      # a running execution's end → the waiting call's reply
+    python -m benchmarks --only team           # 50 HTTP clients, 40 calls each; memory per scratchpad
     python -m benchmarks --no-write            # print only
 
 `--only` rewrites that section of BENCHMARKS.md and keeps the others.
@@ -35,6 +36,7 @@ from benchmarks import (
     memory,
     report,
     startup,
+    team,
 )
 from benchmarks import sql as sql_bench
 from benchmarks.common import ROOT, machine
@@ -53,6 +55,7 @@ NAMES = (
     "downstream",
     "first_hour",
     "long_work",
+    "team",
 )
 
 
@@ -92,6 +95,8 @@ async def main(args: argparse.Namespace) -> None:
             sections[name] = report.startup(await startup.run(args.runs), command, info["date"])
         elif name == "agents":
             sections[name] = agents.section(await agents.run(), command, info["date"])
+        elif name == "team":
+            sections[name] = team.section(await team.run(), command, info["date"])
         elif name == "long_work":
             sections[name] = long_work.section(await long_work.run(), command, info["date"])
         elif name == "first_hour":

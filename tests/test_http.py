@@ -192,6 +192,19 @@ def test_requests_without_a_token_or_from_a_foreign_origin_or_host_are_rejected(
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
+def test_an_unknown_session_id_is_404_and_an_oversized_body_413(server: Server) -> None:
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {TOKENS['alice']}",
+    }
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    gone = httpx2.post(server.url, json=body, headers={**headers, "mcp-session-id": "0" * 32})
+    assert gone.status_code == 404
+    big = {**body, "params": {"padding": "x" * (5 * 2**20)}}
+    assert httpx2.post(server.url, json=big, headers=headers).status_code == 413
+
+
 def test_metrics_need_the_token_and_count_calls(server: Server) -> None:
     assert httpx2.get(f"http://127.0.0.1:{server.port}/metrics").status_code == 401
     response = httpx2.get(
