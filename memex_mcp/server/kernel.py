@@ -88,7 +88,11 @@ class KernelDied(MemexError):
 
 class Kernel:
     def __init__(
-        self, manager: AsyncKernelManager, config: RuntimeConfig, lifecycle: Lifecycle, marker_key: str | None = None
+        self,
+        manager: AsyncKernelManager,
+        config: RuntimeConfig,
+        lifecycle: Lifecycle,
+        confinement: Confinement | None = None,
     ) -> None:
         self._km = manager
         self.config = config
@@ -104,7 +108,8 @@ class Kernel:
         #: The process itself: the provisioner forgets it once it has been waited for.
         self._process: subprocess.Popen[bytes] | None = process
         #: Where the kernel names the execute request it began (see memex_mcp.runtime.cells.marker).
-        key = marker_key or (process.pid if process is not None else None)
+        self._confinement = confinement
+        key = (confinement and confinement.marker_key) or (process.pid if process is not None else None)
         self._marker = marker_path(config.session_dir, key) if key is not None else None
         #: The marker's last word, read once the process has exited.
         self._last_begun: str | None = None
@@ -160,14 +165,13 @@ class Kernel:
         # kernel that fails to start.
         env = {**os.environ, CONFIG_ENV: config.model_dump_json()}
         env.pop(MARKER_ENV, None)
-        marker_key = None
         if confinement is not None:
             # The connection file where the confined kernel can read it, beside its sockets.
             km.connection_file = str(directory / "kernel.json")
             env.update(confinement.env())
             env[CONFIG_ENV] = confinement.runtime_config().model_dump_json()
-            if (marker_key := confinement.marker_key()) is not None:
-                env[MARKER_ENV] = marker_key
+            if confinement.marker_key is not None:
+                env[MARKER_ENV] = confinement.marker_key
             workdir = confinement.cwd
         try:
             await km.start_kernel(
@@ -179,7 +183,7 @@ class Kernel:
             _remove_kernel_files(km)
             shutil.rmtree(directory, ignore_errors=True)
             raise
-        kernel = cls(km, config, lifecycle, marker_key)
+        kernel = cls(km, config, lifecycle, confinement)
         if lifecycle.stopping:  # it stopped while this one was starting: it would be left running
             await kernel.shutdown(now=True)
             raise KernelDied("the server is shutting down")
@@ -311,6 +315,8 @@ class Kernel:
 
     def exit_description(self) -> str:
         code = self._exit_code
+        if code is not None and code > 128 and self._confinement is not None and self._confinement.wrapped:
+            code = 128 - code  # the wrapper's way of saying the kernel was killed by signal code - 128
         if code is None:
             return "exit status unknown"
         if code < 0:

@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -134,6 +134,13 @@ class Confinement:
     mechanism: Mechanism
     directory: Path
     config: RuntimeConfig
+    _nonce: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+
+    @property
+    def wrapped(self) -> bool:
+        """Whether the process the server started is a wrapper (bubblewrap) that exits with 128 + N
+        when the kernel inside is killed by signal N."""
+        return self.mechanism == "bubblewrap"
 
     @property
     def tmp(self) -> Path:
@@ -144,11 +151,12 @@ class Confinement:
         """Where the kernel starts: its session directory, the one place it keeps files."""
         return Path(self.config.session_dir)
 
+    @property
     def marker_key(self) -> str | None:
         """The name part of the kernel's marker when the kernel cannot know its own pid as the server
         sees it (in a pid namespace): random, then the server's pid, which lives as long as the kernel
         (memex_mcp.server.session removes markers whose last number is a dead process)."""
-        return f"{uuid.uuid4().hex[:8]}-{os.getpid()}" if self.mechanism == "bubblewrap" else None
+        return f"{self._nonce}-{os.getpid()}" if self.mechanism == "bubblewrap" else None
 
     def runtime_config(self) -> RuntimeConfig:
         """The kernel's config: its document-index cache moves into its own session directory. The
@@ -184,6 +192,12 @@ class Confinement:
             "/tmp",
             *_pairs("--ro-bind", read, twice=True),
             *_pairs("--bind", write, twice=True),
+            # The root and /tmp are the sandbox's own memory: read-only, so that all a kernel
+            # writes is in its own directories (and counts nowhere else).
+            "--remount-ro",
+            "/tmp",
+            "--remount-ro",
+            "/",
             "--chdir",
             str(self.cwd),
             # ipykernel exits when its parent process becomes pid 1, which bubblewrap's init is from
