@@ -122,9 +122,11 @@ class Kernel:
         self.abandoned_subshells = 0
 
     @classmethod
-    async def start(cls, workdir: Path, config: RuntimeConfig, lifecycle: Lifecycle | None = None) -> Kernel:
+    async def start(
+        cls, workdir: Path, config: RuntimeConfig, lifecycle: Lifecycle | None = None, sandbox: Setting = "none"
+    ) -> Kernel:
         """Launch a kernel and wait until it answers."""
-        kernel = await cls.launch(workdir, config, lifecycle)
+        kernel = await cls.launch(workdir, config, lifecycle, sandbox)
         await kernel.ready()
         return kernel
 
