@@ -3,8 +3,10 @@ scratchpad still works confined, for every mechanism that works on this machine.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -210,3 +212,19 @@ def test_auto_picks_bubblewrap_where_it_works_and_landlock_otherwise() -> None:
     assert sandbox.choose("auto") == expected
     assert sandbox.describe(sandbox.choose("auto")).startswith("kernels confined with")
     assert sandbox.choose("none") is None
+
+
+def test_a_sandbox_asked_for_by_name_that_cannot_work_is_refused_at_start() -> None:
+    # Without bwrap on the PATH, bubblewrap cannot work: the server must refuse, not run unconfined.
+    with tempfile.TemporaryDirectory() as empty:
+        started = subprocess.run(
+            [sys.executable, "-m", "memex_mcp", "--sandbox", "bubblewrap"],
+            env={**os.environ, "PATH": empty},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert started.returncode == 2
+    assert "--sandbox bubblewrap: bwrap is not installed" in started.stderr

@@ -165,10 +165,12 @@ class Confinement:
         return self.config.model_copy(update={"cache_dir": str(Path(self.config.session_dir) / "cache")})
 
     def env(self) -> dict[str, str]:
-        """Added to the kernel's environment: temporary files and caches (IPython's, matplotlib's)
-        go to the kernel's private directory, not the home directory it cannot reach."""
+        """Added to the kernel's environment: temporary files and settings (IPython's profile) go to
+        the kernel's private directory, caches (matplotlib's font list) to its session's, not to the
+        home directory it cannot reach."""
         tmp = str(self.tmp)
-        return {"TMPDIR": tmp, "HOME": tmp, "XDG_CACHE_HOME": tmp, "XDG_CONFIG_HOME": tmp}
+        cache = self.runtime_config().cache_dir
+        return {"TMPDIR": tmp, "HOME": tmp, "XDG_CONFIG_HOME": tmp, "XDG_CACHE_HOME": cache}
 
     def argv(self, kernel_argv: list[str]) -> list[str]:
         """`kernel_argv`, confined."""
@@ -209,9 +211,7 @@ class Confinement:
         ]
 
     def _writable(self) -> list[str]:
-        # The channel socket's directory is writable because connecting to a socket is a write.
-        channel = [str(Path(self.config.channel).parent)] if self.config.channel else []
-        return [str(self.directory), self.config.session_dir, *channel]
+        return [str(self.directory), self.config.session_dir]
 
     def _readable(self) -> list[str]:
         python = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *sys.path}
@@ -223,7 +223,12 @@ class Confinement:
         # Sorted, a directory comes before what it holds: what is inside one already listed goes.
         python_dirs = [str(p) for i, p in enumerate(allowed) if not any(p.is_relative_to(q) for q in allowed[:i])]
         system = [d for d in _SYSTEM if Path(d).exists()]
-        return [*system, *python_dirs, *(d for d in self.config.data_dirs if Path(d).exists())]
+        data = [d for d in self.config.data_dirs if Path(d).exists()]
+        # The channel's socket must exist in bubblewrap's view (read-only does: connecting is not a
+        # write to the mount). Landlock does not govern connecting to a socket by its path.
+        channel = self.config.channel
+        socket = [str(Path(channel).parent)] if channel and self.mechanism == "bubblewrap" else []
+        return [*system, *python_dirs, *data, *socket]
 
 
 def _within(path: Path, parent: Path) -> bool:
