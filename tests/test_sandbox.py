@@ -4,6 +4,7 @@ scratchpad still works confined, for every mechanism that works on this machine.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -125,6 +126,14 @@ async def test_a_confined_kernel_cannot_signal_a_process_outside_it(client: Clie
             victim.kill()
 
 
+async def test_a_confined_kernel_sees_no_process_outside_it(client: Client) -> None:
+    text = text_of(
+        await run(client, "import os\ntry:\n    print(os.listdir('/proc'))\nexcept OSError as e:\n    print(repr(e))")
+    )
+    assert f"'{os.getpid()}'" not in text
+    assert "PermissionError" in text or "'1'" in text
+
+
 async def test_the_scratchpad_works_confined_variables_tables_and_documents(client: Client) -> None:
     assert text_of(await run(client, "print('hello')")) == "hello"
     await run(client, "kept = [1, 2]")
@@ -176,6 +185,11 @@ async def test_closing_the_server_stops_the_confined_kernel_its_children_and_its
         await run(c, f"import subprocess\nchild = subprocess.Popen(['sleep', {tag!r}])")
         kernel = await host_pid(c)
         child = next(int(p.name) for p in Path("/proc").iterdir() if _argv(p) == ["sleep", tag])
+        # The marker the kernel writes is the one the server reads (a kernel in a pid namespace
+        # does not know its pid as the server sees it: the server names it, ending in its own pid).
+        markers = [m.name for m in (STATE_DIR / "sessions" / name).glob(".executing-*")]
+        key = rf"[0-9a-f]{{8}}-{os.getpid()}" if mechanism == "bubblewrap" else str(kernel)
+        assert len(markers) == 1 and re.fullmatch(rf"\.executing-{key}", markers[0]), markers
     assert wait_exit(kernel) and wait_exit(child)
     assert list((STATE_DIR / "sessions" / name).glob(".executing-*")) == []
 
@@ -192,6 +206,16 @@ def test_an_unknown_sandbox_is_refused_at_the_command_line(capsys: pytest.Captur
         parse(["--sandbox", "nonsense"])
     assert exit_.value.code == 2
     assert "--sandbox" in capsys.readouterr().err
+
+
+def test_an_unknown_sandbox_in_the_environment_is_refused_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MEMEX_SANDBOX", "nonsense")
+    with pytest.raises(SystemExit) as exit_:
+        parse([])
+    assert exit_.value.code == 2
+    assert "--sandbox: Input should be 'auto', 'bubblewrap', 'landlock' or 'none'" in capsys.readouterr().err
 
 
 def test_kernels_are_confined_by_default_over_http_and_not_over_stdio(monkeypatch: pytest.MonkeyPatch) -> None:
