@@ -87,7 +87,7 @@ def describe(mechanism: Mechanism | None) -> str:
     """One line for the start-up log: what confines the kernels, and how far."""
     if mechanism is None:
         return "kernels are not confined: each can read and signal what this user can (--sandbox to confine them)"
-    what = "its session directory, its data directories and the Python installation; no other session's files"
+    what = "each reaches only its own session directory, its data directories and the Python installation"
     if mechanism == "bubblewrap":
         return f"kernels confined with bubblewrap: {what}, no network, no other processes"
     version = confine.abi()
