@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
 
 from pydantic import ValidationError
 
@@ -191,6 +191,14 @@ def _parser() -> argparse.ArgumentParser:
         "MemoryError (at least 256M; default: no limit)",
     )
     p.add_argument(
+        "--sandbox",
+        choices=["auto", "bubblewrap", "landlock", "none"],
+        default=_env("SANDBOX"),
+        help="confine each kernel to its own session, data directories and the Python installation, "
+        "with no network and no view of other processes: bubblewrap, landlock, auto (bubblewrap where "
+        "it works, else Landlock) or none (default: auto over http, none over stdio)",
+    )
+    p.add_argument(
         "--checkpoint-max-bytes",
         type=_size,
         default=_env("CHECKPOINT_MAX_BYTES", "512M"),
@@ -253,6 +261,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
             answer_schema=schema,
             mcp_config=args.mcp_config,
             memory_limit=args.memory_limit,
+            sandbox=sandbox_setting(args.sandbox, args.transport),
             checkpoint_max_bytes=args.checkpoint_max_bytes,
             tokens=tokens,
             allowed_hosts=tuple(args.allowed_hosts or ()),
@@ -302,6 +311,15 @@ def _tokens(args: argparse.Namespace, fail: Any) -> dict[str, str]:
             "or MEMEX_TOKEN (a generated token is for loopback only)"
         )
     return tokens
+
+
+def sandbox_setting(given: str | None, transport: str) -> Literal["auto", "bubblewrap", "landlock", "none"]:
+    """`--sandbox` as given, or by default: confined over HTTP, where kernels of many clients share
+    one server and one user; not over stdio, where the one client is the user starting it."""
+    if given is None:
+        return "auto" if transport == "http" else "none"
+    # Settings checks it (MEMEX_SANDBOX is not checked by the parser's choices).
+    return cast(Literal["auto", "bubblewrap", "landlock", "none"], given)
 
 
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
@@ -356,6 +374,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     command, settings = parse(argv)
     if (problem := _unusable(settings.state_dir)) is not None:
         _parser().error(f"--state-dir {settings.state_dir}: {problem}; give a directory this user can write to")
+    _confinement(settings)
     try:
         if command == "demo":
             from memex_mcp.server.demo import run_demo
@@ -364,6 +383,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(_serve(settings))
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _confinement(settings: Settings) -> None:
+    """Probe the sandbox once, before anything starts, and say how kernels will run."""
+    from memex_mcp.server import sandbox
+
+    try:
+        mechanism = sandbox.choose(settings.sandbox)
+    except sandbox.SandboxUnavailable as exc:
+        _parser().error(str(exc))
+    if settings.sandbox != "none":
+        print(f"memex-mcp: {sandbox.describe(mechanism)}", file=sys.stderr)
 
 
 async def _serve(settings: Settings) -> None:
@@ -396,7 +427,7 @@ async def _serve(settings: Settings) -> None:
     # The kernel boots in its own process while this one imports the MCP SDK: the two take
     # about the same time, so the first call waits for neither twice.
     session = SessionDir(settings, lifecycle)
-    kernel = await Kernel.launch(Path.cwd(), session.config, lifecycle)
+    kernel = await Kernel.launch(Path.cwd(), session.config, lifecycle, settings.sandbox)
     from memex_mcp.server.app import build_server
 
     await build_server(settings, launched=kernel, session=session, lifecycle=lifecycle).run_stdio_async()

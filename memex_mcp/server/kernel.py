@@ -27,11 +27,12 @@ from memex_mcp.protocol import CONFIG_ENV, REPORT_KEY, RPC_NAME, CellReport, Rpc
 
 # The one runtime module the server loads: both sides must agree on where the marker is and what it
 # holds, and it imports only the standard library.
-from memex_mcp.runtime.cells.marker import marker_path, read_marker
+from memex_mcp.runtime.cells.marker import MARKER_ENV, marker_path, read_marker
 from memex_mcp.server.errors import KernelCallFailed, MemexError, RuntimeRefusal
 from memex_mcp.server.inbox import Inbox, Message
 from memex_mcp.server.lifecycle import Lifecycle, Stage
 from memex_mcp.server.output import CellOutput, add_display
+from memex_mcp.server.sandbox import Confinement, Setting, choose
 
 T = TypeVar("T")
 R = TypeVar("R", bound=BaseModel)
@@ -65,8 +66,18 @@ _KERNEL_ARGV = [
 class _SpecManager(KernelSpecManager):
     """Always this interpreter with the runtime loaded, whatever kernelspecs the machine has."""
 
+    def __init__(self, confinement: Confinement | None = None) -> None:
+        super().__init__()
+        self._confinement = confinement
+
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-        return KernelSpec(argv=_KERNEL_ARGV, display_name="memex", language="python", env={"PYTHONUNBUFFERED": "1"})
+        confinement = self._confinement
+        argv = confinement.argv(_KERNEL_ARGV) if confinement is not None else _KERNEL_ARGV
+        # A signal to bubblewrap does not reach the kernel inside: interrupt with a message instead.
+        interrupt = "message" if confinement is not None and confinement.mechanism == "bubblewrap" else "signal"
+        return KernelSpec(
+            argv=argv, display_name="memex", language="python", env={"PYTHONUNBUFFERED": "1"}, interrupt_mode=interrupt
+        )
 
 
 class KernelDied(MemexError):
@@ -76,7 +87,13 @@ class KernelDied(MemexError):
 
 
 class Kernel:
-    def __init__(self, manager: AsyncKernelManager, config: RuntimeConfig, lifecycle: Lifecycle) -> None:
+    def __init__(
+        self,
+        manager: AsyncKernelManager,
+        config: RuntimeConfig,
+        lifecycle: Lifecycle,
+        confinement: Confinement | None = None,
+    ) -> None:
         self._km = manager
         self.config = config
         self._lifecycle = lifecycle
@@ -91,7 +108,9 @@ class Kernel:
         #: The process itself: the provisioner forgets it once it has been waited for.
         self._process: subprocess.Popen[bytes] | None = process
         #: Where the kernel names the execute request it began (see memex_mcp.runtime.cells.marker).
-        self._marker = marker_path(config.session_dir, process.pid) if process is not None else None
+        self._confinement = confinement
+        key = (confinement and confinement.marker_key) or (process.pid if process is not None else None)
+        self._marker = marker_path(config.session_dir, key) if key is not None else None
         #: The marker's last word, read once the process has exited.
         self._last_begun: str | None = None
         self._shell = Inbox(self._kc.shell_channel.socket, self._kc.session)
@@ -103,33 +122,59 @@ class Kernel:
         self.abandoned_subshells = 0
 
     @classmethod
-    async def start(cls, workdir: Path, config: RuntimeConfig, lifecycle: Lifecycle | None = None) -> Kernel:
+    async def start(
+        cls, workdir: Path, config: RuntimeConfig, lifecycle: Lifecycle | None = None, sandbox: Setting = "none"
+    ) -> Kernel:
         """Launch a kernel and wait until it answers."""
-        kernel = await cls.launch(workdir, config, lifecycle)
+        kernel = await cls.launch(workdir, config, lifecycle, sandbox)
         await kernel.ready()
         return kernel
 
     @classmethod
-    async def launch(cls, workdir: Path, config: RuntimeConfig, lifecycle: Lifecycle | None = None) -> Kernel:
+    async def launch(
+        cls, workdir: Path, config: RuntimeConfig, lifecycle: Lifecycle | None = None, sandbox: Setting = "none"
+    ) -> Kernel:
         """Start the process and return at once; `ready()` waits for it to answer. The kernel is
-        stopped with `lifecycle` unless it is shut down first (default: only by `shutdown`)."""
+        stopped with `lifecycle` unless it is shut down first (default: only by `shutdown`).
+        `sandbox`: how to confine it (memex_mcp.server.sandbox; raises SandboxUnavailable)."""
         lifecycle = lifecycle or Lifecycle()
         if lifecycle.stopping:
             raise KernelDied("the server is shutting down")
+        mechanism = await asyncio.to_thread(choose, sandbox) if sandbox != "none" else None  # probed once
         async with lifecycle.launching():
-            return await cls._launch(workdir, config, lifecycle)
+            directory = Path(tempfile.mkdtemp(prefix="memex-"))
+            confinement = Confinement(mechanism, directory, config) if mechanism is not None else None
+            return await cls._launch(workdir, config, lifecycle, directory, confinement)
 
     @classmethod
-    async def _launch(cls, workdir: Path, config: RuntimeConfig, lifecycle: Lifecycle) -> Kernel:
-        km = AsyncKernelManager(kernel_name=_KERNEL_NAME, kernel_spec_manager=_SpecManager())
+    async def _launch(
+        cls,
+        workdir: Path,
+        config: RuntimeConfig,
+        lifecycle: Lifecycle,
+        directory: Path,
+        confinement: Confinement | None,
+    ) -> Kernel:
+        km = AsyncKernelManager(kernel_name=_KERNEL_NAME, kernel_spec_manager=_SpecManager(confinement))
         if os.name == "posix":
-            # ipc skips TCP; the sockets live in a private temporary directory.
+            # ipc skips TCP; the sockets live in the kernel's private temporary directory.
             km.transport = "ipc"
-            km.ip = str(Path(tempfile.mkdtemp(prefix="memex-")) / "kernel")
+            km.ip = str(directory / "kernel")
+        elif confinement is None:
+            directory.rmdir()  # TCP transport: nothing of the kernel's goes there
         # The kernel must never write to our stdout: under stdio it carries the MCP stream. Its
         # stderr echoes what cells write to descriptor 2; only the tail is kept, to explain a
         # kernel that fails to start.
         env = {**os.environ, CONFIG_ENV: config.model_dump_json()}
+        env.pop(MARKER_ENV, None)
+        if confinement is not None:
+            # The connection file where the confined kernel can read it, beside its sockets.
+            km.connection_file = str(directory / "kernel.json")
+            env.update(confinement.env())
+            env[CONFIG_ENV] = confinement.runtime_config().model_dump_json()
+            if confinement.marker_key is not None:
+                env[MARKER_ENV] = confinement.marker_key
+            workdir = confinement.cwd
         try:
             await km.start_kernel(
                 cwd=str(workdir), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -138,8 +183,9 @@ class Kernel:
             with contextlib.suppress(BaseException):
                 await km.shutdown_kernel(now=True)  # a process that did start must not run on
             _remove_kernel_files(km)
+            shutil.rmtree(directory, ignore_errors=True)
             raise
-        kernel = cls(km, config, lifecycle)
+        kernel = cls(km, config, lifecycle, confinement)
         if lifecycle.stopping:  # it stopped while this one was starting: it would be left running
             await kernel.shutdown(now=True)
             raise KernelDied("the server is shutting down")
@@ -275,6 +321,8 @@ class Kernel:
 
     def exit_description(self) -> str:
         code = self._exit_code
+        if code is not None and code > 128 and self._confinement is not None and self._confinement.wrapped:
+            code = 128 - code  # the wrapper's way of saying the kernel was killed by signal code - 128
         if code is None:
             return "exit status unknown"
         if code < 0:

@@ -169,7 +169,9 @@ class Scratchpad:
         for attempt in range(2):
             if self._closing and launched is None:
                 raise KernelDied("the server is closing this session")
-            kernel = launched or await Kernel.launch(self._workdir, self.session.config, self._lifecycle)
+            kernel = launched or await Kernel.launch(
+                self._workdir, self.session.config, self._lifecycle, self._settings.sandbox
+            )
             launched = None
             await kernel.ready()
             try:

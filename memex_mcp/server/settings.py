@@ -69,3 +69,6 @@ class Settings(BaseModel):
     #: Seconds one variable may take to load when a checkpoint is restored (plus one per 10 MB of
     #: its file); the whole restore may take ten times this before the kernel is replaced.
     restore_timeout: float = Field(default=30.0, gt=0)
+    #: How each kernel is confined (memex_mcp.server.sandbox). Kernels of one server run as one user:
+    #: unconfined, one client's code could read another's session files and signal its kernel.
+    sandbox: Literal["auto", "bubblewrap", "landlock", "none"] = "none"

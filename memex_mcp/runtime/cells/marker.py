@@ -24,9 +24,16 @@ if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
 
-def marker_path(session_dir: str | Path, pid: int) -> Path:
-    """The marker of the kernel process `pid` (a session's kernels follow each other, one per pid)."""
-    return Path(session_dir) / f".executing-{pid}"
+#: Names the marker (its `key`) when the server chose the name: a kernel in a pid namespace does
+#: not know the pid the server sees. Without it the key is the kernel's pid.
+MARKER_ENV = "MEMEX_MARKER"
+
+
+def marker_path(session_dir: str | Path, key: int | str) -> Path:
+    """The marker of the kernel whose key (its pid, unless the server chose one) is `key`; a session's
+    kernels follow each other, one per key. The key ends in the pid of a process that lives as long
+    as the kernel, so markers of dead kernels can be told apart."""
+    return Path(session_dir) / f".executing-{key}"
 
 
 def install(shell: InteractiveShell, session_dir: str) -> None:
@@ -34,7 +41,8 @@ def install(shell: InteractiveShell, session_dir: str) -> None:
     try:
         # Held open and overwritten in place: truncating a file costs about a millisecond on ext4,
         # a fixed-width pwrite a few microseconds.
-        fd = os.open(marker_path(session_dir, os.getpid()), os.O_WRONLY | os.O_CREAT, 0o600)
+        key = os.environ.get(MARKER_ENV) or os.getpid()
+        fd = os.open(marker_path(session_dir, key), os.O_WRONLY | os.O_CREAT, 0o600)
     except OSError:
         return  # the server then goes by IOPub alone, and never runs code twice when unsure
 
