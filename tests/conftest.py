@@ -28,6 +28,8 @@ def pytest_unconfigure() -> None:
 
 
 def settings(**options: Any) -> Settings:
+    # MEMEX_TEST_SANDBOX=landlock (or bubblewrap) runs every in-process test with confined kernels.
+    options.setdefault("sandbox", os.environ.get("MEMEX_TEST_SANDBOX", "none"))
     return Settings(state_dir=STATE_DIR, **options)
 
 
