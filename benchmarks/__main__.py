@@ -9,6 +9,7 @@
     python -m benchmarks --only downstream     # a downstream MCP tool from a cell against a direct call
     python -m benchmarks --only first_hour     # characters a model reads in a scripted first session
     python -m benchmarks --only long_work      # a running execution's end → the waiting call's reply
+    python -m benchmarks --only sandbox        # kernel start and a warm call, confined and not
     python -m benchmarks --only team           # 50 HTTP clients, 40 calls each; memory per scratchpad
     python -m benchmarks --no-write            # print only
 
@@ -35,6 +36,7 @@ from benchmarks import (
     long_work,
     memory,
     report,
+    sandbox,
     startup,
     team,
 )
@@ -56,6 +58,7 @@ NAMES = (
     "first_hour",
     "long_work",
     "team",
+    "sandbox",
 )
 
 
@@ -95,6 +98,8 @@ async def main(args: argparse.Namespace) -> None:
             sections[name] = report.startup(await startup.run(args.runs), command, info["date"])
         elif name == "agents":
             sections[name] = agents.section(await agents.run(), command, info["date"])
+        elif name == "sandbox":
+            sections[name] = sandbox.section(await sandbox.run(), command, info["date"])
         elif name == "team":
             sections[name] = team.section(await team.run(), command, info["date"])
         elif name == "long_work":
