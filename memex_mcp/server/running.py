@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from memex_mcp.server.kernel import Kernel
 from memex_mcp.server.outcome import Outcome, StillRunning, duration
@@ -57,3 +58,20 @@ class Running:
             f"[memex] {self.still().label} is still running ({how}); execute_code continues it "
             '(code "" only waits for it), execute_code with interrupt=True stops it.'
         )
+
+
+async def begun(run: asyncio.Future[None], out: CellOutput, limit: float) -> bool:
+    """Wait until the kernel begins the code `run` sends, or the run ends, for at most `limit`
+    seconds. False: the kernel is still busy with work of its own (the previous call's checkpoint)."""
+    began = asyncio.ensure_future(out.began.wait())
+    waiting: set[asyncio.Future[Any]] = {run, began}
+    try:
+        await asyncio.wait(waiting, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        began.cancel()
+    return out.began.is_set() or run.done()
+
+
+def ended_cleanly(run: asyncio.Future[None]) -> bool:
+    """Whether `run` has ended without an error: any other end is `Scratchpad._oversee`'s to report."""
+    return run.done() and not run.cancelled() and run.exception() is None
