@@ -1,5 +1,6 @@
-"""An execution that outlived the call that started it: it runs on in the kernel, and its output
-waits, in order and in bounded memory, for the next call to take it."""
+"""An execution in the kernel: whether it has begun and how it ended, and one that outlived the call
+that started it, which runs on in the kernel while its output waits, in order and in bounded memory,
+for the next call to take it."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import anyio
 
-from memex_mcp.protocol import ConfigureRequest, Progress, RestoreReport, ScopeListing, SubmitReceipt
+from memex_mcp.protocol import Progress, ScopeListing, SubmitReceipt
 from memex_mcp.server import recovery
 from memex_mcp.server.calls import RuntimeCalls
 from memex_mcp.server.channel import ChannelServer
@@ -41,6 +41,7 @@ from memex_mcp.server.running import Running, begun, ended_cleanly
 from memex_mcp.server.sampling import ClientSampling
 from memex_mcp.server.session import SessionDir
 from memex_mcp.server.settings import Settings
+from memex_mcp.server.starting import KernelStarter
 
 
 class Scratchpad:
@@ -62,7 +63,7 @@ class Scratchpad:
         self._lifecycle = lifecycle or Lifecycle()
         self._launched = launched
         self.session = session or SessionDir(settings, self._lifecycle)
-        self._workdir = workdir
+        self._starter = KernelStarter(settings, workdir, self.session, self._lifecycle)
         # anyio's lock hands itself to waiters first-come, first-served.
         self._lock = anyio.Lock()
         #: The runtime calls of the tools (list_scope, submit, spawn_agent).
@@ -76,11 +77,7 @@ class Scratchpad:
         self.downstream = Downstream(settings.mcp_config)
         #: Kernel code reaches the server here, from any thread, also while a cell runs.
         self.channel = ChannelServer(self.session.channel, {**self.sampling.handlers(), **self.downstream.handlers()})
-        #: What the last kernel start restored from the session's checkpoint.
-        self._restored = RestoreReport()
         self._first_start = True
-        #: Set when the scratchpad starts closing: no kernel starts after that, so none outlives it.
-        self._closing = False
         #: An execution a call returned before its end (see `reply_within`), until a call takes its end.
         self._running: Running | None = None
         #: The number the kernel gives its next execution, when known: 1 in a new kernel, the last
@@ -99,7 +96,7 @@ class Scratchpad:
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         """Stop the kernel and remove the session's files. Shielded, and each step runs whatever the
         one before did: a server that is stopping must not leave a kernel or a directory behind."""
-        self._closing = True
+        self._starter.closing = True
         with anyio.CancelScope(shield=True):
             try:
                 if self._running is not None:
@@ -128,56 +125,17 @@ class Scratchpad:
 
     async def _start_kernel(self, launched: Kernel | None = None, retry: bool = False) -> Kernel:
         """`retry`: an earlier start failed, so the next result says what the new kernel restored."""
-        kernel = await self._start_restored(launched)
+        kernel = await self._starter.start(launched)
+        restored = self._starter.restored
         first, self._first_start = self._first_start, False
-        self._number = None if self._restored.found else 1
-        if first and self._settings.session is not None and self._restored.found:
-            self._notes.append(recovery.describe_session(self._settings.session, self._restored))
+        self._number = None if restored.found else 1
+        if first and self._settings.session is not None and restored.found:
+            self._notes.append(recovery.describe_session(self._settings.session, restored))
         if first and self.session.in_use_elsewhere:
             self._notes.append(recovery.IN_USE.format(name=self._settings.session))
         if retry and not first:
-            self._notes.append(f"A new kernel has started; {recovery.describe(self._restored)}.")
+            self._notes.append(f"A new kernel has started; {recovery.describe(restored)}.")
         return kernel
-
-    async def _start_restored(self, launched: Kernel | None) -> Kernel:
-        """A ready kernel with the checkpoint loaded. A kernel that dies while loading it, or does
-        not finish in time, is replaced once, and the new one sets aside the variable that was
-        loading (see `_restore`). A kernel that fails, or is cancelled, after it answered is shut
-        down: none is left running unowned."""
-        for attempt in range(2):
-            if self._closing and launched is None:
-                raise KernelDied("the server is closing this session")
-            kernel = launched or await Kernel.launch(self._workdir, self.session.config, self._lifecycle)
-            launched = None
-            await kernel.ready()
-            try:
-                if self._settings.answer_schema is not None:
-                    await kernel.call(ConfigureRequest(answer_schema=self._settings.answer_schema))
-                self._restored = await self._restore(kernel)
-            except BaseException as exc:
-                with anyio.CancelScope(shield=True):
-                    await kernel.shutdown(now=True)
-                if isinstance(exc, KernelDied) and not attempt:
-                    continue
-                raise
-            return kernel
-        raise AssertionError("unreachable")
-
-    #: How the last restore ended its kernel, until a kernel is told (kept across failed starts).
-    #: Only this server knows: a restore that stopped for any other reason (the server was stopped)
-    #: leaves none, and the next kernel sets nothing aside.
-    _restore_ended: recovery.Ended | None = None
-
-    async def _restore(self, kernel: Kernel) -> RestoreReport:
-        ended, self._restore_ended = self._restore_ended, None
-        try:
-            return await recovery.restore(kernel, ended, self._settings.restore_timeout)
-        except recovery.RestoreStuck:
-            self._restore_ended = "stuck"
-            raise
-        except KernelDied:
-            self._restore_ended = "crashed"
-            raise
 
     async def kernel(self) -> Kernel:
         """The current kernel, once it is ready. A kernel that failed to start is tried again.
@@ -210,7 +168,7 @@ class Scratchpad:
             return Replacement(
                 False, exc.description if isinstance(exc, KernelDied) else f"{type(exc).__name__}: {exc}"
             )
-        return Replacement(True, recovery.describe(self._restored))
+        return Replacement(True, recovery.describe(self._starter.restored))
 
     async def _watch(self) -> None:
         """Replace a kernel that dies between calls at once, so the next call does not wait for it."""
