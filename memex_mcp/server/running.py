@@ -17,7 +17,9 @@ from memex_mcp.server.output import CellOutput
 @dataclass
 class Running:
     """One execution the kernel has begun. `supervisor` ends with how it ended (see
-    `Scratchpad._oversee`); its IOPub stream is read by `run` whether or not a call is waiting."""
+    `Scratchpad._oversee`); it is set once the execution outlives its call's first wait (one that
+    ends sooner needs none), and always before the execution is handed to a later call. Its IOPub
+    stream is read by `run` whether or not a call is waiting."""
 
     kernel: Kernel
     run: asyncio.Future[None]
