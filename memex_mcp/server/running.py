@@ -1,11 +1,13 @@
-"""An execution that outlived the call that started it: it runs on in the kernel, and its output
-waits, in order and in bounded memory, for the next call to take it."""
+"""An execution in the kernel: whether it has begun and how it ended, and one that outlived the call
+that started it, which runs on in the kernel while its output waits, in order and in bounded memory,
+for the next call to take it."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from memex_mcp.server.kernel import Kernel
 from memex_mcp.server.outcome import Outcome, StillRunning, duration
@@ -15,7 +17,9 @@ from memex_mcp.server.output import CellOutput
 @dataclass
 class Running:
     """One execution the kernel has begun. `supervisor` ends with how it ended (see
-    `Scratchpad._oversee`); its IOPub stream is read by `run` whether or not a call is waiting."""
+    `Scratchpad._oversee`); it is set once the execution outlives its call's first wait (one that
+    ends sooner needs none), and always before the execution is handed to a later call. Its IOPub
+    stream is read by `run` whether or not a call is waiting."""
 
     kernel: Kernel
     run: asyncio.Future[None]
@@ -57,3 +61,20 @@ class Running:
             f"[memex] {self.still().label} is still running ({how}); execute_code continues it "
             '(code "" only waits for it), execute_code with interrupt=True stops it.'
         )
+
+
+async def begun(run: asyncio.Future[None], out: CellOutput, limit: float) -> bool:
+    """Wait until the kernel begins the code `run` sends, or the run ends, for at most `limit`
+    seconds. False: the kernel is still busy with work of its own (the previous call's checkpoint)."""
+    began = asyncio.ensure_future(out.began.wait())
+    waiting: set[asyncio.Future[Any]] = {run, began}
+    try:
+        await asyncio.wait(waiting, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        began.cancel()
+    return out.began.is_set() or run.done()
+
+
+def ended_cleanly(run: asyncio.Future[None]) -> bool:
+    """Whether `run` has ended without an error: any other end is `Scratchpad._oversee`'s to report."""
+    return run.done() and not run.cancelled() and run.exception() is None

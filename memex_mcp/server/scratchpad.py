@@ -10,23 +10,13 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
-from pydantic import BaseModel
 
-from memex_mcp.protocol import (
-    ConfigureRequest,
-    Progress,
-    RestoreReport,
-    RuntimeCall,
-    ScopeListing,
-    ScopeRequest,
-    SpawnAgentRequest,
-    SubmitReceipt,
-    SubmitRequest,
-)
+from memex_mcp.protocol import Progress, ScopeListing, SubmitReceipt
 from memex_mcp.server import recovery
+from memex_mcp.server.calls import RuntimeCalls
 from memex_mcp.server.channel import ChannelServer
 from memex_mcp.server.downstream import Downstream
 from memex_mcp.server.errors import ToolInputError
@@ -48,12 +38,12 @@ from memex_mcp.server.outcome import (
     Unstoppable,
 )
 from memex_mcp.server.output import CellOutput
-from memex_mcp.server.running import Running
+from memex_mcp.server.running import Running, begun, ended_cleanly
 from memex_mcp.server.sampling import ClientSampling
 from memex_mcp.server.session import SessionDir
 from memex_mcp.server.settings import Settings
+from memex_mcp.server.starting import KernelStarter
 
-R = TypeVar("R", bound=BaseModel)
 _log = logging.getLogger("memex_mcp.sessions")
 
 
@@ -79,11 +69,11 @@ class Scratchpad:
         self._lifecycle = lifecycle or Lifecycle()
         self._launched = launched
         self.session = session or SessionDir(settings, self._lifecycle)
-        self._workdir = workdir
+        self._starter = KernelStarter(settings, workdir, self.session, self._lifecycle)
         # anyio's lock hands itself to waiters first-come, first-served.
         self._lock = anyio.Lock()
-        #: The runtime calls of the tools (list_scope, submit, spawn_agent), one at a time.
-        self._calls = anyio.Lock()
+        #: The runtime calls of the tools (list_scope, submit, spawn_agent).
+        self._calls = RuntimeCalls(self.kernel, settings.call_timeout)
         self._kernel: asyncio.Task[Kernel] | None = None
         self._notes: list[str] = []
         self._watcher: asyncio.Task[None] | None = None
@@ -94,11 +84,7 @@ class Scratchpad:
         self.downstream = downstream or Downstream(settings.mcp_config)
         #: Kernel code reaches the server here, from any thread, also while a cell runs.
         self.channel = ChannelServer(self.session.channel, {**self.sampling.handlers(), **self.downstream.handlers()})
-        #: What the last kernel start restored from the session's checkpoint.
-        self._restored = RestoreReport()
         self._first_start = True
-        #: Set when the scratchpad starts closing: no kernel starts after that, so none outlives it.
-        self._closing = False
         #: An execution a call returned before its end (see `reply_within`), until a call takes its end.
         self._running: Running | None = None
         #: The number the kernel gives its next execution, when known: 1 in a new kernel, the last
@@ -120,7 +106,7 @@ class Scratchpad:
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         """Stop the kernel and remove the session's files. Shielded, and each step runs whatever the
         one before did: a server that is stopping must not leave a kernel or a directory behind."""
-        self._closing = True
+        self._starter.closing = True
         with anyio.CancelScope(shield=True):
             try:
                 if self._running is not None:
@@ -150,58 +136,17 @@ class Scratchpad:
 
     async def _start_kernel(self, launched: Kernel | None = None, retry: bool = False) -> Kernel:
         """`retry`: an earlier start failed, so the next result says what the new kernel restored."""
-        kernel = await self._start_restored(launched)
+        kernel = await self._starter.start(launched)
+        restored = self._starter.restored
         first, self._first_start = self._first_start, False
-        self._number = None if self._restored.found else 1
-        if first and self._settings.session is not None and self._restored.found:
-            self._notes.append(recovery.describe_session(self._settings.session, self._restored))
+        self._number = None if restored.found else 1
+        if first and self._settings.session is not None and restored.found:
+            self._notes.append(recovery.describe_session(self._settings.session, restored))
         if first and self.session.in_use_elsewhere:
             self._notes.append(recovery.IN_USE.format(name=self._settings.session))
         if retry and not first:
-            self._notes.append(f"A new kernel has started; {recovery.describe(self._restored)}.")
+            self._notes.append(f"A new kernel has started; {recovery.describe(restored)}.")
         return kernel
-
-    async def _start_restored(self, launched: Kernel | None) -> Kernel:
-        """A ready kernel with the checkpoint loaded. A kernel that dies while loading it, or does
-        not finish in time, is replaced once, and the new one sets aside the variable that was
-        loading (see `_restore`). A kernel that fails, or is cancelled, after it answered is shut
-        down: none is left running unowned."""
-        for attempt in range(2):
-            if self._closing and launched is None:
-                raise KernelDied("the server is closing this session")
-            kernel = launched or await Kernel.launch(
-                self._workdir, self.session.config, self._lifecycle, self._settings.sandbox
-            )
-            launched = None
-            await kernel.ready()
-            try:
-                if self._settings.answer_schema is not None:
-                    await kernel.call(ConfigureRequest(answer_schema=self._settings.answer_schema))
-                self._restored = await self._restore(kernel)
-            except BaseException as exc:
-                with anyio.CancelScope(shield=True):
-                    await kernel.shutdown(now=True)
-                if isinstance(exc, KernelDied) and not attempt:
-                    continue
-                raise
-            return kernel
-        raise AssertionError("unreachable")
-
-    #: How the last restore ended its kernel, until a kernel is told (kept across failed starts).
-    #: Only this server knows: a restore that stopped for any other reason (the server was stopped)
-    #: leaves none, and the next kernel sets nothing aside.
-    _restore_ended: recovery.Ended | None = None
-
-    async def _restore(self, kernel: Kernel) -> RestoreReport:
-        ended, self._restore_ended = self._restore_ended, None
-        try:
-            return await recovery.restore(kernel, ended, self._settings.restore_timeout)
-        except recovery.RestoreStuck:
-            self._restore_ended = "stuck"
-            raise
-        except KernelDied:
-            self._restore_ended = "crashed"
-            raise
 
     async def kernel(self) -> Kernel:
         """The current kernel, once it is ready. A kernel that failed to start is tried again.
@@ -241,7 +186,7 @@ class Scratchpad:
             return Replacement(
                 False, exc.description if isinstance(exc, KernelDied) else f"{type(exc).__name__}: {exc}"
             )
-        return Replacement(True, recovery.describe(self._restored))
+        return Replacement(True, recovery.describe(self._starter.restored))
 
     async def _watch(self) -> None:
         """Replace a kernel that dies between calls at once, so the next call does not wait for it."""
@@ -357,19 +302,27 @@ class Scratchpad:
         # is due, at least.
         before = max(limit, self._settings.reply_within)
         try:
-            begun = await self._begun(run, output, before)
+            started = await begun(run, output, before)
         except asyncio.CancelledError:
             with anyio.CancelScope(shield=True):
                 await self._abandon(kernel, run, output, limit)
             raise
-        if not begun:
+        if not started:
             return await self._not_begun(kernel, run, before, output)
         running = Running(kernel, run, output, time.monotonic(), limit, self._number)
-        running.supervisor = asyncio.ensure_future(self._oversee(running))
+        overseen = False
         try:
+            # Most code ends before its reply is due and its timeout: it is awaited right here, and
+            # only code that runs on gets a supervisor (a task per call costs the warm path).
+            await asyncio.wait({run}, timeout=max(min(reply_by, running.began_at + limit) - time.monotonic(), 0))
+            if ended_cleanly(run):
+                return self._finished(running)
+            running.supervisor, overseen = asyncio.ensure_future(self._oversee(running)), True
             await asyncio.wait({running.supervisor}, timeout=max(reply_by - time.monotonic(), 0))
         except asyncio.CancelledError:
             running.stop.set()
+            if not overseen:
+                running.supervisor = asyncio.ensure_future(self._oversee(running))
             with anyio.CancelScope(shield=True):
                 outcome = await running.supervisor
             if isinstance(outcome, NotBegun | Died):  # no result carries it: the next call says it
@@ -386,24 +339,12 @@ class Scratchpad:
     async def _abandon(self, kernel: Kernel, run: asyncio.Future[None], output: CellOutput, limit: float) -> None:
         """The caller went away before the kernel began the code: stop it if it begins now. No
         result is returned to anyone, so what the next call must know is left as a note."""
-        if not await self._begun(run, output, limit):
+        if not await begun(run, output, limit):
             outcome = await self._not_begun(kernel, run, limit, output)
             if isinstance(outcome, NotBegun):  # no result carries it: the next call says it
                 self._notes.append(outcome.note)
         elif not run.done():
             await self._stop(kernel, run)
-
-    @staticmethod
-    async def _begun(run: asyncio.Future[None], out: CellOutput, limit: float) -> bool:
-        """Wait until the kernel begins the code, or the run ends, for at most `limit` seconds.
-        False: the kernel is still busy with work of its own (the previous call's checkpoint)."""
-        began = asyncio.ensure_future(out.began.wait())
-        waiting: set[asyncio.Future[Any]] = {run, began}
-        try:
-            await asyncio.wait(waiting, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            began.cancel()
-        return out.began.is_set() or run.done()
 
     async def _not_begun(
         self, kernel: Kernel, run: asyncio.Future[None], limit: float, output: CellOutput
@@ -444,6 +385,10 @@ class Scratchpad:
             if output.started:
                 return Died(f"The kernel died while running this code ({died.description})", replacement)
             return NotBegun(f"The kernel died after the previous call ({died.description})", replacement)
+        return self._finished(running)
+
+    def _finished(self, running: Running) -> Finished:
+        output = running.output
         if output.report is not None:
             self._number = output.report.execution_count + 1
         return Finished.of(output)
@@ -463,70 +408,14 @@ class Scratchpad:
         return Unstoppable(self._settings.interrupt_grace, replacement)
 
     async def list_scope(self, pattern: str | None) -> ScopeListing:
-        return await self._call(
-            "list_scope",
-            ScopeRequest(pattern=pattern),
-            "Some variable's summary is slow (its __repr__ or __len__ computes or waits): "
-            "list fewer with a `pattern` that leaves it out, or look at variables with execute_code.",
-            read_only=True,
-        )
+        """The user's variables (see `RuntimeCalls`: answered also while an execution runs)."""
+        return await self._calls.list_scope(pattern)
 
     async def submit(self, value: Any, variable: str | None, schema: dict[str, Any] | None) -> SubmitReceipt:
-        return await self._call(
-            "submit",
-            SubmitRequest(value=value, variable=variable, schema=schema),
-            "Validating or converting the answer is slow: submit a "
-            "smaller value, or call submit(value) in execute_code, where your timeout applies.",
-        )
+        return await self._calls.submit(value, variable, schema)
 
     async def spawn_agent(
         self, task: str, inputs: list[str] | None, output_schema: dict[str, Any] | None, name: str | None
     ) -> str:
         """Start a sub-agent in the kernel; returns the variable that holds its handle."""
-        spawned = await self._call(
-            "spawn_agent",
-            SpawnAgentRequest(task=task, inputs=inputs, output_schema=output_schema, name=name),
-            "Call spawn_agent(...) in execute_code instead, where your timeout applies.",
-        )
-        return spawned.variable
-
-    async def _call(self, tool: str, request: RuntimeCall[R], advice: str, read_only: bool = False) -> R:
-        """Send `request` to the runtime for `tool`, within `call_timeout`. A refusal is raised as
-        RuntimeRefusal, a failure of memex as KernelCallFailed (see `Kernel.call`).
-
-        Calls run on the kernel's subshell, beside any execution: they wait for the kernel to be
-        started (or replaced), never for an execution to end, and they never interrupt one. They
-        run one at a time among themselves, so a call stuck in the kernel is given up on by the
-        call that sent it, and by no other. A cancelled read-only call is given up on at once; one
-        that changes state gets its full time to finish."""
-        async with self._calls:
-            kernel = await self.kernel()
-            deadline = time.monotonic() + self._settings.call_timeout
-            reply = asyncio.ensure_future(kernel.call(request, concurrent=True))
-            try:
-                await asyncio.wait({reply}, timeout=self._settings.call_timeout)
-            except asyncio.CancelledError:
-                with anyio.CancelScope(shield=True):
-                    if not read_only:
-                        await asyncio.wait({reply}, timeout=max(deadline - time.monotonic(), 0))
-                    if not reply.done():
-                        await self._settle(kernel, reply)
-                raise
-            if not reply.done():
-                await self._settle(kernel, reply)
-                changes = "" if read_only else " It may still take effect when the kernel gets to the end of it."
-                raise ToolInputError(
-                    f"{tool} did not finish within {self._settings.call_timeout:g} s; it was left to finish in "
-                    f"the background, and nothing else was stopped (a running execution goes on).{changes} {advice}"
-                )
-            return reply.result()
-
-    async def _settle(self, kernel: Kernel, reply: asyncio.Future[Any]) -> None:
-        """Give up on the runtime call `reply`, which has not answered: its subshell is left to finish
-        it, and later calls go to a new one. No interrupt: a signal reaches only the kernel's main
-        thread, which may be running a cell that is not this call's."""
-        reply.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reply
-        with contextlib.suppress(Exception):  # a kernel that died is replaced by whoever runs next
-            await kernel.replace_subshell()
+        return await self._calls.spawn_agent(task, inputs, output_schema, name)

@@ -1,0 +1,69 @@
+"""Starting a scratchpad's kernel: launched, answering, configured, with the session's checkpoint loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+
+from memex_mcp.protocol import ConfigureRequest, RestoreReport
+from memex_mcp.server import recovery
+from memex_mcp.server.kernel import Kernel, KernelDied
+from memex_mcp.server.lifecycle import Lifecycle
+from memex_mcp.server.session import SessionDir
+from memex_mcp.server.settings import Settings
+
+
+class KernelStarter:
+    """Starts the kernels of one scratchpad, one after another."""
+
+    def __init__(self, settings: Settings, workdir: Path, session: SessionDir, lifecycle: Lifecycle) -> None:
+        self._settings = settings
+        self._workdir = workdir
+        self._session = session
+        self._lifecycle = lifecycle
+        #: What the last start restored from the session's checkpoint.
+        self.restored = RestoreReport()
+        #: Set when the scratchpad starts closing: no kernel is launched after that, so none outlives it.
+        self.closing = False
+        #: How the last restore ended its kernel, until a kernel is told (kept across failed starts).
+        #: Only this server knows: a restore that stopped for any other reason (the server was
+        #: stopped) leaves none, and the next kernel sets nothing aside.
+        self._restore_ended: recovery.Ended | None = None
+
+    async def start(self, launched: Kernel | None) -> Kernel:
+        """A ready kernel (`launched`, if one is already starting) with the checkpoint loaded. A
+        kernel that dies while loading it, or does not finish in time, is replaced once, and the new
+        one sets aside the variable that was loading (see `recovery.restore`). A kernel that fails,
+        or is cancelled, after it answered is shut down: none is left running unowned."""
+        for attempt in range(2):
+            if self.closing and launched is None:
+                raise KernelDied("the server is closing this session")
+            kernel = launched or await Kernel.launch(
+                self._workdir, self._session.config, self._lifecycle, self._settings.sandbox
+            )
+            launched = None
+            await kernel.ready()
+            try:
+                if self._settings.answer_schema is not None:
+                    await kernel.call(ConfigureRequest(answer_schema=self._settings.answer_schema))
+                self.restored = await self._restore(kernel)
+            except BaseException as exc:
+                with anyio.CancelScope(shield=True):
+                    await kernel.shutdown(now=True)
+                if isinstance(exc, KernelDied) and not attempt:
+                    continue
+                raise
+            return kernel
+        raise AssertionError("unreachable")
+
+    async def _restore(self, kernel: Kernel) -> RestoreReport:
+        ended, self._restore_ended = self._restore_ended, None
+        try:
+            return await recovery.restore(kernel, ended, self._settings.restore_timeout)
+        except recovery.RestoreStuck:
+            self._restore_ended = "stuck"
+            raise
+        except KernelDied:
+            self._restore_ended = "crashed"
+            raise
