@@ -21,12 +21,14 @@ from typing import Any
 
 import httpx2
 import pytest
-from conftest import text_of
+from conftest import settings, text_of
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from test_downstream import SERVER as DOWNSTREAM
 from test_sampling import COMPLETE, answer
+
+from memex_mcp.server import build_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
 
@@ -320,3 +322,13 @@ async def test_downstream_servers_are_shared_and_each_result_goes_to_its_caller(
     assert "for alice" in a and "for bob" not in a
     assert "for bob" in b and "for alice" not in b
     assert a.split()[0] == b.split()[0]  # one downstream process serves both
+
+
+async def test_over_http_every_tool_takes_a_scratchpad_and_over_stdio_none_does(server: Server) -> None:
+    async with connect(server, "alice", "auto") as client:
+        over_http = (await client.list_tools()).tools
+    async with Client(build_server(settings())) as client:
+        over_stdio = (await client.list_tools()).tools
+    assert all("scratchpad" in t.input_schema["properties"] for t in over_http)
+    assert not any("scratchpad" in t.input_schema["properties"] for t in over_stdio)
+    assert {t.name for t in over_http} == {t.name for t in over_stdio}
