@@ -135,6 +135,8 @@ class Many:
         self._sessions: dict[str, tuple[str, float]] = {}
         #: Handles whose kernel was stopped for being idle: their return says so.
         self._idled: set[str] = set()
+        #: Idle scratchpads whose kernels are stopping.
+        self._stopping: dict[str, asyncio.Future[None]] = {}
         self._lock = asyncio.Lock()
         self._reaper: asyncio.Task[None] | None = None
         #: The operator's `--mcp-config` servers, one set for all scratchpads: each call's result goes
@@ -150,7 +152,9 @@ class Many:
         if self._reaper is not None:
             self._reaper.cancel()
         try:
-            await asyncio.gather(*(self._close(h) for h in list(self._open)), return_exceptions=True)
+            await asyncio.gather(
+                *self._stopping.values(), *(self._close(h) for h in list(self._open)), return_exceptions=True
+            )
         finally:
             await self._downstream.close()
 
@@ -210,6 +214,9 @@ class Many:
         return handle
 
     async def _opened(self, handle: str, principal: str) -> _Open:
+        if (stopping := self._stopping.get(handle)) is not None:
+            # Its session directory is held until its kernel has stopped and written its checkpoint.
+            await asyncio.shield(stopping)
         entry = self._open.get(handle)
         if entry is not None:
             return entry
@@ -248,28 +255,29 @@ class Many:
 
     async def _reap_idle(self) -> None:
         """Stop the kernels of scratchpads idle for `idle_timeout` (their checkpoint is written when the
-        kernel shuts down), and forget sessions idle for twice as long."""
+        kernel shuts down), and forget sessions idle for twice as long. Kernels stop in the
+        background, so calls to other scratchpads do not wait for them; a call that comes back to
+        one while it stops waits for that (see `_opened`)."""
         idle = self._settings.idle_timeout
         while True:
             await asyncio.sleep(min(idle / 4, 30.0))
             now = time.monotonic()
             async with self._lock:
-                idled = [
-                    h
-                    for h, o in self._open.items()
-                    if not o.calls and now - o.last_used >= idle and o.pad.running_note() is None
-                ]
-                for handle in idled:
-                    principal = self._open[handle].principal
-                    try:
-                        await self._close(handle)
-                    except Exception:
-                        _log.exception("stopping idle scratchpad %s failed", handle)
-                    self._idled.add(handle)
-                    _log.info(
-                        "scratchpad stopped after idle",
-                        extra={"event": "reaped", "scratchpad": handle, "principal": principal},
-                    )
+                for handle, entry in list(self._open.items()):
+                    if not entry.calls and now - entry.last_used >= idle and entry.pad.running_note() is None:
+                        self._stopping[handle] = asyncio.ensure_future(self._stop_idle(handle))
                 for sid, (_, seen) in list(self._sessions.items()):
                     if now - seen >= 2 * idle:
                         del self._sessions[sid]
+
+    async def _stop_idle(self, handle: str) -> None:
+        principal = self._open[handle].principal
+        try:
+            await self._close(handle)
+        except Exception:
+            _log.exception("stopping idle scratchpad %s failed", handle)
+        finally:
+            self._idled.add(handle)
+            del self._stopping[handle]
+        event = {"event": "reaped", "scratchpad": handle, "principal": principal}
+        _log.info("scratchpad stopped after idle", extra=event)
