@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -14,6 +17,7 @@ from mcp import Client, types
 from mcp.client.session import ClientRequestContext
 
 from memex_mcp.server import build_server
+from memex_mcp.server.session import SessionDir
 
 pytestmark = pytest.mark.anyio
 
@@ -138,3 +142,48 @@ async def test_the_secret_is_in_nothing_the_model_is_shown(client: Client) -> No
         ]
     assert "sql" in shown[0] and "x" in shown[1]
     assert not [text for text in shown if secret in text]
+
+
+def test_a_given_port_that_is_taken_is_passed_over_for_the_next_free_one() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        session = SessionDir(settings(channel_address=f"127.0.0.1:{port}"))
+        try:
+            url = urlsplit(session.config.channel or "")
+            assert (url.scheme, url.hostname) == ("tcp", "127.0.0.1")
+            assert url.port is not None and port < url.port < port + 1024
+            assert session.channel is None  # no unix socket beside it
+        finally:
+            session.close()
+
+
+def test_a_wildcard_host_is_told_to_kernels_as_this_machines_name() -> None:
+    session = SessionDir(settings(channel_address="0.0.0.0"))
+    try:
+        url = urlsplit(session.config.channel or "")
+        assert (url.scheme, url.hostname) == ("tcp", socket.getfqdn().lower())
+    finally:
+        session.close()
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("192.0.2.1", "192.0.2.1: cannot listen there (Cannot assign requested address)"),
+        ("127.0.0.1:70000", "127.0.0.1:70000: the port must be a number from 0 to 65535"),
+        (":9000", ":9000 has no host"),
+    ],
+)
+def test_an_address_the_server_cannot_listen_on_is_a_one_line_error(address: str, reason: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "memex_mcp", "--channel-address", address],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"memex-mcp: error: --channel-address {reason}")
