@@ -128,7 +128,7 @@ def endpoint(tcp: str | None) -> Endpoint:
 
     With a port, the first free one from it up (a firewall can open a range); without, any free one.
     A wildcard host (0.0.0.0, ::) listens everywhere and is advertised by this machine's name.
-    Raises OSError when nothing can be bound.
+    Raises ValueError for a malformed address, OSError when nothing can be bound there.
     """
     if tcp is None:
         path = socket_path()
@@ -146,6 +146,9 @@ def _bind(host: str, port: int) -> socket.socket:
     for candidate in range(port, min(port + _PORT_RANGE, 65536)) if port else [0]:
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
+            # A restarted server gets its ports back while old connections linger in TIME_WAIT (on
+            # Linux this never lets two listeners share a port).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, candidate))
             sock.listen(64)
         except OSError as exc:
