@@ -89,12 +89,12 @@ def test_jupyter_starts_the_installed_kernelspec_as_a_memex_kernel(
 
 def test_jupyter_interrupts_a_cell_of_the_installed_kernel(kernel: tuple[KernelManager, BlockingKernelClient]) -> None:
     manager, client = kernel
-    msg_id = client.execute("import time\nfor _ in range(600):\n    time.sleep(0.1)")
-    # Busy before the interrupt is sent, so it cannot arrive before the cell runs.
+    msg_id = client.execute("import time\nprint('looping', flush=True)\nfor _ in range(600):\n    time.sleep(0.1)")
+    # Sent once the loop runs, so the interrupt cannot arrive before the cell's own code does.
     while not (
         (msg := client.get_iopub_msg(timeout=60))["parent_header"].get("msg_id") == msg_id
-        and msg["msg_type"] == "status"
-        and msg["content"]["execution_state"] == "busy"
+        and msg["msg_type"] == "stream"
+        and msg["content"]["text"] == "looping\n"
     ):
         pass
     manager.interrupt_kernel()
