@@ -38,8 +38,11 @@ class RuntimeConfig(_Model):
     agent_concurrency: int = 8
     #: Wall-clock seconds a sub-agent may run before it fails (`spawn_agent(timeout=…)` overrides).
     agent_timeout: float = 600.0
-    #: The server's socket for this scratchpad (`memex_mcp.runtime.channel`); None: no server.
+    #: The server's channel for this scratchpad (`memex_mcp.runtime.channel`): a unix socket's path
+    #: or `tcp://HOST:PORT`; None: no server.
     channel: str | None = None
+    #: The first line the kernel sends on each channel connection; None: the server asks for none.
+    channel_secret: str | None = None
     #: Variables whose estimated size is above this are not pickled into checkpoints (DataFrames and
     #: Arrow tables are written as Parquet instead). 0 switches checkpoints off.
     checkpoint_max_bytes: int = 512 * 2**20
@@ -256,8 +259,9 @@ class RpcError(_Model):
     message: str
 
 
-# The channel: JSON lines over the scratchpad's unix socket, for kernel code (any thread, any time,
-# also while a cell runs) that needs the server. The kernel asks; the server answers.
+# The channel: JSON lines over the scratchpad's unix socket or TCP port, for kernel code (any thread,
+# any time, also while a cell runs) that needs the server. Each connection opens with the
+# scratchpad's secret on a line of its own; then the kernel asks and the server answers.
 
 
 class ChannelRequest(_Model):

@@ -1,8 +1,11 @@
-"""The kernel's line to the server: requests over the scratchpad's unix socket, from any thread.
+"""The kernel's line to the server: requests over the scratchpad's unix socket or TCP port, from any thread.
 
 Jupyter's own channels cannot carry this: a comm reply reaches the kernel on the shell channel,
 which the main thread reads only between cells, so a cell blocked on agents whose threads wait
 for the server would wait forever. This socket is read by a thread of its own.
+
+Each connection opens with the scratchpad's secret on a line of its own (the server closes one
+that does not), then carries JSON lines.
 
 Many requests may be outstanding at once (from many threads); each waits for the reply with its
 id. The connection is opened on first use and again after it broke.
@@ -21,6 +24,7 @@ import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -38,6 +42,9 @@ class ChannelTimeout(ChannelError):
 
 
 _GONE = "the memex server is gone (it stopped or was restarted), so nothing that needs it can work now"
+#: Seconds a TCP connection may take to open: a server host that does not answer fails the call
+#: instead of hanging it.
+_CONNECT_TIMEOUT = 10.0
 
 
 class _Line:
@@ -83,10 +90,12 @@ class _Line:
 
 
 class Channel:
-    """A thread-safe client of the server's channel at `path` (a unix socket)."""
+    """A thread-safe client of the server's channel at `path` (a unix socket's path or
+    `tcp://HOST:PORT`), opening each connection with `secret` when the server asks for one."""
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, secret: str | None = None) -> None:
         self.path = path
+        self._secret = secret
         self._ids = itertools.count(1)
         self._connect_lock = threading.Lock()
         self._line: _Line | None = None
@@ -123,12 +132,16 @@ class Channel:
                 return self._line
             if self.path is None:
                 raise ChannelError("This kernel was not started by a memex server, so it has no line to one.")
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                sock.connect(self.path)
+                sock = _connect(self.path)
+            except OSError as exc:
+                raise ChannelError(f"Cannot reach the server at {self.path} ({_reason(exc)}): {_GONE}.") from None
+            try:
+                if self._secret is not None:
+                    sock.sendall(self._secret.encode() + b"\n")
             except OSError as exc:
                 sock.close()
-                raise ChannelError(f"Cannot reach the server at {self.path} ({exc.strerror}): {_GONE}.") from None
+                raise ChannelError(f"The server at {self.path} closed the line ({_reason(exc)}): {_GONE}.") from None
             self._line = _Line(sock)
             return self._line
 
@@ -144,6 +157,31 @@ class Channel:
             if self._line is not None:
                 self._line.close()
                 self._line = None
+
+
+def _connect(address: str) -> socket.socket:
+    if not address.startswith("tcp://"):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(address)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+    url = urlsplit(address)
+    if url.hostname is None or url.port is None:
+        raise OSError(f"{address} is not tcp://HOST:PORT")
+    sock = socket.create_connection((url.hostname, url.port), timeout=_CONNECT_TIMEOUT)
+    sock.settimeout(None)
+    # Requests and replies are single small lines: waiting to batch them only adds latency.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _reason(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "this kernel may not open that connection: a confined kernel has no network"
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 #: Longest uninterrupted wait: an exception raised in the waiting thread (an agent cancelled

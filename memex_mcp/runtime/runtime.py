@@ -34,7 +34,7 @@ class Runtime:
     def __init__(self, settings: RuntimeConfig) -> None:
         self.config = settings
         self.agents = Agents(settings)
-        self.channel = Channel(settings.channel)
+        self.channel = Channel(settings.channel, settings.channel_secret)
         self.tools = Tools(lambda: self.channel)
         #: Parts of `memex_help()` that depend on the session (the data files), printed after the catalog.
         self.sections: list[Callable[[], str]] = []

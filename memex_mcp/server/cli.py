@@ -35,7 +35,7 @@ def _env(name: str, default: str | None = None) -> str | None:
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, not the usage block: the caller is often a client's log, not a terminal.
-        self.exit(2, f"memex-mcp: error: {message} (see memex-mcp --help)\n")
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,10 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "command",
         nargs="?",
-        choices=["serve", "demo"],
+        choices=["serve", "demo", "kernelspec"],
         default="serve",
         help="serve (default): serve MCP; demo: run a short scripted session and show what "
-        "the model saw beside what stayed in the kernel",
+        "the model saw beside what stayed in the kernel; kernelspec install: write the Jupyter "
+        "kernelspec of a memex kernel, for kernel hosts (see memex-mcp kernelspec install --help)",
     )
     p.add_argument("--version", action="version", version=f"memex-mcp {__version__}")
     p.add_argument(
@@ -228,6 +229,15 @@ def _parser() -> argparse.ArgumentParser:
         help="mcpServers JSON (as Claude Desktop's) of MCP servers whose tools the kernel calls as "
         "tools.<server>.<tool>(...)",
     )
+    p.add_argument(
+        "--channel-address",
+        default=_env("CHANNEL_ADDRESS"),
+        metavar="HOST[:PORT]",
+        help="kernels reach this server over TCP at HOST (each scratchpad on a port of its own: the "
+        "first free one from PORT, or any free one), with a secret per scratchpad, instead of a "
+        "local unix socket; for kernels on other hosts, so HOST must be reachable from them "
+        "(0.0.0.0 listens everywhere and tells kernels this machine's name)",
+    )
     return p
 
 
@@ -260,6 +270,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
             agent_model=args.agent_model,
             answer_schema=schema,
             mcp_config=args.mcp_config,
+            channel_address=_channel_address(args.channel_address, fail),
             memory_limit=args.memory_limit,
             sandbox=sandbox_setting(args.sandbox, args.transport),
             checkpoint_max_bytes=args.checkpoint_max_bytes,
@@ -311,6 +322,22 @@ def _tokens(args: argparse.Namespace, fail: Any) -> dict[str, str]:
             "or MEMEX_TOKEN (a generated token is for loopback only)"
         )
     return tokens
+
+
+def _channel_address(given: str | None, fail: Any) -> str | None:
+    """`--channel-address` as given, once a port there could be bound (a bad host fails now, not at
+    the first scratchpad)."""
+    if given is None:
+        return None
+    from memex_mcp.server import channel
+
+    try:
+        channel.endpoint(given).release()
+    except ValueError as exc:
+        fail(f"--channel-address {exc}")
+    except OSError as exc:
+        fail(f"--channel-address {given}: cannot listen there ({exc.strerror or exc}); give an address of this machine")
+    return given
 
 
 def sandbox_setting(given: str | None, transport: str) -> Literal["auto", "bubblewrap", "landlock", "none"]:
@@ -371,6 +398,9 @@ def _load_schema(path: Path, fail: Any) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["kernelspec"]:
+        _kernelspec(argv[1:])
     command, settings = parse(argv)
     if (problem := _unusable(settings.state_dir)) is not None:
         _parser().error(f"--state-dir {settings.state_dir}: {problem}; give a directory this user can write to")
@@ -383,6 +413,43 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(_serve(settings))
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _kernelspec(argv: Sequence[str]) -> NoReturn:
+    """`memex-mcp kernelspec install [--name NAME] [--prefix PREFIX | --user]`."""
+    from memex_mcp.server import kernelspec
+
+    parser = _Parser(prog="memex-mcp kernelspec", description="Jupyter kernelspecs of memex kernels.")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="install", parser_class=_Parser)
+    install = actions.add_parser(
+        "install",
+        help="write the kernelspec",
+        description="Write the Jupyter kernelspec of a memex kernel (this Python with the memex runtime "
+        "loaded) where Jupyter finds it, replacing one of the same name: on a kernel host, so a Jupyter "
+        "Kernel Gateway or Enterprise Gateway there starts memex kernels. Run it with the Python "
+        "environment the kernels should use. Without --prefix or --user it goes into the system-wide "
+        "Jupyter kernels directory.",
+    )
+    install.add_argument(
+        "--name", default=kernelspec.DEFAULT_NAME, help="the kernel name (default %(default)s): letters, digits, -._"
+    )
+    where = install.add_mutually_exclusive_group()
+    where.add_argument(
+        "--prefix", type=Path, help="install into PREFIX/share/jupyter/kernels/NAME (e.g. a virtualenv's sys.prefix)"
+    )
+    where.add_argument("--user", action="store_true", help="install into this user's Jupyter kernels directory")
+    args = parser.parse_args(argv)
+    try:
+        path = kernelspec.install(args.name, prefix=args.prefix, user=args.user)
+    except ValueError as exc:
+        install.error(f"--name {args.name}: {exc}")
+    except OSError as exc:
+        target = f"--prefix {args.prefix}" if args.prefix is not None else "the kernelspec"
+        reason = exc.strerror or str(exc)
+        where_ = f" ({exc.filename})" if exc.filename else ""
+        install.error(f"{target}: {reason}{where_}; give a directory this user can write to")
+    print(f"memex-mcp: installed the kernelspec {path.name!r} in {path}")
+    sys.exit(0)
 
 
 def _confinement(settings: Settings) -> None:

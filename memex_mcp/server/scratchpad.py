@@ -83,7 +83,7 @@ class Scratchpad:
         self._own_downstream = downstream is None
         self.downstream = downstream or Downstream(settings.mcp_config)
         #: Kernel code reaches the server here, from any thread, also while a cell runs.
-        self.channel = ChannelServer(self.session.channel, {**self.sampling.handlers(), **self.downstream.handlers()})
+        self.channel = ChannelServer(self.session.endpoint, {**self.sampling.handlers(), **self.downstream.handlers()})
         self._first_start = True
         #: An execution a call returned before its end (see `reply_within`), until a call takes its end.
         self._running: Running | None = None

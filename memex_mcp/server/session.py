@@ -3,7 +3,8 @@
 <state dir>/sessions/<name>/                 a named session (`--session NAME`): kept
 <state dir>/sessions/.ephemeral-<pid>-<id>/  an unnamed one: removed when it closes
 <state dir>/cache/                           shared by all sessions (the document index)
-<temp dir>/memex-ch-<pid>-<random>/channel   the scratchpad's channel socket (a short path)
+<temp dir>/memex-ch-<pid>-<random>/channel   the scratchpad's channel socket (a short path), unless
+                                             the channel is on TCP (`--channel-address`)
 """
 
 from __future__ import annotations
@@ -42,8 +43,11 @@ class SessionDir:
         self.in_use_elsewhere = self.named and self._lock is None and _can_lock()
         self.cache = settings.state_dir / "cache"
         self.cache.mkdir(exist_ok=True)
-        #: Where the scratchpad's channel listens; every kernel of the session connects there.
-        self.channel = channel.socket_path()
+        #: Where the scratchpad's channel listens; every kernel of the session connects there with
+        #: its secret. On TCP the port is bound here, so the kernel's config can name it.
+        self.endpoint = channel.endpoint(settings.channel_address)
+        #: The channel's unix socket (None on TCP, or where there are no unix sockets).
+        self.channel = self.endpoint.path
         self.config = RuntimeConfig(
             session_dir=str(self.path),
             cache_dir=str(self.cache),
@@ -54,19 +58,19 @@ class SessionDir:
             checkpoint_max_bytes=0 if self.in_use_elsewhere else settings.checkpoint_max_bytes,
             memory_limit=settings.memory_limit,
             restore_timeout=settings.restore_timeout,
-            channel=str(self.channel) if self.channel is not None else None,
+            channel=self.endpoint.address,
+            channel_secret=self.endpoint.secret,
         )
         self._lifecycle = lifecycle
         lifecycle.add(Stage.FILES, self, self.close)
 
     def close(self) -> None:
-        """Release the lock, remove the channel's socket and an unnamed session's directory."""
+        """Release the lock, close the channel's socket and remove an unnamed session's directory."""
         self._lifecycle.discard(Stage.FILES, self)
         if self._lock is not None:
             self._lock.close()  # closing the descriptor releases the lock
             self._lock = None
-        if self.channel is not None:
-            channel.remove_socket_dir(self.channel)
+        self.endpoint.release()
         if not self.named:
             shutil.rmtree(self.path, ignore_errors=True)
 

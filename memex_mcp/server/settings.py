@@ -72,3 +72,6 @@ class Settings(BaseModel):
     #: How each kernel is confined (memex_mcp.server.sandbox). Kernels of one server run as one user:
     #: unconfined, one client's code could read another's session files and signal its kernel.
     sandbox: Literal["auto", "bubblewrap", "landlock", "none"] = "none"
+    #: `HOST[:PORT]`: each scratchpad's channel listens on TCP there (the first free port from PORT,
+    #: or any free one), for kernels on other hosts; None: a unix socket.
+    channel_address: str | None = None
