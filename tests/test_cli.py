@@ -66,6 +66,7 @@ def test_help_documents_every_option() -> None:
         (["--output-limit", "10"], "--output-limit: Input should be greater than or equal to 200"),
         (["--transport", "http", "--host", "0.0.0.0"], "--host 0.0.0.0 is reachable from other machines"),
         (["--transport", "http", "--session", "x"], "--session is for stdio"),
+        (["--transport", "http", "--channel-address", "127.0.0.1"], "--channel-address reaches kernels over TCP"),
         (["--transport", "http", "--tokens", "/no/such.json"], "--tokens /no/such.json: No such file"),
         (["--memory-limit", "lots"], "argument --memory-limit: 'lots' is not a size (e.g. 4G, 512M, 1000000)"),
         (["--memory-limit", "inf"], "argument --memory-limit: 'inf' is not a size"),

@@ -288,6 +288,11 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
         err = exc.errors()[0]
         option = str(err["loc"][0])
         fail(f"--{option.replace('_', '-')}: {_MESSAGES.get(option, err['msg'])}")
+    if settings.channel_address is not None and settings.sandbox != "none":
+        fail(
+            f"--channel-address reaches kernels over TCP, which a kernel confined by --sandbox {settings.sandbox} "
+            "cannot open; it is for kernels on other hosts, confined there: add --sandbox none"
+        )
     if settings.mcp_config is not None:
         from memex_mcp.server.mcp_config import ConfigError, read_config
 
