@@ -205,8 +205,10 @@ def section(result: dict[str, Any], command: str, when: str) -> str:
             "",
             f"`{command}`, {when}. {load['clients']} clients, each its own principal (half on the 2025-11-25 "
             f"revision with an MCP session, half on 2026-07-28), make {load['calls']} `execute_code` calls each, "
-            "all at once, from a separate process on loopback. Each call increments the client's own counter "
-            "and prints its name and count; any lost, mixed or misrouted output counts as an error.",
+            "all at once, from a separate process on loopback, to a server with its defaults (kernels confined "
+            "by `--sandbox auto`). Each call increments the client's own counter and prints its name and count; "
+            "any lost, mixed or misrouted output counts as an error. The first call of each client includes its "
+            "kernel's start, all 50 at once on 2 cores.",
             "",
             "| warm p50 ms | warm p99 ms | calls/s | first call p50 ms (kernel start) | first call max ms | errors |",
             "|---:|---:|---:|---:|---:|---:|",
