@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 _MESSAGES = {
     "session": "a session name is 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit",
     "memory_limit": "must be at least 256M",
+    "kernel_gateway": "must be an http:// or https:// URL",
 }
 
 
@@ -199,6 +200,19 @@ def _parser() -> argparse.ArgumentParser:
         "it works, else Landlock) or none (default: auto over http, none over stdio)",
     )
     p.add_argument(
+        "--kernel-gateway",
+        default=_env("KERNEL_GATEWAY"),
+        metavar="URL",
+        help="start kernels on this Jupyter Kernel Gateway or Enterprise Gateway instead of here, e.g. "
+        "http://gateway:8888 (its token: MEMEX_GATEWAY_TOKEN in the environment); its hosts confine them",
+    )
+    p.add_argument(
+        "--kernel-name",
+        default=_env("KERNEL_NAME", "memex"),
+        metavar="NAME",
+        help="the kernelspec the gateway starts, one that runs memex's runtime (default memex)",
+    )
+    p.add_argument(
         "--checkpoint-max-bytes",
         type=_size,
         default=_env("CHECKPOINT_MAX_BYTES", "512M"),
@@ -245,6 +259,8 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
     if args.mcp_config is not None and not args.mcp_config.is_file():
         fail(f"--mcp-config {args.mcp_config}: no such file")
     schema = _load_schema(args.answer_schema, fail) if args.answer_schema is not None else None
+    if args.kernel_gateway is not None and args.sandbox not in (None, "none"):
+        fail("--sandbox confines kernels started here; a gateway's kernels are confined by their hosts")
     try:
         settings = Settings(
             transport=args.transport,
@@ -261,7 +277,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
             answer_schema=schema,
             mcp_config=args.mcp_config,
             memory_limit=args.memory_limit,
-            sandbox=sandbox_setting(args.sandbox, args.transport),
+            sandbox=sandbox_setting(args.sandbox, args.transport) if args.kernel_gateway is None else "none",
             checkpoint_max_bytes=args.checkpoint_max_bytes,
             tokens=tokens,
             allowed_hosts=tuple(args.allowed_hosts or ()),
@@ -272,6 +288,8 @@ def parse(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
             metrics_public=args.metrics_public,
             log_level=args.log_level,
             log_json=args.log_json,
+            kernel_gateway=args.kernel_gateway,
+            kernel_name=args.kernel_name,
         )
     except ValidationError as exc:
         err = exc.errors()[0]
@@ -427,7 +445,9 @@ async def _serve(settings: Settings) -> None:
     # The kernel boots in its own process while this one imports the MCP SDK: the two take
     # about the same time, so the first call waits for neither twice.
     session = SessionDir(settings, lifecycle)
-    kernel = await Kernel.launch(Path.cwd(), session.config, lifecycle, settings.sandbox)
+    kernel = await Kernel.launch(
+        Path.cwd(), session.config, lifecycle, settings.sandbox, settings.kernel_gateway, settings.kernel_name
+    )
     from memex_mcp.server.app import build_server
 
     await build_server(settings, launched=kernel, session=session, lifecycle=lifecycle).run_stdio_async()

@@ -72,3 +72,8 @@ class Settings(BaseModel):
     #: How each kernel is confined (memex_mcp.server.sandbox). Kernels of one server run as one user:
     #: unconfined, one client's code could read another's session files and signal its kernel.
     sandbox: Literal["auto", "bubblewrap", "landlock", "none"] = "none"
+    #: A Jupyter Kernel Gateway or Enterprise Gateway's URL: kernels start there instead of here (its
+    #: token comes from MEMEX_GATEWAY_TOKEN), confined by their host rather than by `sandbox`.
+    kernel_gateway: str | None = Field(default=None, pattern=r"^https?://")
+    #: The kernelspec the gateway starts for each scratchpad.
+    kernel_name: str = "memex"
