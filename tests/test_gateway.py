@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
 import anyio
 import httpx2
@@ -49,10 +50,14 @@ class Gateway:
             return (await http.delete(f"{self.url}/api/kernels/{kernel_id}")).status_code
 
 
-@pytest.fixture(scope="module")
-def gateway() -> Iterator[Gateway]:
-    """A Kernel Gateway on a free port, its token in the server's environment."""
-    home = STATE_DIR / "gateway"
+#: The token of every gateway of this module, in the environment while they run.
+TOKEN = secrets.token_hex(16)
+
+
+@contextmanager
+def running_gateway(name: str, *options: str) -> Iterator[Gateway]:
+    """A Kernel Gateway on a free port with memex's kernelspec, stopped at the end."""
+    home = STATE_DIR / name
     spec = home / "kernels" / "memex"
     spec.mkdir(parents=True)
     # A gateway hands its kernels only PATH and the kernelspec's env: this run's code and its guard
@@ -60,7 +65,7 @@ def gateway() -> Iterator[Gateway]:
     env = {"PYTHONPATH": os.environ.get("PYTHONPATH", ""), "MEMEX_ALLOW_MODEL_REQUESTS": "0"}
     kernelspec = {"argv": _KERNEL_ARGV, "display_name": "memex", "language": "python", "env": env}
     (spec / "kernel.json").write_text(json.dumps(kernelspec))
-    port, token = free_port(), secrets.token_hex(16)
+    port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -68,11 +73,12 @@ def gateway() -> Iterator[Gateway]:
             "kernel_gateway",
             "--KernelGatewayApp.ip=127.0.0.1",
             f"--KernelGatewayApp.port={port}",
-            f"--KernelGatewayApp.auth_token={token}",
+            f"--KernelGatewayApp.auth_token={TOKEN}",
             "--KernelGatewayApp.port_retries=0",
             # As a gateway for memex should be set up: output is budgeted by memex, not dropped here.
             "--ZMQChannelsWebsocketConnection.iopub_data_rate_limit=0",
             "--ZMQChannelsWebsocketConnection.iopub_msg_rate_limit=0",
+            *options,
         ],
         cwd=home,
         env={**os.environ, "JUPYTER_PATH": str(home)},
@@ -91,19 +97,31 @@ def gateway() -> Iterator[Gateway]:
                 up.set()
 
     threading.Thread(target=drain, daemon=True).start()
-    previous = os.environ.get(TOKEN_ENV)
-    os.environ[TOKEN_ENV] = token
     try:
         assert up.wait(60), "".join(log)
-        yield Gateway(f"http://127.0.0.1:{port}", token)
+        yield Gateway(f"http://127.0.0.1:{port}", TOKEN)
     finally:
-        os.environ.pop(TOKEN_ENV) if previous is None else os.environ.update({TOKEN_ENV: previous})
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[Gateway]:
+    """The module's gateway, its token in the server's environment."""
+    with pytest.MonkeyPatch.context() as patch, running_gateway("gateway") as running:
+        patch.setenv(TOKEN_ENV, TOKEN)
+        yield running
+
+
+@pytest.fixture(scope="module")
+def small_gateway(gateway: Gateway) -> Iterator[Gateway]:
+    """A gateway with room for one kernel."""
+    with running_gateway("small-gateway", "--KernelGatewayApp.max_kernels=1") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -257,6 +275,18 @@ async def test_an_unknown_kernel_name_lists_the_kernelspecs_the_gateway_has(clie
     assert "memex" in text.split("it has: ")[1].split(".")[0]
     assert "--kernel-name" in text
     assert await cell(client, "'still here'") == "'still here'"
+
+
+async def test_a_full_gateway_says_it_has_no_room_and_its_kernel_keeps_working(small_gateway: Gateway) -> None:
+    url = small_gateway.url
+    async with Client(build_server(settings(kernel_gateway=url)), raise_exceptions=True) as first:
+        assert await cell(first, "'first'") == "'first'"
+        text = await first_call(kernel_gateway=url)
+        assert (
+            f"the kernel gateway at {url} has no room for another kernel (HTTP 403: Resource Limit); stop idle "
+            "scratchpads or raise the gateway's kernel limit" in text
+        )
+        assert await cell(first, "'still here'") == "'still here'"
 
 
 def test_the_gateway_is_an_option_and_an_environment_variable_and_its_token_never_an_option(

@@ -73,6 +73,7 @@ class GatewayConnection(Connection):
         self.control = QueueInbox()
         self._ws: ClientConnection | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._looking: asyncio.Task[None] | None = None
         self._ending = "it is still running"
 
     @classmethod
@@ -158,12 +159,18 @@ class GatewayConnection(Connection):
         """Look at the gateway's record of the kernel every few seconds."""
         while not self.dead.is_set():
             await asyncio.sleep(_POLL_EVERY)
-            await self.check()
+            await self._check()
 
-    async def check(self) -> None:
-        """Ask the gateway about the kernel: it may have been shut down there, which closes no
-        WebSocket. A gateway that does not answer is not taken for a dead kernel: the WebSocket
-        closes if it is gone."""
+    def look(self) -> None:
+        """A kernel shut down on the gateway closes no WebSocket: ask, beside the execution (a
+        request costs about as much as a warm execution here). A kernel found gone ends the
+        execution; whether it had begun is then what IOPub and the marker say, as for any death."""
+        if self._looking is None or self._looking.done():
+            self._looking = asyncio.get_running_loop().create_task(self._check())
+
+    async def _check(self) -> None:
+        """Ask the gateway about the kernel. A gateway that does not answer is not taken for a dead
+        kernel: the WebSocket closes if it is gone."""
         with contextlib.suppress(httpx2.HTTPError, ValueError):
             response = await self._http.get(f"/api/kernels/{quote(self._id)}")
             if response.status_code == 404:
@@ -201,8 +208,9 @@ class GatewayConnection(Connection):
         does politely, and by force after its own grace period, either way)."""
         self._end("it was shut down")
         try:
-            for task in self._tasks:
-                task.cancel()
+            for task in [*self._tasks, self._looking]:
+                if task is not None:
+                    task.cancel()
             if self._ws is not None:
                 with contextlib.suppress(WebSocketException, OSError):
                     await self._ws.close()

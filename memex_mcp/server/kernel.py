@@ -96,9 +96,9 @@ class Connection(ABC):
     async def send(self, channel: Channel, msg: Message) -> None: ...
 
     @abstractmethod
-    async def check(self) -> None:
-        """Find out whether the kernel is still there where that takes a question (then `dead` is
-        set if it is not); asked before each execution."""
+    def look(self) -> None:
+        """Start finding out whether the kernel is still there, where that takes a question (a
+        gateway's record of it); `dead` is set if it is not. Asked as each execution is sent."""
 
     @abstractmethod
     def exited(self) -> bool:
@@ -290,7 +290,7 @@ class Kernel:
         return self._last_begun == msg_id
 
     async def _execute(self, code: str, out: CellOutput) -> None:
-        await self._connection.check()
+        self._connection.look()
         if self._connection.exited():
             raise KernelDied(self.exit_description())
         msg = self._execute_request(code, store_history=True)

@@ -114,7 +114,7 @@ class LocalConnection(Connection):
     async def open(self) -> None:
         pass  # the channels started with the process
 
-    async def check(self) -> None:
+    def look(self) -> None:
         pass  # `exited` asks the process itself
 
     async def send(self, channel: Channel, msg: Message) -> None:
