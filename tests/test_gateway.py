@@ -16,6 +16,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import anyio
 import httpx2
@@ -240,6 +241,18 @@ async def test_a_kernel_whose_process_dies_on_the_gateway_is_replaced_with_its_v
     )
     assert text.endswith("\n3")
     assert (await cell(client, KERNEL_ID)).strip("'") != kernel_id
+    # The session's database is the new kernel's: the process the gateway started again let go of it.
+    assert await cell(client, "db.execute('select 42').fetchall()") == "[(42,)]"
+
+
+async def test_a_kernel_on_the_gateway_calls_a_downstream_tool_through_the_server(gateway: Gateway) -> None:
+    config = STATE_DIR / "gateway-downstream.json"
+    server = str(Path(__file__).with_name("downstream_server.py"))
+    config.write_text(json.dumps({"mcpServers": {"test-server": {"command": sys.executable, "args": [server]}}}))
+    async with Client(
+        build_server(settings(kernel_gateway=gateway.url, mcp_config=config)), raise_exceptions=True
+    ) as c:
+        assert await cell(c, "tools.test_server.primes(n=10)") == "[2, 3, 5, 7]"
 
 
 async def first_call(**options: object) -> str:

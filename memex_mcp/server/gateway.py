@@ -8,8 +8,8 @@ passes a kernel only the variables named `KERNEL_*` of the start request, so the
 configuration travels as `KERNEL_MEMEX_RUNTIME_CONFIG`.
 
 There is no pid to watch: the kernel is known dead when the WebSocket closes, when the gateway
-says on IOPub that it restarted or lost it, or when the gateway's record of it (polled every few
-seconds) is gone or dead.
+says on IOPub that it restarted or lost it, or when the gateway's record of it (looked at as each
+execution is sent, and every few seconds) is gone or dead.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ _PASSED = "KERNEL_"
 _READY_WITHIN = 60.0
 #: Seconds between two looks at the gateway's record of the kernel.
 _POLL_EVERY = 3.0
+#: Seconds a restart the gateway began on its own is given before the kernel is shut down (see `close`).
+_RESTART_SETTLE = 2.0
 #: Seconds one REST request may take (a start takes as long as the kernel's process takes to launch).
 _REQUEST_TIMEOUT = httpx2.Timeout(15.0, read=_READY_WITHIN)
 
@@ -57,10 +59,13 @@ class GatewayConnection(Connection):
     iopub: QueueInbox
     control: QueueInbox
 
-    def __init__(self, url: str, kernel_id: str, http: httpx2.AsyncClient, config: RuntimeConfig, key: str) -> None:
+    def __init__(
+        self, url: str, kernel_id: str, http: httpx2.AsyncClient, auth: dict[str, str], config: RuntimeConfig, key: str
+    ) -> None:
         self._url = url
         self._id = kernel_id
         self._http = http
+        self._auth = auth
         # Only builds messages: the gateway signs what it forwards with the kernel's key.
         self.session = Session(username="memex")
         self.dead = asyncio.Event()
@@ -74,6 +79,8 @@ class GatewayConnection(Connection):
         self._ws: ClientConnection | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._looking: asyncio.Task[None] | None = None
+        #: When the gateway said it was restarting the kernel's process, if it did (loop time).
+        self._restarted_at: float | None = None
         self._ending = "it is still running"
 
     @classmethod
@@ -81,8 +88,8 @@ class GatewayConnection(Connection):
         """Ask the gateway at `url` for a kernel of kernelspec `kernel_name`."""
         url = url.rstrip("/")
         token = os.environ.get(TOKEN_ENV)
-        headers = {"Authorization": f"token {token}"} if token else {}
-        http = httpx2.AsyncClient(base_url=url, headers=headers, timeout=_REQUEST_TIMEOUT)
+        auth = {"Authorization": f"token {token}"} if token else {}
+        http = httpx2.AsyncClient(base_url=url, headers=auth, timeout=_REQUEST_TIMEOUT)
         key = f"gateway-{uuid.uuid4().hex}"
         env = {_PASSED + CONFIG_ENV: config.model_dump_json(), _PASSED + MARKER_ENV: key}
         try:
@@ -96,7 +103,7 @@ class GatewayConnection(Connection):
         except BaseException:
             await http.aclose()
             raise
-        return cls(url, kernel_id, http, config, key)
+        return cls(url, kernel_id, http, auth, config, key)
 
     async def open(self) -> None:
         """Connect the WebSocket, and start watching the kernel."""
@@ -106,9 +113,7 @@ class GatewayConnection(Connection):
         ws_url = urlunsplit((scheme, parts.netloc, path, f"session_id={self.session.session}", ""))
         try:
             # No size limit of our own: the server budgets output itself, a cell's chunk may be big.
-            self._ws = await connect(
-                ws_url, additional_headers=self._http.headers.items(), max_size=None, open_timeout=_READY_WITHIN
-            )
+            self._ws = await connect(ws_url, additional_headers=self._auth, max_size=None, open_timeout=_READY_WITHIN)
         except InvalidStatus as exc:
             body = exc.response.body.decode(errors="replace")
             raise GatewayError(_refusal(exc.response.status_code, body, self._url, "connect to the kernel")) from None
@@ -134,14 +139,19 @@ class GatewayConnection(Connection):
         try:
             async for raw in ws:
                 acknowledge()
-                msg = _decode(raw)
-                channel = msg.pop("channel", None)
-                msg["msg_type"] = msg["header"]["msg_type"]
+                try:
+                    msg = _decode(raw)
+                    channel = msg.pop("channel", None)
+                    msg["msg_type"] = msg["header"]["msg_type"]
+                    msg["parent_header"] = msg.get("parent_header") or {}
+                except (ValueError, KeyError, TypeError, AttributeError, struct.error):
+                    continue  # not a Jupyter message: nobody waits for it
                 if channel == "iopub" and msg["msg_type"] == "status" and not msg["parent_header"]:
                     # The gateway's own word about the kernel: it restarts a kernel whose process ended,
                     # empty, so for memex that kernel has died either way.
                     state = msg["content"].get("execution_state")
                     if state in ("restarting", "autorestarting"):
+                        self._restarted_at = asyncio.get_running_loop().time()
                         self._end("its process ended and the gateway restarted it")
                     elif state == "dead":
                         self._end("its process ended and the gateway could not restart it")
@@ -162,16 +172,16 @@ class GatewayConnection(Connection):
             await self._check()
 
     def look(self) -> None:
-        """A kernel shut down on the gateway closes no WebSocket: ask, beside the execution (a
-        request costs about as much as a warm execution here). A kernel found gone ends the
-        execution; whether it had begun is then what IOPub and the marker say, as for any death."""
+        """A kernel shut down on the gateway closes no WebSocket: ask, beside the execution, so that
+        the call does not wait for the answer. A kernel found gone ends the execution; whether it had
+        begun is then what IOPub and the marker say, as for any death."""
         if self._looking is None or self._looking.done():
             self._looking = asyncio.get_running_loop().create_task(self._check())
 
     async def _check(self) -> None:
         """Ask the gateway about the kernel. A gateway that does not answer is not taken for a dead
         kernel: the WebSocket closes if it is gone."""
-        with contextlib.suppress(httpx2.HTTPError, ValueError):
+        with contextlib.suppress(httpx2.HTTPError, ValueError, AttributeError):
             response = await self._http.get(f"/api/kernels/{quote(self._id)}")
             if response.status_code == 404:
                 self._end("it was shut down on the gateway")
@@ -205,7 +215,11 @@ class GatewayConnection(Connection):
 
     async def close(self, now: bool) -> None:
         """Stop watching, close the WebSocket, and have the gateway shut the kernel down (which it
-        does politely, and by force after its own grace period, either way)."""
+        does politely, and by force after its own grace period, either way).
+
+        A kernel whose process the gateway is starting again is shut down only once that start is
+        under way: a shutdown that lands in the middle of it leaves the new process running
+        untracked, with this session's database open, so the next kernel could not open it."""
         self._end("it was shut down")
         try:
             for task in [*self._tasks, self._looking]:
@@ -214,6 +228,8 @@ class GatewayConnection(Connection):
             if self._ws is not None:
                 with contextlib.suppress(WebSocketException, OSError):
                     await self._ws.close()
+            if self._restarted_at is not None:
+                await asyncio.sleep(self._restarted_at + _RESTART_SETTLE - asyncio.get_running_loop().time())
             with contextlib.suppress(httpx2.HTTPError):
                 await self._http.delete(f"/api/kernels/{quote(self._id)}")
         finally:
@@ -243,8 +259,7 @@ async def _request(http: httpx2.AsyncClient, url: str, method: str, path: str, *
         return await http.request(method, path, **options)
     except httpx2.TimeoutException:
         raise GatewayError(
-            f"the kernel gateway at {url} did not answer within {_READY_WITHIN:g} s; check that it runs and is "
-            "not overloaded"
+            f"the kernel gateway at {url} did not answer in time; check that it runs and is not overloaded"
         ) from None
     except httpx2.HTTPError as exc:
         raise GatewayError(
