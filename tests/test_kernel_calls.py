@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from conftest import run, settings, text_of
+from conftest import process_alive, run, settings, text_of
 from mcp import Client
 
 from memex_mcp.server import build_server
@@ -112,10 +112,10 @@ async def test_a_stopped_lifecycle_has_stopped_its_kernels_removed_their_session
     lifecycle = Lifecycle()
     session = SessionDir(settings(), lifecycle)
     kernel = await Kernel.start(Path.cwd(), session.config, lifecycle)
-    process = kernel._process
-    assert process is not None and kernel in lifecycle and session in lifecycle
+    pid = kernel.pid
+    assert pid is not None and kernel in lifecycle and session in lifecycle
     await lifecycle.stop()
-    assert process.poll() is not None
+    assert not process_alive(pid)
     assert not session.path.exists() and session.channel is not None and not session.channel.parent.exists()
     with pytest.raises(KernelDied, match="the server is shutting down"):
         await Kernel.launch(Path.cwd(), session.config, lifecycle)
@@ -126,8 +126,9 @@ async def test_a_kernel_shut_down_twice_at_once_is_stopped_once_and_leaves_the_l
     session = SessionDir(settings(), lifecycle)
     try:
         kernel = await Kernel.start(Path.cwd(), session.config, lifecycle)
+        pid = kernel.pid
         await asyncio.gather(kernel.shutdown(), kernel.shutdown(now=True))
-        assert kernel._process is not None and kernel._process.poll() is not None
+        assert pid is not None and not process_alive(pid)
         assert kernel not in lifecycle
     finally:
         session.close()

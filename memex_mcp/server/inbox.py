@@ -1,10 +1,13 @@
-"""Messages of one kernel socket, each handed to the request it answers.
+"""Messages of one kernel channel, each handed to the request it answers.
 
-Several requests can be in flight on one socket at once (an execution on the main shell, a runtime
+Several requests can be in flight on one channel at once (an execution on the main shell, a runtime
 call on the kernel's side shell), so nobody may read a message and drop it for not being theirs.
 A request is announced with `expect` before it is sent; whoever waits for a message reads the
-socket for everyone, one reader at a time, and files each message under its parent's msg_id.
+channel for everyone, one reader at a time, and files each message under its parent's msg_id.
 Messages nobody expects (replies to requests whose caller went away) are dropped.
+
+Two sources: a ZeroMQ socket of a local kernel (`SocketInbox`), and a queue that a gateway's
+WebSocket reader fills for one channel (`QueueInbox`).
 """
 
 from __future__ import annotations
@@ -18,9 +21,7 @@ Message = dict[str, Any]
 
 
 class Inbox:
-    def __init__(self, socket: Any, session: Any) -> None:
-        self._socket = socket
-        self._session = session
+    def __init__(self) -> None:
         self._boxes: dict[str, deque[Message]] = {}
         self._reading = asyncio.Lock()
 
@@ -42,11 +43,23 @@ class Inbox:
         return box.popleft()
 
     async def _receive(self) -> None:
-        """Read one message straight off the socket and file it. jupyter_client's `get_*_msg`
-        awaits a poll before each receive and parses every timestamp of every message with
-        dateutil, which cost more than the rest of memex's server code per call. The signature is
-        checked as jupyter_client does; the header's date is left as it came, since memex never
-        reads it."""
+        """Read one message and file it (in the box of its parent, if anyone expects it)."""
+        raise NotImplementedError
+
+
+class SocketInbox(Inbox):
+    """A local kernel's ZeroMQ socket, read straight off the socket."""
+
+    def __init__(self, socket: Any, session: Any) -> None:
+        super().__init__()
+        self._socket = socket
+        self._session = session
+
+    async def _receive(self) -> None:
+        """jupyter_client's `get_*_msg` awaits a poll before each receive and parses every
+        timestamp of every message with dateutil, which cost more than the rest of memex's server
+        code per call. The signature is checked as jupyter_client does; the header's date is left
+        as it came, since memex never reads it."""
         session = self._session
         _, parts = session.feed_identities(await self._socket.recv_multipart())
         if session.auth is not None and not hmac.compare_digest(parts[0], session.sign(parts[1:5])):
@@ -66,3 +79,22 @@ class Inbox:
                 "content": unpack(parts[4]),
             }
         )
+
+
+class QueueInbox(Inbox):
+    """One channel of a kernel whose messages all arrive on one connection: its reader `put`s each
+    message of this channel here, already parsed, and it is filed at once (or dropped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._arrived = asyncio.Event()
+
+    def put(self, msg: Message) -> None:
+        box = self._boxes.get(msg["parent_header"].get("msg_id"))
+        if box is not None:
+            box.append(msg)
+            self._arrived.set()
+
+    async def _receive(self) -> None:
+        await self._arrived.wait()
+        self._arrived.clear()

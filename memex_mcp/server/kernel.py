@@ -1,51 +1,46 @@
-"""One kernel process: start it, run code and collect its output in order, call the runtime.
+"""One kernel: run code and collect its output in order, call the runtime, watch it die.
 
-A `Kernel` is one incarnation. When it dies it stays dead; `Scratchpad` replaces it.
+A `Kernel` is one incarnation. When it dies it stays dead; `Scratchpad` replaces it. What is said to
+the kernel is the same wherever it runs; how it is reached is its `Connection`: a local process
+(memex_mcp.server.local) or a kernel behind a Jupyter gateway (memex_mcp.server.gateway), chosen
+by `Kernel.launch`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
-import threading
-from collections import deque
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, Any, Literal, TypeVar, cast
 
-from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.session import Session
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from memex_mcp.protocol import CONFIG_ENV, REPORT_KEY, RPC_NAME, CellReport, RpcError, RpcOk, RuntimeCall, RuntimeConfig
+from memex_mcp.protocol import REPORT_KEY, RPC_NAME, CellReport, RpcError, RpcOk, RuntimeCall, RuntimeConfig
 
 # The one runtime module the server loads: both sides must agree on where the marker is and what it
 # holds, and it imports only the standard library.
-from memex_mcp.runtime.cells.marker import MARKER_ENV, marker_path, read_marker
+from memex_mcp.runtime.cells.marker import read_marker
 from memex_mcp.server.errors import KernelCallFailed, MemexError, RuntimeRefusal
 from memex_mcp.server.inbox import Inbox, Message
 from memex_mcp.server.lifecycle import Lifecycle, Stage
 from memex_mcp.server.output import CellOutput, add_display
-from memex_mcp.server.sandbox import Confinement, Setting, choose
+from memex_mcp.server.sandbox import Setting
 
 T = TypeVar("T")
 R = TypeVar("R", bound=BaseModel)
 
 _RPC_REPLY: TypeAdapter[RpcOk | RpcError] = TypeAdapter(Annotated[RpcOk | RpcError, Field(discriminator="status")])
 
-_KERNEL_NAME = "memex-python"
 #: How long a kernel_info's IOPub status may take once its reply is in. It comes within a few
 #: milliseconds when IOPub is connected; when it is not (ZeroMQ's slow joiner: the subscription
 #: reached the kernel after the status went out) asking again is cheap, waiting long is not.
 _IOPUB_JOIN = 0.05
-#: How long a kernel that exited while starting may take to finish saying why (its stderr's end).
-_LAST_WORDS = 1.0
+#: The kernel's command line: the memex runtime in this interpreter. A kernelspec for a gateway's
+#: hosts carries the same (with the interpreter there).
 _KERNEL_ARGV = [
     sys.executable,
     "-m",
@@ -62,22 +57,7 @@ _KERNEL_ARGV = [
     "--InteractiveShellApp.reraise_ipython_extension_failures=True",
 ]
 
-
-class _SpecManager(KernelSpecManager):
-    """Always this interpreter with the runtime loaded, whatever kernelspecs the machine has."""
-
-    def __init__(self, confinement: Confinement | None = None) -> None:
-        super().__init__()
-        self._confinement = confinement
-
-    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-        confinement = self._confinement
-        argv = confinement.argv(_KERNEL_ARGV) if confinement is not None else _KERNEL_ARGV
-        # A signal to bubblewrap does not reach the kernel inside: interrupt with a message instead.
-        interrupt = "message" if confinement is not None and confinement.mechanism == "bubblewrap" else "signal"
-        return KernelSpec(
-            argv=argv, display_name="memex", language="python", env={"PYTHONUNBUFFERED": "1"}, interrupt_mode=interrupt
-        )
+Channel = Literal["shell", "control"]
 
 
 class KernelDied(MemexError):
@@ -86,36 +66,74 @@ class KernelDied(MemexError):
         self.description = description
 
 
+class Connection(ABC):
+    """How one kernel is reached and watched: the channels to send on and read from, its death,
+    and the life-cycle operations only its host can do."""
+
+    #: Builds (and, locally, signs) the messages sent to the kernel.
+    session: Session
+    shell: Inbox
+    iopub: Inbox
+    control: Inbox
+    #: Set the moment the kernel is known to be gone.
+    dead: asyncio.Event
+    #: Where the kernel names the execute request it began (memex_mcp.runtime.cells.marker), if the
+    #: server can read it.
+    marker: Path | None = None
+    #: Seconds the kernel may take to answer once opened; None: as long as its process lives.
+    ready_within: float | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The kernel's process id on this host, if it runs here."""
+        return None
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect the channels, if launching did not."""
+
+    @abstractmethod
+    async def send(self, channel: Channel, msg: Message) -> None: ...
+
+    @abstractmethod
+    def look(self) -> None:
+        """Start finding out whether the kernel is still there, where that takes a question (a
+        gateway's record of it); `dead` is set if it is not. Asked as each execution is sent."""
+
+    @abstractmethod
+    def exited(self) -> bool:
+        """Whether the kernel is gone, even if `dead` is not set yet (then it sets it)."""
+
+    @abstractmethod
+    def exit_description(self) -> str:
+        """How the kernel ended, for the model: "killed by SIGKILL", "exit code 1", …"""
+
+    async def start_failure(self) -> str:
+        """Why a kernel that ended while starting ended, as well as can be told."""
+        return self.exit_description()
+
+    @abstractmethod
+    async def interrupt(self) -> None: ...
+
+    @abstractmethod
+    async def close(self, now: bool) -> None:
+        """Stop the kernel (politely, or at once) and release everything of it."""
+
+    @abstractmethod
+    def kill(self) -> None:
+        """Stop the kernel at once while a polite `close` is still under way."""
+
+
 class Kernel:
-    def __init__(
-        self,
-        manager: AsyncKernelManager,
-        config: RuntimeConfig,
-        lifecycle: Lifecycle,
-        confinement: Confinement | None = None,
-    ) -> None:
-        self._km = manager
+    def __init__(self, connection: Connection, config: RuntimeConfig, lifecycle: Lifecycle) -> None:
+        self._connection = connection
         self.config = config
         self._lifecycle = lifecycle
         self._shutdown: asyncio.Future[None] | None = None
-        self._kc = manager.client()
-        self.dead = asyncio.Event()
-        self._exit_code: int | None = None
-        self._stderr_tail: deque[str] = deque(maxlen=20)
-        #: Set once the kernel's stderr has been read to its end.
-        self._stderr_read = threading.Event()
-        process = getattr(manager.provisioner, "process", None)
-        #: The process itself: the provisioner forgets it once it has been waited for.
-        self._process: subprocess.Popen[bytes] | None = process
-        #: Where the kernel names the execute request it began (see memex_mcp.runtime.cells.marker).
-        self._confinement = confinement
-        key = (confinement and confinement.marker_key) or (process.pid if process is not None else None)
-        self._marker = marker_path(config.session_dir, key) if key is not None else None
-        #: The marker's last word, read once the process has exited.
+        self.dead = connection.dead
+        self._session = connection.session
+        #: The marker's last word, read once the kernel has exited.
         self._last_begun: str | None = None
-        self._shell = Inbox(self._kc.shell_channel.socket, self._kc.session)
-        self._iopub = Inbox(self._kc.iopub_channel.socket, self._kc.session)
-        self._control = Inbox(self._kc.control_channel.socket, self._kc.session)
         #: The subshell that runs concurrent runtime calls (see `call`), once the kernel is ready.
         self._subshell: str | None = None
         #: Subshells given up on: each is still stuck in a call, and a stuck one cannot be deleted.
@@ -123,77 +141,56 @@ class Kernel:
 
     @classmethod
     async def start(
-        cls, workdir: Path, config: RuntimeConfig, lifecycle: Lifecycle | None = None, sandbox: Setting = "none"
+        cls,
+        workdir: Path,
+        config: RuntimeConfig,
+        lifecycle: Lifecycle | None = None,
+        sandbox: Setting = "none",
+        gateway: str | None = None,
+        kernel_name: str = "memex",
     ) -> Kernel:
         """Launch a kernel and wait until it answers."""
-        kernel = await cls.launch(workdir, config, lifecycle, sandbox)
+        kernel = await cls.launch(workdir, config, lifecycle, sandbox, gateway, kernel_name)
         await kernel.ready()
         return kernel
 
     @classmethod
     async def launch(
-        cls, workdir: Path, config: RuntimeConfig, lifecycle: Lifecycle | None = None, sandbox: Setting = "none"
-    ) -> Kernel:
-        """Start the process and return at once; `ready()` waits for it to answer. The kernel is
-        stopped with `lifecycle` unless it is shut down first (default: only by `shutdown`).
-        `sandbox`: how to confine it (memex_mcp.server.sandbox; raises SandboxUnavailable)."""
-        lifecycle = lifecycle or Lifecycle()
-        if lifecycle.stopping:
-            raise KernelDied("the server is shutting down")
-        mechanism = await asyncio.to_thread(choose, sandbox) if sandbox != "none" else None  # probed once
-        async with lifecycle.launching():
-            directory = Path(tempfile.mkdtemp(prefix="memex-"))
-            confinement = Confinement(mechanism, directory, config) if mechanism is not None else None
-            return await cls._launch(workdir, config, lifecycle, directory, confinement)
-
-    @classmethod
-    async def _launch(
         cls,
         workdir: Path,
         config: RuntimeConfig,
-        lifecycle: Lifecycle,
-        directory: Path,
-        confinement: Confinement | None,
+        lifecycle: Lifecycle | None = None,
+        sandbox: Setting = "none",
+        gateway: str | None = None,
+        kernel_name: str = "memex",
     ) -> Kernel:
-        km = AsyncKernelManager(kernel_name=_KERNEL_NAME, kernel_spec_manager=_SpecManager(confinement))
-        if os.name == "posix":
-            # ipc skips TCP; the sockets live in the kernel's private temporary directory.
-            km.transport = "ipc"
-            km.ip = str(directory / "kernel")
-        elif confinement is None:
-            directory.rmdir()  # TCP transport: nothing of the kernel's goes there
-        # The kernel must never write to our stdout: under stdio it carries the MCP stream. Its
-        # stderr echoes what cells write to descriptor 2; only the tail is kept, to explain a
-        # kernel that fails to start.
-        env = {**os.environ, CONFIG_ENV: config.model_dump_json()}
-        env.pop(MARKER_ENV, None)
-        if confinement is not None:
-            # The connection file where the confined kernel can read it, beside its sockets.
-            km.connection_file = str(directory / "kernel.json")
-            env.update(confinement.env())
-            env[CONFIG_ENV] = confinement.runtime_config().model_dump_json()
-            if confinement.marker_key is not None:
-                env[MARKER_ENV] = confinement.marker_key
-            workdir = confinement.cwd
-        try:
-            await km.start_kernel(
-                cwd=str(workdir), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-            )
-        except BaseException:
-            with contextlib.suppress(BaseException):
-                await km.shutdown_kernel(now=True)  # a process that did start must not run on
-            _remove_kernel_files(km)
-            shutil.rmtree(directory, ignore_errors=True)
-            raise
-        kernel = cls(km, config, lifecycle, confinement)
-        if lifecycle.stopping:  # it stopped while this one was starting: it would be left running
-            await kernel.shutdown(now=True)
+        """Start the kernel and return at once; `ready()` waits for it to answer. The kernel is
+        stopped with `lifecycle` unless it is shut down first (default: only by `shutdown`).
+
+        Locally: a process of this interpreter in `workdir`, confined as `sandbox` says
+        (memex_mcp.server.sandbox; raises SandboxUnavailable). With `gateway` (a Jupyter Kernel or
+        Enterprise Gateway's URL): kernelspec `kernel_name` started there, confined by its host;
+        the gateway's failures raise GatewayError (a KernelDied) saying what to fix."""
+        lifecycle = lifecycle or Lifecycle()
+        if lifecycle.stopping:
             raise KernelDied("the server is shutting down")
-        lifecycle.add(Stage.PROCESSES, kernel, lambda: kernel.shutdown(now=True))
-        kernel._watch_process()
-        kernel._drain_stderr()
-        kernel._kc.start_channels()
-        return kernel
+        connection: Connection
+        async with lifecycle.launching():
+            # Each kind's libraries load only when it is used.
+            if gateway is not None:
+                from memex_mcp.server.gateway import GatewayConnection
+
+                connection = await GatewayConnection.launch(gateway, kernel_name, config)
+            else:
+                from memex_mcp.server.local import LocalConnection
+
+                connection = await LocalConnection.launch(workdir, config, sandbox)
+            kernel = cls(connection, config, lifecycle)
+            if lifecycle.stopping:  # it stopped while this one was starting: it would be left running
+                await kernel.shutdown(now=True)
+                raise KernelDied("the server is shutting down")
+            lifecycle.add(Stage.PROCESSES, kernel, lambda: kernel.shutdown(now=True))
+            return kernel
 
     async def ready(self) -> None:
         """Wait until the kernel answers; a kernel that exits first is shut down and reported."""
@@ -204,16 +201,21 @@ class Kernel:
             raise
 
     async def _ready(self) -> None:
+        connection = self._connection
         try:
-            await self._unless_dead(self._handshake())
-            self._subshell = await self._unless_dead(self._new_subshell())
-        except KernelDied:
-            # Its last words may still be in the pipe: the reader ends at the pipe's end.
-            await asyncio.to_thread(self._stderr_read.wait, _LAST_WORDS)
-            said = "; ".join(line.strip() for line in self._stderr_tail if line.strip())
+            async with asyncio.timeout(connection.ready_within):
+                await self._unless_dead(connection.open())
+                await self._unless_dead(self._handshake())
+                self._subshell = await self._unless_dead(self._new_subshell())
+        except TimeoutError:
             raise KernelDied(
-                f"it exited while starting ({self.exit_description()})" + (f"; it said: {said[-1000:]}" if said else "")
+                f"it did not answer within {connection.ready_within:g} s of starting; its host may be "
+                "overloaded or the kernel may not start there (see the gateway's log)"
             ) from None
+        except KernelDied:
+            if not connection.exited():
+                raise  # it said why itself
+            raise KernelDied(await connection.start_failure()) from None
 
     async def _handshake(self) -> None:
         """A kernel_info reply, and an IOPub message about it: both channels are connected.
@@ -222,11 +224,11 @@ class Kernel:
         0.2 s, which is 0.2 s on every start; this waits for exactly the message it needs.
         """
         while True:
-            msg = self._kc.session.msg("kernel_info_request")
+            msg = self._session.msg("kernel_info_request")
             msg_id = msg["header"]["msg_id"]
-            self._iopub.expect(msg_id)
+            self._connection.iopub.expect(msg_id)
             try:
-                reply = await self._request(self._shell, self._kc.shell_channel, msg)
+                reply = await self._request(self._connection.shell, "shell", msg)
                 features = reply["content"].get("supported_features") or []
                 if "kernel subshells" not in features:
                     raise KernelDied(
@@ -234,18 +236,16 @@ class Kernel:
                         "submit and spawn_agent while code runs; install ipykernel>=7.4,<8"
                     )
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._iopub.next(msg_id), _IOPUB_JOIN)
+                    await asyncio.wait_for(self._connection.iopub.next(msg_id), _IOPUB_JOIN)
                     return
                 # IOPub joined too late to see it (ZeroMQ's slow joiner): ask again
             finally:
-                self._iopub.forget(msg_id)
+                self._connection.iopub.forget(msg_id)
 
     async def _new_subshell(self) -> str:
         """A new subshell of the kernel: a thread that runs requests sent to it (by its id in the
         header) concurrently with the main shell, in the same namespace."""
-        reply = await self._request(
-            self._control, self._kc.control_channel, self._kc.session.msg("create_subshell_request")
-        )
+        reply = await self._request(self._connection.control, "control", self._session.msg("create_subshell_request"))
         content = reply["content"]
         if content.get("status") != "ok" or not isinstance(content.get("subshell_id"), str):
             raise KernelDied(f"it could not create a subshell: {content.get('evalue', content)}")
@@ -258,78 +258,15 @@ class Kernel:
         self._subshell = await self._unless_dead(self._new_subshell())
         self.abandoned_subshells += 1
 
-    async def _request(self, inbox: Inbox, channel: Any, msg: Message) -> Message:
+    async def _request(self, inbox: Inbox, channel: Channel, msg: Message) -> Message:
         """Send `msg` on `channel` and return its reply, read from `inbox`."""
         msg_id = msg["header"]["msg_id"]
         inbox.expect(msg_id)
         try:
-            channel.send(msg)
+            await self._connection.send(channel, msg)
             return await inbox.next(msg_id)
         finally:
             inbox.forget(msg_id)
-
-    def _drain_stderr(self) -> None:
-        pipe = getattr(getattr(self._km.provisioner, "process", None), "stderr", None)
-        if pipe is None:
-            self._stderr_read.set()
-            return
-
-        def drain() -> None:
-            try:
-                for line in pipe:
-                    self._stderr_tail.append(line.decode(errors="replace"))
-            finally:
-                self._stderr_read.set()
-
-        threading.Thread(target=drain, name="memex-kernel-stderr", daemon=True).start()
-
-    def _watch_process(self) -> None:
-        """Set `dead` the moment the process exits: a pidfd wakes the loop, no polling."""
-        process = self._process
-        pidfd_open = getattr(os, "pidfd_open", None)
-        if process is None or pidfd_open is None:
-            asyncio.get_running_loop().create_task(self._poll_process())
-            return
-        fd = pidfd_open(process.pid)
-        loop = asyncio.get_running_loop()
-
-        def on_exit() -> None:
-            loop.remove_reader(fd)
-            os.close(fd)
-            self._exit_code = process.poll()
-            self.dead.set()
-
-        loop.add_reader(fd, on_exit)
-
-    async def _poll_process(self) -> None:
-        # Fallback where pidfds do not exist (macOS): the provisioner's own wait loop.
-        self._exit_code = await self._km.provisioner.wait() if self._km.provisioner else None
-        self.dead.set()
-
-    def _exited(self) -> bool:
-        """Whether the process has exited, even if the loop has not seen its pidfd yet."""
-        process = self._process
-        if process is None or process.poll() is None:
-            return False
-        self._exit_code = process.returncode
-        self.dead.set()
-        return True
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    def exit_description(self) -> str:
-        code = self._exit_code
-        if code is not None and code > 128 and self._confinement is not None and self._confinement.wrapped:
-            code = 128 - code  # the wrapper's way of saying the kernel was killed by signal code - 128
-        if code is None:
-            return "exit status unknown"
-        if code < 0:
-            with contextlib.suppress(ValueError):
-                return f"killed by {signal.Signals(-code).name}"
-            return f"killed by signal {-code}"
-        return f"exit code {code}"
 
     async def execute(self, code: str, out: CellOutput) -> None:
         """Run `code`, filling `out` as messages arrive, until the kernel is idle again.
@@ -347,24 +284,26 @@ class Kernel:
 
     def began(self, msg_id: str) -> bool:
         """Whether this kernel, now exited, had begun execute request `msg_id` (its marker says so)."""
-        if self._last_begun is None and self._marker is not None and self._exited():
-            self._last_begun = read_marker(self._marker)
+        marker = self._connection.marker
+        if self._last_begun is None and marker is not None and self._connection.exited():
+            self._last_begun = read_marker(marker)
         return self._last_begun == msg_id
 
     async def _execute(self, code: str, out: CellOutput) -> None:
-        if self._exited():
+        self._connection.look()
+        if self._connection.exited():
             raise KernelDied(self.exit_description())
         msg = self._execute_request(code, store_history=True)
         msg_id = out.request = msg["header"]["msg_id"]
-        self._iopub.expect(msg_id)
-        self._shell.expect(msg_id)
+        self._connection.iopub.expect(msg_id)
+        self._connection.shell.expect(msg_id)
         try:
-            self._kc.shell_channel.send(msg)
+            await self._connection.send("shell", msg)
             await self._collect(msg_id, out)
-            reply = await self._shell.next(msg_id)
+            reply = await self._connection.shell.next(msg_id)
         finally:
-            self._iopub.forget(msg_id)
-            self._shell.forget(msg_id)
+            self._connection.iopub.forget(msg_id)
+            self._connection.shell.forget(msg_id)
         report = reply["metadata"].get(REPORT_KEY)
         out.report = CellReport.model_validate(report) if report is not None else None
 
@@ -378,12 +317,13 @@ class Kernel:
             "stop_on_error": False,
             **options,
         }
-        return cast(Message, self._kc.session.msg("execute_request", content))
+        message: Message = self._session.msg("execute_request", content)
+        return message
 
     async def _collect(self, msg_id: str, out: CellOutput) -> None:
         """Fill `out` from request `msg_id`'s IOPub messages until the kernel says it is idle."""
         while True:
-            msg = await self._iopub.next(msg_id)
+            msg = await self._connection.iopub.next(msg_id)
             kind, content = msg["msg_type"], msg["content"]
             if kind == "status":
                 if content["execution_state"] == "idle":
@@ -418,7 +358,7 @@ class Kernel:
         msg = self._execute_request("", silent=True, user_expressions={"r": expression})
         if subshell is not None:
             msg["header"]["subshell_id"] = subshell
-        reply = await self._request(self._shell, self._kc.shell_channel, msg)
+        reply = await self._request(self._connection.shell, "shell", msg)
         try:
             result = reply["content"]["user_expressions"]["r"]
             if result["status"] != "ok":
@@ -453,48 +393,42 @@ class Kernel:
             raise KernelDied(self.exit_description())
         return task.result()
 
+    @property
+    def pid(self) -> int | None:
+        """The kernel's process id, when it runs on this host."""
+        return self._connection.pid
+
+    def exit_description(self) -> str:
+        return self._connection.exit_description()
+
     async def interrupt(self) -> None:
-        await self._km.interrupt_kernel()
+        await self._connection.interrupt()
 
     async def shutdown(self, now: bool = False) -> None:
         """Stop the kernel: politely, or at once (`now`) when it is hung or being replaced.
 
         Its files go whatever happens on the way (a dead kernel's manager can fail half-way, and
         the caller may be cancelled): the connection file, the socket directory, the marker. A
-        second call waits for the first one's shutdown (killing the process if it is `now`), so the
+        second call waits for the first one's shutdown (killing the kernel if it is `now`), so the
         lifecycle's stop never leaves while a shutdown is still removing files."""
         if self._shutdown is None:
             self._shutdown = asyncio.ensure_future(self._stop(now))
-        elif now and self._process is not None and self._process.poll() is None:
-            with contextlib.suppress(OSError):
-                self._process.kill()
+        elif now:
+            self._connection.kill()
         await asyncio.shield(self._shutdown)
 
     async def _stop(self, now: bool) -> None:
+        connection = self._connection
         try:
-            self._kc.stop_channels()
             with contextlib.suppress(Exception):
-                await self._km.shutdown_kernel(now=now or self.dead.is_set())
+                await connection.close(now=now or self.dead.is_set())
         finally:
-            if self._exited():
+            if connection.exited():
                 self.began("")  # read the marker before it goes: a caller may still ask
-            self._remove_files()
+            if connection.marker is not None:
+                connection.marker.unlink(missing_ok=True)
             self._lifecycle.discard(Stage.PROCESSES, self)
-
-    def _remove_files(self) -> None:
-        if self._marker is not None:
-            self._marker.unlink(missing_ok=True)
-        _remove_kernel_files(self._km)
 
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
-
-
-def _remove_kernel_files(km: AsyncKernelManager) -> None:
-    """The connection file and the private socket directory of `km`'s kernel."""
-    if km.connection_file:
-        with contextlib.suppress(OSError):
-            os.remove(km.connection_file)
-    if km.transport == "ipc":
-        shutil.rmtree(Path(km.ip).parent, ignore_errors=True)

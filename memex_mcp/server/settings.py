@@ -75,3 +75,8 @@ class Settings(BaseModel):
     #: `HOST[:PORT]`: each scratchpad's channel listens on TCP there (the first free port from PORT,
     #: or any free one), for kernels on other hosts; None: a unix socket.
     channel_address: str | None = None
+    #: A Jupyter Kernel Gateway or Enterprise Gateway's URL: kernels start there instead of here (its
+    #: token comes from MEMEX_GATEWAY_TOKEN), confined by their host rather than by `sandbox`.
+    kernel_gateway: str | None = Field(default=None, pattern=r"^https?://")
+    #: The kernelspec the gateway starts for each scratchpad.
+    kernel_name: str = "memex"

@@ -39,8 +39,14 @@ class KernelStarter:
         for attempt in range(2):
             if self.closing and launched is None:
                 raise KernelDied("the server is closing this session")
+            settings = self._settings
             kernel = launched or await Kernel.launch(
-                self._workdir, self._session.config, self._lifecycle, self._settings.sandbox
+                self._workdir,
+                self._session.config,
+                self._lifecycle,
+                settings.sandbox,
+                settings.kernel_gateway,
+                settings.kernel_name,
             )
             launched = None
             await kernel.ready()
