@@ -61,6 +61,24 @@ async def test_code_sent_as_the_kernel_is_killed_after_a_reply_runs_once_on_the_
     assert await kernel_pid(client) != pid
 
 
+async def test_code_sent_to_a_dead_kernel_waits_for_its_replacement_past_the_reply_deadline(
+    anyio_backend: str, tmp_path: Path
+) -> None:
+    # A replacement kernel takes longer than this reply deadline to start; the code has not begun,
+    # so there is nothing to leave running: the call waits for the new kernel and runs it there.
+    marks = tmp_path / "marks.txt"
+    async with Client(build_server(settings(reply_within=0.3))) as client:
+        pid = await kernel_pid(client)
+        os.kill(pid, signal.SIGKILL)
+        with anyio.fail_after(60):
+            result = await run(client, f"with open({str(marks)!r}, 'a') as f:\n    print('ran', file=f)\n'done'")
+        text = text_of(result)
+        assert not result.is_error, text
+        assert "still running" not in text
+        assert text.startswith("[memex] The kernel died after the previous call (killed by SIGKILL) and was replaced")
+        assert text.endswith("'done'") and lines(marks) == ["ran"]
+
+
 async def test_a_cell_that_kills_its_own_kernel_is_blamed_and_never_run_again(client: Client, tmp_path: Path) -> None:
     marks = tmp_path / "marks.txt"
     code = (

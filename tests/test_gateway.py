@@ -267,7 +267,7 @@ async def first_call(**options: object) -> str:
 async def test_a_gateway_that_is_not_there_is_named_and_others_keep_working(client: Client) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     text = await first_call(kernel_gateway=url)
-    assert f"The kernel is not available (the kernel gateway at {url} cannot be reached (ConnectError" in text
+    assert f"No kernel could be started: the kernel gateway at {url} cannot be reached (ConnectError" in text
     assert "check that it runs and that --kernel-gateway names it" in text
     assert await cell(client, "'still here'") == "'still here'"
 

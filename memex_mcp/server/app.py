@@ -24,7 +24,7 @@ from memex_mcp.protocol import NOTHING_TO_SUBMIT, Progress, ScopeListing
 from memex_mcp.server.auth import principal_of
 from memex_mcp.server.errors import KernelCallFailed, RuntimeRefusal, ToolInputError
 from memex_mcp.server.guards import ToolCallGuard
-from memex_mcp.server.kernel import Kernel, KernelDied
+from memex_mcp.server.kernel import Kernel, KernelDied, KernelUnavailable
 from memex_mcp.server.lifecycle import Lifecycle
 from memex_mcp.server.orientation import Orientation, orient
 from memex_mcp.server.render import render_execution
@@ -67,6 +67,8 @@ def tool_errors() -> Iterator[None]:
             "the kernel and its variables are unaffected. Try again; if it keeps failing, use "
             "execute_code for what this tool does."
         ) from None
+    except KernelUnavailable as exc:
+        raise ToolError(f"No kernel could be started: {exc.description}") from None
     except KernelDied as exc:
         raise ToolError(
             f"The kernel is not available ({exc.description}); the next call starts a new one. Try again."

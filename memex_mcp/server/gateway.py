@@ -34,7 +34,7 @@ from websockets.exceptions import InvalidStatus, WebSocketException
 from memex_mcp.protocol import CONFIG_ENV, RuntimeConfig
 from memex_mcp.runtime.cells.marker import MARKER_ENV, marker_path
 from memex_mcp.server.inbox import Message, QueueInbox
-from memex_mcp.server.kernel import Channel, Connection, KernelDied
+from memex_mcp.server.kernel import Channel, Connection, KernelDied, KernelUnavailable
 
 #: The environment variable holding the gateway's token: never an option, so that it stays out of `ps`.
 TOKEN_ENV = "MEMEX_GATEWAY_TOKEN"
@@ -50,7 +50,7 @@ _RESTART_SETTLE = 2.0
 _REQUEST_TIMEOUT = httpx2.Timeout(15.0, read=_READY_WITHIN)
 
 
-class GatewayError(KernelDied):
+class GatewayError(KernelUnavailable):
     """The gateway refused or failed a request; the message says what to fix."""
 
 

@@ -66,6 +66,10 @@ class KernelDied(MemexError):
         self.description = description
 
 
+class KernelUnavailable(KernelDied):
+    """No kernel can start until something outside memex is fixed; the message says what."""
+
+
 class Connection(ABC):
     """How one kernel is reached and watched: the channels to send on and read from, its death,
     and the life-cycle operations only its host can do."""

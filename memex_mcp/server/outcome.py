@@ -208,5 +208,7 @@ class CellResult:
                 return self.outcome.line()
             case Died(cause, replacement, not_run_again):
                 return replacement.after(cause) + (" The code is not run again." if not_run_again else "")
+            case NotBegun():
+                return f"{self.outcome.note} The code was not run: send it again."
             case _:
                 return None

@@ -318,7 +318,10 @@ class Scratchpad:
             if ended_cleanly(run):
                 return self._finished(running)
             running.supervisor, overseen = asyncio.ensure_future(self._oversee(running)), True
-            await asyncio.wait({running.supervisor}, timeout=max(reply_by - time.monotonic(), 0))
+            # Code whose run has already ended (its kernel died) runs on nowhere: its call waits for the
+            # replacement kernel, however long that takes, rather than return "still running".
+            left = None if run.done() else max(reply_by - time.monotonic(), 0)
+            await asyncio.wait({running.supervisor}, timeout=left)
         except asyncio.CancelledError:
             running.stop.set()
             if not overseen:
