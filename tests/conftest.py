@@ -79,6 +79,15 @@ async def run(client: Client, code: str, **arguments: object) -> CallToolResult:
     return await client.call_tool("execute_code", {"code": code, **arguments})
 
 
+async def cell(client: Client, code: str) -> str:
+    """Run `code`, which must succeed within a minute; its text."""
+    with anyio.fail_after(60):
+        result = await run(client, code)
+    text = text_of(result)
+    assert not result.is_error, text
+    return text
+
+
 #: Kernel code whose value is the kernel's process id.
 PID = "__import__('os').getpid()"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 from agent_helpers import SETUP
-from conftest import STATE_DIR, process_alive, run, settings, text_of, wait_exit
+from conftest import STATE_DIR, cell, process_alive, run, settings, text_of, wait_exit
 from mcp import Client, StdioServerParameters
 
 from memex_mcp.server import build_server
@@ -44,14 +44,6 @@ async def tools_client(anyio_backend: str) -> AsyncIterator[Client]:
     )
     async with Client(build_server(settings(timeout=60, mcp_config=config)), raise_exceptions=True) as c:
         yield c
-
-
-async def cell(client: Client, code: str) -> str:
-    with anyio.fail_after(60):
-        result = await run(client, code)
-    text = text_of(result)
-    assert not result.is_error, text
-    return text
 
 
 async def test_tool_results_are_python_objects(tools_client: Client) -> None:

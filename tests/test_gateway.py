@@ -21,7 +21,7 @@ from pathlib import Path
 import anyio
 import httpx2
 import pytest
-from conftest import STATE_DIR, kill, run, settings, text_of
+from conftest import STATE_DIR, cell, kill, run, settings, text_of
 from mcp import Client
 
 from memex_mcp.server import build_server
@@ -140,14 +140,6 @@ async def quick_client(anyio_backend: str, gateway: Gateway) -> AsyncIterator[Cl
     """Replies within a second: a cell runs on past its reply."""
     async with Client(build_server(settings(kernel_gateway=gateway.url, reply_within=1)), raise_exceptions=True) as c:
         yield c
-
-
-async def cell(client: Client, code: str) -> str:
-    with anyio.fail_after(60):
-        result = await run(client, code)
-    text = text_of(result)
-    assert not result.is_error, text
-    return text
 
 
 async def settled(client: Client, code: str) -> str:
