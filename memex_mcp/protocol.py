@@ -15,6 +15,8 @@ REPORT_KEY = "memex_report"
 RPC_NAME = "__memex__"
 #: The environment variable that hands the kernel its `RuntimeConfig` (as JSON) at start.
 CONFIG_ENV = "MEMEX_RUNTIME_CONFIG"
+#: Set to "1" for a confined kernel: its model providers are called by the server.
+RELAY_ENV = "MEMEX_RELAY_MODELS"
 #: The MIME type of progress the runtime publishes while a cell waits (indexing, sub-agents).
 PROGRESS_MIME = "application/vnd.memex.progress+json"
 
@@ -305,6 +307,23 @@ class SamplingResult(_Model):
     model: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+
+
+# Model providers for a confined kernel (no network, no keys): the server calls them for it.
+
+
+class ModelMessage(_Model):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ModelCall(_Model):
+    """`model.complete`: one completion from `spec` (`openai:<model>`, `anthropic:<model>`), made by
+    the server with its own network and keys. The answer is a `SamplingResult`."""
+
+    spec: str
+    messages: list[ModelMessage]
+    max_tokens: int = 4096
 
 
 # Downstream MCP servers (`--mcp-config`): the kernel's `tools` asks through the channel.

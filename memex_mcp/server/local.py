@@ -86,7 +86,7 @@ class LocalConnection(Connection):
         if confinement is not None:
             # The connection file where the confined kernel can read it, beside its sockets.
             km.connection_file = str(directory / "kernel.json")
-            env.update(confinement.env())
+            env = confinement.env(env)
             env[CONFIG_ENV] = confinement.runtime_config().model_dump_json()
             if confinement.marker_key is not None:
                 env[MARKER_ENV] = confinement.marker_key

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from memex_mcp.protocol import RuntimeConfig
+from memex_mcp.protocol import RELAY_ENV, RuntimeConfig
 from memex_mcp.runtime import confine
 from memex_mcp.server.errors import MemexError
 
@@ -36,6 +38,8 @@ Mechanism = Literal["bubblewrap", "landlock"]
 #: open a database when a cgroup file it finds cannot be read).
 _SYSTEM = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/sys/fs/cgroup", "/sys/devices/system/cpu")
 #: Devices a confined kernel may open (under bubblewrap, /dev is a fresh minimal one anyway).
+#: Environment variables a confined kernel does not get: API keys, tokens, passwords.
+_SECRET = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", re.IGNORECASE)
 _DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 #: Landlock ABI that cuts TCP (4) and scopes signals and abstract sockets (6).
 _LANDLOCK_TCP, _LANDLOCK_SCOPE = 4, 6
@@ -164,13 +168,16 @@ class Confinement:
         session's documents; a cache per session costs an index build per session instead."""
         return self.config.model_copy(update={"cache_dir": str(Path(self.config.session_dir) / "cache")})
 
-    def env(self) -> dict[str, str]:
-        """Added to the kernel's environment: temporary files and settings (IPython's profile) go to
-        the kernel's private directory, caches (matplotlib's font list) to its session's, not to the
-        home directory it cannot reach."""
+    def env(self, base: Mapping[str, str]) -> dict[str, str]:
+        """The kernel's environment from the server's `base`. Temporary files and settings (IPython's
+        profile) go to the kernel's private directory, caches (matplotlib's font list) to its
+        session's, not to the home directory it cannot reach. Secrets stay out: the code of every
+        client runs here. Model providers, which need keys and network, are called by the server
+        (memex_mcp.server.relay)."""
         tmp = str(self.tmp)
         cache = self.runtime_config().cache_dir
-        return {"TMPDIR": tmp, "HOME": tmp, "XDG_CONFIG_HOME": tmp, "XDG_CACHE_HOME": cache}
+        kept = {key: value for key, value in base.items() if not _SECRET.search(key)}
+        return kept | {"TMPDIR": tmp, "HOME": tmp, "XDG_CONFIG_HOME": tmp, "XDG_CACHE_HOME": cache, RELAY_ENV: "1"}
 
     def argv(self, kernel_argv: list[str]) -> list[str]:
         """`kernel_argv`, confined."""

@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 
 from memex_mcp.protocol import Progress, ScopeListing, SubmitReceipt
-from memex_mcp.server import recovery
+from memex_mcp.server import recovery, relay
 from memex_mcp.server.calls import RuntimeCalls
 from memex_mcp.server.channel import ChannelServer
 from memex_mcp.server.downstream import Downstream
@@ -83,7 +83,8 @@ class Scratchpad:
         self._own_downstream = downstream is None
         self.downstream = downstream or Downstream(settings.mcp_config)
         #: Kernel code reaches the server here, from any thread, also while a cell runs.
-        self.channel = ChannelServer(self.session.endpoint, {**self.sampling.handlers(), **self.downstream.handlers()})
+        handlers = {**self.sampling.handlers(), **self.downstream.handlers(), **relay.handlers()}
+        self.channel = ChannelServer(self.session.endpoint, handlers)
         self._first_start = True
         #: An execution a call returned before its end (see `reply_within`), until a call takes its end.
         self._running: Running | None = None

@@ -28,6 +28,7 @@ __all__ = [
     "Reply",
     "Request",
     "configured",
+    "provider_model",
     "resolve",
     "set_default_model",
 ]
@@ -79,15 +80,26 @@ def resolve(spec: Model | str) -> Model:
     if provider == "sampling" and not name:
         return _sampling()
     if provider in ("openai", "anthropic") and name:
-        _check_usable(spec, provider)
-        if provider == "openai":
-            from memex_mcp.runtime.models.openai import OpenAIModel
+        from memex_mcp.runtime.models import relay
 
-            return OpenAIModel(name)
-        from memex_mcp.runtime.models.anthropic import AnthropicModel
-
-        return AnthropicModel(name)
+        return relay.RelayModel.checked(spec) if relay.relayed() else provider_model(spec)
     raise ModelError(f"Unknown model {spec!r}. Use 'openai:<model>', 'anthropic:<model>', 'sampling' or 'auto'.")
+
+
+def provider_model(spec: str) -> Model:
+    """The provider `spec` names (`openai:<model>` or `anthropic:<model>`), called from this process
+    with its own network and keys. Raises `ModelError` saying what to fix."""
+    provider, _, name = spec.partition(":")
+    if provider not in ("openai", "anthropic") or not name:
+        raise ModelError(f"Unknown model {spec!r}. Use 'openai:<model>' or 'anthropic:<model>'.")
+    _check_usable(spec, provider)
+    if provider == "openai":
+        from memex_mcp.runtime.models.openai import OpenAIModel
+
+        return OpenAIModel(name)
+    from memex_mcp.runtime.models.anthropic import AnthropicModel
+
+    return AnthropicModel(name)
 
 
 def _check_usable(spec: str, provider: str) -> None:
@@ -102,6 +114,11 @@ def _check_usable(spec: str, provider: str) -> None:
 
 def _auto() -> Model:
     spec = configured("auto")
+    if spec is None:
+        from memex_mcp.runtime.models import relay
+
+        # A confined kernel has no keys in its environment: the server's environment decides.
+        spec = relay.configured() if relay.relayed() else None
     if spec is not None:
         return resolve(spec)
     if _sampling_available():
