@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -15,7 +14,7 @@ from typing import Any
 import anyio
 
 from memex_mcp.protocol import Progress, ScopeListing, SubmitReceipt
-from memex_mcp.server import recovery, relay
+from memex_mcp.server import relay
 from memex_mcp.server.calls import RuntimeCalls
 from memex_mcp.server.channel import ChannelServer
 from memex_mcp.server.downstream import Downstream
@@ -31,7 +30,6 @@ from memex_mcp.server.outcome import (
     KeptState,
     NotBegun,
     Outcome,
-    Replacement,
     StillRunning,
     Stop,
     TimedOut,
@@ -42,13 +40,13 @@ from memex_mcp.server.running import Running, begun, ended_cleanly
 from memex_mcp.server.sampling import ClientSampling
 from memex_mcp.server.session import SessionDir
 from memex_mcp.server.settings import Settings
-from memex_mcp.server.starting import KernelStarter
-
-_log = logging.getLogger("memex_mcp.sessions")
+from memex_mcp.server.supervisor import KernelStarted, Supervisor
 
 
 class Scratchpad:
-    """Owns one kernel at a time. Calls run one at a time, in arrival order."""
+    """Runs a client's calls on its kernel, one at a time, in arrival order. Which kernel that is,
+    and replacing it, is its `Supervisor`'s; what happened to it, the scratchpad says in the next
+    result."""
 
     def __init__(
         self,
@@ -69,14 +67,13 @@ class Scratchpad:
         self._lifecycle = lifecycle or Lifecycle()
         self._launched = launched
         self.session = session or SessionDir(settings, self._lifecycle)
-        self._starter = KernelStarter(settings, workdir, self.session, self._lifecycle)
         # anyio's lock hands itself to waiters first-come, first-served.
         self._lock = anyio.Lock()
+        self._supervisor = Supervisor(settings, workdir, self.session, self._lifecycle, self._lock, self._overseer)
         #: The runtime calls of the tools (list_scope, submit, spawn_agent).
-        self._calls = RuntimeCalls(self.kernel, settings.call_timeout)
-        self._kernel: asyncio.Task[Kernel] | None = None
+        self._calls = RuntimeCalls(self._supervisor.kernel, settings.call_timeout)
+        #: What a call could not say in its own result (no result carried it), for the next one.
         self._notes: list[str] = []
-        self._watcher: asyncio.Task[None] | None = None
         #: The client's model, for the kernel's `sampling` provider; app.py keeps its session current.
         self.sampling = ClientSampling()
         #: The `--mcp-config` servers, for the kernel's `tools`.
@@ -85,29 +82,35 @@ class Scratchpad:
         #: Kernel code reaches the server here, from any thread, also while a cell runs.
         handlers = {**self.sampling.handlers(), **self.downstream.handlers(), **relay.handlers()}
         self.channel = ChannelServer(self.session.endpoint, handlers)
-        self._first_start = True
         #: An execution a call returned before its end (see `reply_within`), until a call takes its end.
         self._running: Running | None = None
         #: The number the kernel gives its next execution, when known: 1 in a new kernel, the last
         #: report's plus one after that (a restored kernel goes on from its history's numbers).
         self._number: int | None = None
-        #: Kernels replaced so far (died, or did not stop when interrupted).
-        self.replacements = 0
+
+    @property
+    def replacements(self) -> int:
+        """Kernels replaced so far (died, or did not stop when interrupted)."""
+        return self._supervisor.replacements
+
+    def kernel_pid(self) -> int | None:
+        """The process id of the current kernel, if one runs."""
+        return self._supervisor.kernel_pid()
 
     async def __aenter__(self) -> Scratchpad:
         # Before any code runs: kernels connect when they first need the server.
         await self.channel.start()
         if self._own_downstream:
             self.downstream.start(self._lifecycle)
-        self._kernel = asyncio.ensure_future(self._start_kernel(self._launched))
+        self._supervisor.open(self._launched)
         self._launched = None
-        self._watcher = asyncio.ensure_future(self._watch())
         return self
 
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         """Stop the kernel and remove the session's files. Shielded, and each step runs whatever the
         one before did: a server that is stopping must not leave a kernel or a directory behind."""
-        self._starter.closing = True
+        # First: stopping the execution below must not start a kernel that would outlive the scratchpad.
+        self._supervisor.stop_starting()
         with anyio.CancelScope(shield=True):
             try:
                 if self._running is not None:
@@ -119,12 +122,7 @@ class Scratchpad:
                     for task in tasks:
                         if not task.cancelled():
                             task.exception()
-                if self._watcher is not None:
-                    self._watcher.cancel()
-                    await asyncio.wait({self._watcher})  # a replacement it was starting is shut down below
-                if self._kernel is not None:
-                    with contextlib.suppress(BaseException):
-                        await (await self._kernel).shutdown()
+                await self._supervisor.close()
             finally:
                 try:
                     with contextlib.suppress(Exception):
@@ -135,80 +133,13 @@ class Scratchpad:
                 finally:
                     self.session.close()
 
-    async def _start_kernel(self, launched: Kernel | None = None, retry: bool = False) -> Kernel:
-        """`retry`: an earlier start failed, so the next result says what the new kernel restored."""
-        kernel = await self._starter.start(launched)
-        restored = self._starter.restored
-        first, self._first_start = self._first_start, False
-        self._number = None if restored.found else 1
-        if first and self._settings.session is not None and restored.found:
-            self._notes.append(recovery.describe_session(self._settings.session, restored))
-        if first and self.session.in_use_elsewhere:
-            self._notes.append(recovery.IN_USE.format(name=self._settings.session))
-        if retry and not first:
-            self._notes.append(f"A new kernel has started; {recovery.describe(restored)}.")
-        return kernel
-
-    async def kernel(self) -> Kernel:
-        """The current kernel, once it is ready. A kernel that failed to start is tried again.
-
-        The start is shielded: a caller that is cancelled while it waits (a client cancelling its
-        first call) must not cancel the start for every later call."""
-        assert self._kernel is not None, "use the scratchpad as an async context manager"
-        if self._kernel.done() and (self._kernel.cancelled() or self._kernel.exception() is not None):
-            self._kernel = asyncio.ensure_future(self._start_kernel(retry=True))
-            if self._watcher is not None and self._watcher.done():
-                self._watcher = asyncio.ensure_future(self._watch())
-        return await asyncio.shield(self._kernel)
-
-    def kernel_pid(self) -> int | None:
-        """The process id of the current kernel, if one runs."""
-        kernel = self._current()
-        return kernel.pid if kernel is not None else None
-
-    def _current(self) -> Kernel | None:
-        """The kernel, if one has started and is not being replaced."""
-        task = self._kernel
-        if task is None or not task.done() or task.cancelled() or task.exception() is not None:
-            return None
-        return task.result()
-
-    async def _replace(self, old: Kernel) -> Replacement:
-        """Start a new kernel with the scope of the last checkpoint. If none can be started, the next
-        call tries again."""
-        with contextlib.suppress(Exception):
-            await old.shutdown(now=True)
-        self.replacements += 1
-        _log.warning("kernel replaced", extra={"event": "kernel replaced", "scratchpad": self._settings.session})
-        self._kernel = asyncio.ensure_future(self._start_kernel())
-        try:
-            await asyncio.shield(self._kernel)
-        except Exception as exc:
-            return Replacement(
-                False, exc.description if isinstance(exc, KernelDied) else f"{type(exc).__name__}: {exc}"
-            )
-        return Replacement(True, recovery.describe(self._starter.restored))
-
-    async def _watch(self) -> None:
-        """Replace a kernel that dies between calls at once, so the next call does not wait for it."""
-        while True:
-            try:
-                kernel = await self.kernel()
-            except Exception:
-                return  # it cannot start; the next call retries, and watches again
-            await kernel.dead.wait()
-            async with self._lock:
-                await self._replace_dead(kernel)
-
-    async def _replace_dead(self, kernel: Kernel) -> None:
-        """Replace `kernel` unless a call already did, and leave a note for the next result."""
+    def _overseer(self, kernel: Kernel) -> asyncio.Future[Outcome] | None:
+        """The task still overseeing an execution on `kernel` that its call returned before its end:
+        if that kernel dies, the task replaces it, and its outcome says so."""
         running = self._running
-        if running is not None and running.kernel is kernel:
-            await asyncio.wait({running.supervisor})  # it replaces the kernel, and its end says so
-            return
-        if self._current() is kernel:
-            what = f"The kernel died after the previous call ({kernel.exit_description()})"
-            self._notes.append((await self._replace(kernel)).after(what))
+        if running is None or running.kernel is not kernel or running.supervisor.done():
+            return None
+        return running.supervisor
 
     async def execute(
         self,
@@ -241,13 +172,14 @@ class Scratchpad:
             if interrupt and earlier is None:
                 notes.append("No execution was running, so none was interrupted.")
             for attempt in range(2):
-                kernel = await self.kernel()
+                kernel = await self._supervisor.kernel()
                 if kernel.dead.is_set():
-                    await self._replace_dead(kernel)
-                    kernel = await self.kernel()
-                # Taken only now: starting the kernel may have left a note (a restored session).
-                notes += self._notes + self.downstream.take_reports()
-                self._notes = []
+                    died = await self._supervisor.replace_dead(kernel)
+                    if died is not None:
+                        self._notes.append(died.note)
+                    kernel = await self._supervisor.kernel()
+                # Taken only now: starting the kernel may have left news (a restored session).
+                notes += self._take_notes() + self.downstream.take_reports()
                 output = CellOutput(
                     keep=self._settings.output_limit, keep_images=self._settings.max_images, on_progress=on_progress
                 )
@@ -260,6 +192,17 @@ class Scratchpad:
                 if not isinstance(outcome, NotBegun) or attempt:
                     return CellResult(output, outcome, tuple(notes), earlier=earlier)
         raise AssertionError("unreachable")
+
+    def _take_notes(self) -> list[str]:
+        """This scratchpad's notes and then the supervisor's news, each taken once. A kernel's start
+        also tells where its execution numbers begin."""
+        notes, self._notes = self._notes, []
+        for event in self._supervisor.take_events():
+            if isinstance(event, KernelStarted):
+                self._number = event.first_number
+            else:
+                notes.append(event.note)
+        return notes
 
     def running_note(self) -> str | None:
         """One line saying that an execution is still running, for any tool's reply; None if none is."""
@@ -357,7 +300,7 @@ class Scratchpad:
         this call's, which an interrupt must not hit. It is replaced; code it never began runs on
         the new kernel (see `execute`)."""
         run.cancel()
-        replacement = await self._replace(kernel)
+        replacement = await self._supervisor.replace(kernel)
         what = (
             f"The kernel was still busy with work of the previous call (saving its checkpoint) {limit:g} s "
             "after this code was sent"
@@ -385,7 +328,7 @@ class Scratchpad:
                 return Interrupted(stopped) if running.stop.is_set() else TimedOut(running.limit, stopped)
             run.result()
         except KernelDied as died:
-            replacement = await self._replace(kernel)
+            replacement = await self._supervisor.replace(kernel)
             if output.started:
                 return Died(f"The kernel died while running this code ({died.description})", replacement)
             return NotBegun(f"The kernel died after the previous call ({died.description})", replacement)
@@ -406,7 +349,7 @@ class Scratchpad:
             return KeptState()
         died = run.done() and not run.cancelled() and isinstance(run.exception(), KernelDied)
         run.cancel()
-        replacement = await self._replace(kernel)
+        replacement = await self._supervisor.replace(kernel)
         if died:
             return DiedOnInterrupt(kernel.exit_description(), replacement)
         return Unstoppable(self._settings.interrupt_grace, replacement)

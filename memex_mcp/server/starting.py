@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -14,6 +15,14 @@ from memex_mcp.server.session import SessionDir
 from memex_mcp.server.settings import Settings
 
 
+@dataclass(frozen=True)
+class Started:
+    """A ready kernel, and what it restored of the session's checkpoint."""
+
+    kernel: Kernel
+    restored: RestoreReport
+
+
 class KernelStarter:
     """Starts the kernels of one scratchpad, one after another."""
 
@@ -22,8 +31,6 @@ class KernelStarter:
         self._workdir = workdir
         self._session = session
         self._lifecycle = lifecycle
-        #: What the last start restored from the session's checkpoint.
-        self.restored = RestoreReport()
         #: Set when the scratchpad starts closing: no kernel is launched after that, so none outlives it.
         self.closing = False
         #: How the last restore ended its kernel, until a kernel is told (kept across failed starts).
@@ -31,7 +38,7 @@ class KernelStarter:
         #: stopped) leaves none, and the next kernel sets nothing aside.
         self._restore_ended: recovery.Ended | None = None
 
-    async def start(self, launched: Kernel | None) -> Kernel:
+    async def start(self, launched: Kernel | None) -> Started:
         """A ready kernel (`launched`, if one is already starting) with the checkpoint loaded. A
         kernel that dies while loading it, or does not finish in time, is replaced once, and the new
         one sets aside the variable that was loading (see `recovery.restore`). A kernel that fails,
@@ -53,14 +60,14 @@ class KernelStarter:
             try:
                 if self._settings.answer_schema is not None:
                     await kernel.call(ConfigureRequest(answer_schema=self._settings.answer_schema))
-                self.restored = await self._restore(kernel)
+                restored = await self._restore(kernel)
             except BaseException as exc:
                 with anyio.CancelScope(shield=True):
                     await kernel.shutdown(now=True)
                 if isinstance(exc, KernelDied) and not attempt:
                     continue
                 raise
-            return kernel
+            return Started(kernel, restored)
         raise AssertionError("unreachable")
 
     async def _restore(self, kernel: Kernel) -> RestoreReport:
