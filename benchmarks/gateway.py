@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-from jupyter_client import AsyncKernelClient
+from jupyter_client.asynchronous.client import AsyncKernelClient
 from websockets.asyncio.client import connect
 
 from memex_mcp.server.gateway import TOKEN_ENV, _quick_ack
