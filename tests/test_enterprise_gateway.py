@@ -10,6 +10,7 @@ and its local process proxy starts the kernel with this interpreter and memex's 
 from __future__ import annotations
 
 import fcntl
+import getpass
 import os
 import secrets
 import signal
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
@@ -24,7 +26,7 @@ import httpx2
 import pytest
 from conftest import STATE_DIR, run, settings, text_of
 from mcp import Client
-from test_gateway import KERNEL_ID, TOKEN_ENV, cell, free_port
+from test_gateway import KERNEL_ID, TOKEN_ENV, cell, first_call, free_port
 
 from memex_mcp.server import build_server
 
@@ -77,9 +79,9 @@ class EnterpriseGateway:
         return [k["id"] for k in response.json()]
 
 
-@pytest.fixture(scope="module")
-def enterprise_gateway() -> Iterator[EnterpriseGateway]:
-    """Enterprise Gateway on a free port with memex's kernelspec, its token in the server's environment."""
+@contextmanager
+def running_enterprise_gateway(**env: str) -> Iterator[EnterpriseGateway]:
+    """Enterprise Gateway on a free port with memex's kernelspec, `env` added to its environment."""
     venv = _made_venv()
     install = [sys.executable, "-m", "memex_mcp", "kernelspec", "install", "--prefix", str(venv)]
     subprocess.run(install, check=True, capture_output=True, timeout=60)
@@ -91,6 +93,7 @@ def enterprise_gateway() -> Iterator[EnterpriseGateway]:
         "EG_INHERITED_ENVS": "PYTHONPATH,MEMEX_ALLOW_MODEL_REQUESTS",
         # The gateway refuses kernels for root by default; the tests may run as root.
         "EG_UNAUTHORIZED_USERS": "",
+        **env,
     }
     process = subprocess.Popen(
         [
@@ -120,9 +123,7 @@ def enterprise_gateway() -> Iterator[EnterpriseGateway]:
     threading.Thread(target=drain, daemon=True).start()
     try:
         assert up.wait(60), "".join(log)
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv(TOKEN_ENV, TOKEN)
-            yield EnterpriseGateway(f"http://127.0.0.1:{port}")
+        yield EnterpriseGateway(f"http://127.0.0.1:{port}")
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -130,6 +131,14 @@ def enterprise_gateway() -> Iterator[EnterpriseGateway]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def enterprise_gateway() -> Iterator[EnterpriseGateway]:
+    """The module's gateway, its token in the server's environment."""
+    with pytest.MonkeyPatch.context() as patch, running_enterprise_gateway() as running:
+        patch.setenv(TOKEN_ENV, TOKEN)
+        yield running
 
 
 @pytest.fixture
@@ -167,3 +176,25 @@ async def test_the_server_closing_shuts_its_kernel_down_on_enterprise_gateway(
         kernel_id = (await cell(c, KERNEL_ID)).strip("'")
         assert await enterprise_gateway.kernels() == [kernel_id]
     assert await enterprise_gateway.kernels() == []
+
+
+async def test_an_unknown_kernel_name_lists_the_kernelspecs_enterprise_gateway_has(
+    enterprise_gateway: EnterpriseGateway,
+) -> None:
+    text = await first_call(kernel_gateway=enterprise_gateway.url, kernel_name="no-such-kernel")
+    # Enterprise Gateway answers an unknown name with a bare 500; the kernelspecs are those of its environment.
+    assert f"the kernel gateway at {enterprise_gateway.url} has no kernelspec named 'no-such-kernel'; it has: " in text
+    assert "memex" in text.split("it has: ")[1].split(".")[0].split(", ")
+
+
+async def test_a_user_enterprise_gateway_does_not_authorize_is_named_with_what_to_do(
+    enterprise_gateway: EnterpriseGateway,
+) -> None:
+    user = getpass.getuser()
+    with running_enterprise_gateway(EG_UNAUTHORIZED_USERS=user) as refusing:
+        text = await first_call(kernel_gateway=refusing.url)
+    assert (
+        f"the kernel gateway at {refusing.url} does not authorize the user it starts kernels as (HTTP 403: User "
+        f"'{user}' is not authorized to start kernel 'memex'); have its administrator allow that user "
+        "(Enterprise Gateway's unauthorized_users, root by default, and authorized_users)" in text
+    )
