@@ -2,7 +2,7 @@
 interrupts and shutdown through the real gateway.
 
 Enterprise Gateway pins older Jupyter packages than memex uses, so it runs from a virtual
-environment of its own, made once under `.tools/enterprise-gateway` (a few minutes on a cold pip
+environment of its own, made once under `.tools/enterprise-gateway` (about two minutes on a cold pip
 cache). memex's kernelspec is installed into that environment, the only place the gateway looks,
 and its local process proxy starts the kernel with this interpreter and memex's runtime.
 """
@@ -34,7 +34,7 @@ VERSION = "3.3.*"
 VENV = Path(__file__).resolve().parent.parent / ".tools" / "enterprise-gateway"
 #: Written last, so that an install cut short is made again rather than used.
 DONE = VENV / "memex-installed"
-#: Seconds pip may take: a cold cache downloads about 60 packages.
+#: Seconds pip may take: a cold cache downloads about 80 packages (two minutes here).
 INSTALL_WITHIN = 900
 
 # The first test waits for the environment to be made, on a cold cache.
