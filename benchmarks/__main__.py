@@ -10,6 +10,7 @@
     python -m benchmarks --only first_hour     # characters a model reads in a scripted first session
     python -m benchmarks --only long_work      # a running execution's end → the waiting call's reply
     python -m benchmarks --only sandbox        # kernel start and a warm call, confined and not
+    python -m benchmarks --only gateway        # kernel start and a warm call through a Kernel Gateway
     python -m benchmarks --only team           # 50 HTTP clients, 40 calls each; memory per scratchpad
     python -m benchmarks --no-write            # print only
 
@@ -32,6 +33,7 @@ from benchmarks import (
     documents,
     downstream,
     first_hour,
+    gateway,
     latency,
     long_work,
     memory,
@@ -59,6 +61,7 @@ NAMES = (
     "long_work",
     "team",
     "sandbox",
+    "gateway",
 )
 
 
@@ -100,6 +103,8 @@ async def main(args: argparse.Namespace) -> None:
             sections[name] = agents.section(await agents.run(), command, info["date"])
         elif name == "sandbox":
             sections[name] = sandbox.section(await sandbox.run(), command, info["date"])
+        elif name == "gateway":
+            sections[name] = gateway.section(await gateway.run(), command, info["date"])
         elif name == "team":
             sections[name] = team.section(await team.run(), command, info["date"])
         elif name == "long_work":

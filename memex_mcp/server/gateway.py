@@ -276,6 +276,16 @@ def _check(response: httpx2.Response, url: str, what: str) -> None:
 def _refusal(status: int, body: str, url: str, what: str) -> str:
     """What a gateway's refusal means, and what to do about it."""
     said = _message(body)
+    if status == 403 and "authorized to start" in said:
+        # Enterprise Gateway authorizes the user a kernel is for: memex sends no KERNEL_USERNAME, so
+        # that is the user the gateway runs as, and root is refused unless its administrator allows
+        # it. The gateway's advice to set KERNEL_USERNAME is dropped: it is not the server's to set.
+        who = said.split(". ")[0]
+        return (
+            f"the kernel gateway at {url} does not authorize the user it starts kernels as (HTTP 403: {who}); "
+            "have its administrator allow that user (Enterprise Gateway's unauthorized_users, root by default, "
+            "and authorized_users)"
+        )
     if status == 401 or (status == 403 and "limit" not in said.lower()):
         return (
             f"the kernel gateway at {url} refused the token (HTTP {status}); check {TOKEN_ENV} in the "
