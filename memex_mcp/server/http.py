@@ -10,7 +10,6 @@ import sys
 import uvicorn
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.settings import AuthSettings
-from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
@@ -18,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from memex_mcp.server.app import AppState, build_server
+from memex_mcp.server.app import build_server
 from memex_mcp.server.auth import DEFAULT_PRINCIPAL, Tokens, new_token
 from memex_mcp.server.lifecycle import Lifecycle
 from memex_mcp.server.operations import CallLog, Metrics
@@ -55,7 +54,7 @@ def security(settings: Settings) -> TransportSecuritySettings:
     )
 
 
-def http_app(settings: Settings, lifecycle: Lifecycle) -> tuple[Starlette, MCPServer[AppState]]:
+def http_app(settings: Settings, lifecycle: Lifecycle) -> Starlette:
     """The ASGI app; `settings.tokens` must name at least one principal."""
     base = f"http://{settings.host}:{settings.port}"
     auth = AuthSettings(
@@ -94,14 +93,14 @@ def http_app(settings: Settings, lifecycle: Lifecycle) -> tuple[Starlette, MCPSe
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_route, methods=["GET"]),
     ]
-    return app, server
+    return app
 
 
 async def serve_http(settings: Settings, lifecycle: Lifecycle) -> None:
     generated = not settings.tokens
     if generated:
         settings = settings.model_copy(update={"tokens": {DEFAULT_PRINCIPAL: new_token()}})
-    app, _ = http_app(settings, lifecycle)
+    app = http_app(settings, lifecycle)
     url = f"http://{settings.host}:{settings.port}{PATH}"
     print(f"memex-mcp: serving {url}", file=sys.stderr)
     if generated:

@@ -158,11 +158,6 @@ class Many:
         finally:
             await self._downstream.close()
 
-    @property
-    def live(self) -> int:
-        """Scratchpads with a kernel."""
-        return len(self._open)
-
     def pads(self) -> dict[str, Scratchpad]:
         return {h: o.pad for h, o in self._open.items()}
 
