@@ -152,7 +152,9 @@ class SpawnedAgent(_Model):
 
 
 class Configured(_Model):
-    pass
+    #: Whether the kernel found the probe file the server wrote into the session directory (None:
+    #: none was named): False means the kernel's host does not share the server's state directory.
+    sees_probe: bool | None = None
 
 
 class Unrestored(_Model):
@@ -228,6 +230,8 @@ class ConfigureRequest(RuntimeCall[Configured]):
     reply = Configured
     method: Literal["configure"] = "configure"
     answer_schema: dict[str, Any] | None = None
+    #: A file the server has just written into the session directory (its name only).
+    probe: str | None = None
 
 
 #: How the previous kernel's restore ended it, when it did: the next restore sets that variable aside.

@@ -53,6 +53,13 @@ class Gateway:
 
 #: The token of every gateway of this module, in the environment while they run.
 TOKEN = secrets.token_hex(16)
+RELOCATE = (
+    "import json, os, sys, tempfile\n"
+    "config = json.loads(os.environ['KERNEL_MEMEX_RUNTIME_CONFIG'])\n"
+    "config['session_dir'] = tempfile.mkdtemp(prefix='memex-elsewhere-')\n"
+    "os.environ['KERNEL_MEMEX_RUNTIME_CONFIG'] = json.dumps(config)\n"
+    "os.execv(sys.argv[1], sys.argv[1:])\n"
+)
 
 
 @contextmanager
@@ -66,6 +73,12 @@ def running_gateway(name: str, *options: str) -> Iterator[Gateway]:
     env = {"PYTHONPATH": os.environ.get("PYTHONPATH", ""), "MEMEX_ALLOW_MODEL_REQUESTS": "0"}
     kernelspec = {"argv": _KERNEL_ARGV, "display_name": "memex", "language": "python", "env": env}
     (spec / "kernel.json").write_text(json.dumps(kernelspec))
+    # The same kernel with its session directory moved elsewhere, as on a host without the shared volume.
+    elsewhere = home / "kernels" / "memex-elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "kernel.json").write_text(
+        json.dumps({**kernelspec, "argv": [sys.executable, "-c", RELOCATE, *_KERNEL_ARGV]})
+    )
     port = free_port()
     process = subprocess.Popen(
         [
@@ -308,3 +321,17 @@ def test_the_gateway_is_an_option_and_an_environment_variable_and_its_token_neve
         parse(["--kernel-gateway", "gw:8888"])
     with pytest.raises(SystemExit):
         parse(["--kernel-gateway", "http://gw:8888", "--sandbox", "landlock"])
+
+
+@pytest.mark.parametrize(("kernel_name", "shared"), [("memex", True), ("memex-elsewhere", False)])
+async def test_a_kernel_whose_host_does_not_share_the_state_directory_says_restores_are_off(
+    gateway: Gateway, kernel_name: str, shared: bool
+) -> None:
+    async with Client(build_server(settings(kernel_gateway=gateway.url, kernel_name=kernel_name))) as c:
+        text = await cell(c, "print('hi')")
+        again = await cell(c, "print('again')")
+    assert text.endswith("hi") and again == "again"
+    said = "runs on a host that does not share the server's state directory" in text
+    assert said is not shared
+    if not shared:
+        assert "if the kernel dies its variables cannot be restored" in text

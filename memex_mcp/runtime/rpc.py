@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -110,4 +111,8 @@ class Rpc:
 
     def configure(self, request: ConfigureRequest) -> Configured:
         self._submissions.answer_schema = request.answer_schema
-        return Configured()
+        if request.probe is None or Path(request.probe).name != request.probe:
+            return Configured()
+        from memex_mcp.runtime.runtime import current
+
+        return Configured(sees_probe=(Path(current().config.session_dir) / request.probe).is_file())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,9 @@ class Started:
 
     kernel: Kernel
     restored: RestoreReport
+    #: False when the kernel runs where the session directory is not the server's (a gateway host
+    #: without the shared volume): its checkpoints cannot be restored from here.
+    shares_state: bool = True
 
 
 class KernelStarter:
@@ -58,8 +62,7 @@ class KernelStarter:
             launched = None
             await kernel.ready()
             try:
-                if self._settings.answer_schema is not None:
-                    await kernel.call(ConfigureRequest(answer_schema=self._settings.answer_schema))
+                shares_state = await self._configure(kernel)
                 restored = await self._restore(kernel)
             except BaseException as exc:
                 with anyio.CancelScope(shield=True):
@@ -67,8 +70,26 @@ class KernelStarter:
                 if isinstance(exc, KernelDied) and not attempt:
                     continue
                 raise
-            return Started(kernel, restored)
+            return Started(kernel, restored, shares_state)
         raise AssertionError("unreachable")
+
+    async def _configure(self, kernel: Kernel) -> bool:
+        """Send the answer schema; a kernel behind a gateway is also asked whether it sees a file the
+        server writes into the session directory. Returns whether it shares that directory."""
+        probe = None
+        if self._settings.kernel_gateway is not None:
+            probe = self._session.path / f".probe-{secrets.token_hex(8)}"
+            probe.write_text("written by the server; the kernel reports whether it sees it\n")
+        elif self._settings.answer_schema is None:
+            return True
+        try:
+            reply = await kernel.call(
+                ConfigureRequest(answer_schema=self._settings.answer_schema, probe=probe.name if probe else None)
+            )
+        finally:
+            if probe is not None:
+                probe.unlink(missing_ok=True)
+        return reply.sees_probe is not False
 
     async def _restore(self, kernel: Kernel) -> RestoreReport:
         ended, self._restore_ended = self._restore_ended, None

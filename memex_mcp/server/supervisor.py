@@ -92,7 +92,22 @@ class DiedBetweenCalls:
         return self.replacement.after(f"The kernel died after the previous call ({self.description})")
 
 
-Event = KernelStarted | SessionRestored | SessionInUse | Restarted | DiedBetweenCalls
+@dataclass(frozen=True)
+class StateNotShared:
+    """The kernel's host does not see the server's state directory (a gateway host without it)."""
+
+    path: str
+
+    @property
+    def note(self) -> str:
+        return (
+            f"This scratchpad's kernel runs on a host that does not share the server's state directory ({self.path}): "
+            "its checkpoints stay on that host, so if the kernel dies its variables cannot be restored. Mount the "
+            "state directory at the same path on the gateway's hosts to have them restored."
+        )
+
+
+Event = KernelStarted | SessionRestored | SessionInUse | Restarted | DiedBetweenCalls | StateNotShared
 
 
 class Supervisor:
@@ -211,6 +226,9 @@ class Supervisor:
             self._events.append(SessionInUse(self._settings.session))
         if retry and not first:
             self._events.append(Restarted(restored))
+        if first and not started.shares_state:
+            _log.warning("kernel does not share the state directory; restores after a death are off")
+            self._events.append(StateNotShared(str(self._session.path)))
         return started
 
     async def _watch(self) -> None:
