@@ -22,7 +22,8 @@ import anyio
 import httpx2
 import pytest
 from conftest import STATE_DIR, cell, kill, run, settings, text_of
-from mcp import Client
+from mcp import Client, types
+from mcp.client.session import ClientRequestContext
 
 from memex_mcp.server import build_server
 from memex_mcp.server.cli import parse
@@ -335,3 +336,18 @@ async def test_a_kernel_whose_host_does_not_share_the_state_directory_says_resto
     assert said is not shared
     if not shared:
         assert "if the kernel dies its variables cannot be restored" in text
+
+
+async def test_a_sub_agent_on_the_gateway_asks_the_clients_model_through_the_channel(gateway: Gateway) -> None:
+    asked: list[str] = []
+    reply = types.TextContent(type="text", text="```python\nsubmit(sum(numbers))\n```")
+
+    async def model(_: ClientRequestContext, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        asked.append(str(params.messages[-1].content))
+        return types.CreateMessageResult(role="assistant", content=reply, model="client-model")
+
+    server = build_server(settings(kernel_gateway=gateway.url, agent_model="sampling"))
+    async with Client(server, raise_exceptions=True, mode="legacy", sampling_callback=model) as c:
+        spawn = "h = spawn_agent('Add up the numbers', inputs=['numbers'], returns=int)"
+        assert await cell(c, f"numbers = [20, 22]\n{spawn}\nh.result(timeout=30)") == "42"
+    assert "Add up the numbers" in asked[0]
