@@ -13,10 +13,8 @@ import fcntl
 import getpass
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +24,7 @@ import httpx2
 import pytest
 from conftest import STATE_DIR, run, settings, text_of
 from mcp import Client
-from test_gateway import KERNEL_ID, TOKEN_ENV, cell, first_call, free_port
+from test_gateway import KERNEL_ID, TOKEN_ENV, cell, first_call, free_port, gateway_process
 
 from memex_mcp.server import build_server
 
@@ -95,42 +93,16 @@ def running_enterprise_gateway(**env: str) -> Iterator[EnterpriseGateway]:
         "EG_UNAUTHORIZED_USERS": "",
         **env,
     }
-    process = subprocess.Popen(
-        [
-            str(venv / "bin" / "jupyter-enterprisegateway"),
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            "--port_retries=0",
-            f"--EnterpriseGatewayApp.auth_token={TOKEN}",
-            "--EnterpriseGatewayApp.list_kernels=True",
-        ],
-        cwd=STATE_DIR,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    up = threading.Event()
-    log: list[str] = []
-
-    def drain() -> None:  # read to the end, or the gateway blocks on a full pipe
-        assert process.stderr is not None
-        for line in process.stderr:
-            log.append(line.decode(errors="replace"))
-            if "is available at" in log[-1]:
-                up.set()
-
-    threading.Thread(target=drain, daemon=True).start()
-    try:
-        assert up.wait(60), "".join(log)
+    command = [
+        str(venv / "bin" / "jupyter-enterprisegateway"),
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--port_retries=0",
+        f"--EnterpriseGatewayApp.auth_token={TOKEN}",
+        "--EnterpriseGatewayApp.list_kernels=True",
+    ]
+    with gateway_process(command, STATE_DIR, env):
         yield EnterpriseGateway(f"http://127.0.0.1:{port}")
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")

@@ -81,25 +81,28 @@ def running_gateway(name: str, *options: str) -> Iterator[Gateway]:
         json.dumps({**kernelspec, "argv": [sys.executable, "-c", RELOCATE, *_KERNEL_ARGV]})
     )
     port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "kernel_gateway",
+        "--KernelGatewayApp.ip=127.0.0.1",
+        f"--KernelGatewayApp.port={port}",
+        f"--KernelGatewayApp.auth_token={TOKEN}",
+        "--KernelGatewayApp.port_retries=0",
+        # As a gateway for memex should be set up: output is budgeted by memex, not dropped here.
+        "--ZMQChannelsWebsocketConnection.iopub_data_rate_limit=0",
+        "--ZMQChannelsWebsocketConnection.iopub_msg_rate_limit=0",
+        *options,
+    ]
+    with gateway_process(command, home, {**os.environ, "JUPYTER_PATH": str(home)}):
+        yield Gateway(f"http://127.0.0.1:{port}", TOKEN)
+
+
+@contextmanager
+def gateway_process(command: list[str], cwd: Path, env: dict[str, str]) -> Iterator[None]:
+    """Run a Jupyter gateway until it says it is available (at most a minute); stop it at the end."""
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kernel_gateway",
-            "--KernelGatewayApp.ip=127.0.0.1",
-            f"--KernelGatewayApp.port={port}",
-            f"--KernelGatewayApp.auth_token={TOKEN}",
-            "--KernelGatewayApp.port_retries=0",
-            # As a gateway for memex should be set up: output is budgeted by memex, not dropped here.
-            "--ZMQChannelsWebsocketConnection.iopub_data_rate_limit=0",
-            "--ZMQChannelsWebsocketConnection.iopub_msg_rate_limit=0",
-            *options,
-        ],
-        cwd=home,
-        env={**os.environ, "JUPYTER_PATH": str(home)},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     up = threading.Event()
     log: list[str] = []
@@ -114,7 +117,7 @@ def running_gateway(name: str, *options: str) -> Iterator[Gateway]:
     threading.Thread(target=drain, daemon=True).start()
     try:
         assert up.wait(60), "".join(log)
-        yield Gateway(f"http://127.0.0.1:{port}", TOKEN)
+        yield
     finally:
         process.send_signal(signal.SIGTERM)
         try:
