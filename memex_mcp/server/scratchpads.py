@@ -73,12 +73,19 @@ class _Record(BaseModel):
 _RECORDS = TypeAdapter(dict[str, _Record])
 
 
+#: How long a call's `last_used` may wait to be written: calls within it share one write of the
+#: whole file, which would otherwise be rewritten on every call.
+_TOUCH_DELAY = 1.0
+
+
 class _Index:
-    """Handles and their owners, on disk: read at start, written on every change (a few hundred
-    bytes per scratchpad, replaced atomically)."""
+    """Handles and their owners, on disk: read at start, written at once when a handle is made,
+    replaced atomically (a few hundred bytes per scratchpad). `last_used` is written at most once
+    per `_TOUCH_DELAY`; a server killed meanwhile loses only that second's times."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
+        self._pending: asyncio.TimerHandle | None = None
         try:
             self.records = _RECORDS.validate_json(path.read_bytes())
         except FileNotFoundError:
@@ -88,7 +95,17 @@ class _Index:
             _log.error("ignoring unreadable %s (%s); earlier scratchpads cannot be reopened by handle", path, exc)
             self.records = {}
 
+    def touch(self, handle: str) -> None:
+        if (record := self.records.get(handle)) is None:
+            return
+        record.last_used = time.time()
+        if self._pending is None:
+            self._pending = asyncio.get_running_loop().call_later(_TOUCH_DELAY, self.save)
+
     def save(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
         tmp = self._path.with_suffix(".tmp")
         tmp.write_bytes(_RECORDS.dump_json(self.records))
         os.replace(tmp, self._path)
@@ -135,6 +152,8 @@ class Many:
         self._sessions: dict[str, tuple[str, float]] = {}
         #: Handles whose kernel was stopped for being idle: their return says so.
         self._idled: set[str] = set()
+        #: Handles minted by this server: any other one opened was made before a restart.
+        self._minted: set[str] = set()
         #: Idle scratchpads whose kernels are stopping.
         self._stopping: dict[str, asyncio.Future[None]] = {}
         self._lock = asyncio.Lock()
@@ -156,6 +175,7 @@ class Many:
                 *self._stopping.values(), *(self._close(h) for h in list(self._open)), return_exceptions=True
             )
         finally:
+            self._index.save()
             await self._downstream.close()
 
     def pads(self) -> dict[str, Scratchpad]:
@@ -173,9 +193,7 @@ class Many:
         finally:
             entry.calls -= 1
             entry.last_used = time.monotonic()
-            if (record := self._index.records.get(entry.handle)) is not None:
-                record.last_used = time.time()
-                self._index.save()
+            self._index.touch(entry.handle)
 
     async def _entry(self, principal: str, session_id: str | None, handle: str | None) -> _Open:
         if handle is not None:
@@ -204,6 +222,7 @@ class Many:
         handle = f"sp-{secrets.token_hex(8)}"
         now = time.time()
         self._index.records[handle] = _Record(principal=principal, created=now, last_used=now, default=default)
+        self._minted.add(handle)
         self._index.save()
         _log.info("scratchpad created", extra={"event": "created", "scratchpad": handle, "principal": principal})
         return handle
@@ -228,7 +247,6 @@ class Many:
         pad = Scratchpad(settings, workdir, session=session, lifecycle=self._lifecycle, downstream=self._downstream)
         await pad.__aenter__()
         entry = self._open[handle] = _Open(handle, principal, pad)
-        record = self._index.records[handle]
         if handle in self._idled:
             self._idled.discard(handle)
             entry.note = (
@@ -236,7 +254,7 @@ class Many:
                 "and was restored from its checkpoint."
             )
             event = "restored"
-        elif record.created < record.last_used:
+        elif handle not in self._minted:
             entry.note = f"Scratchpad {handle} was restored from its checkpoint after the server restarted."
             event = "restored"
         else:
