@@ -11,6 +11,7 @@ import keyword
 from collections.abc import Mapping
 from typing import Any
 
+from memex_mcp.jsonschemas import jsonschema as load_jsonschema
 from memex_mcp.runtime import agents
 from memex_mcp.runtime.models.base import ModelError
 from memex_mcp.runtime.scope import is_user_variable, list_scope
@@ -82,7 +83,7 @@ def _variable(
 
 
 def _check_schema(schema: dict[str, Any]) -> None:
-    import jsonschema  # type: ignore[import-untyped]  # imported on first use: it slows kernel start
+    jsonschema = load_jsonschema()  # on first use: it slows kernel start
 
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)

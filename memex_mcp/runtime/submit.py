@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic_core import to_json as json_bytes
 from pydantic_core import to_jsonable_python
 
+from memex_mcp.jsonschemas import jsonschema as load_jsonschema
 from memex_mcp.protocol import NOTHING_TO_SUBMIT, SEND_LIMIT, SubmitReceipt
 from memex_mcp.runtime.scope import attr_or_none
 from memex_mcp.text import shorten
@@ -144,7 +145,7 @@ def to_json(value: Any) -> Any:
 
 
 def validate(answer: Any, schema: Mapping[str, Any]) -> None:
-    import jsonschema  # type: ignore[import-untyped]  # imported on first use: it slows kernel start
+    jsonschema = load_jsonschema()  # on first use: it slows kernel start
 
     try:
         validator_cls = jsonschema.validators.validator_for(schema)

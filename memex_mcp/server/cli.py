@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
 
 from pydantic import ValidationError
 
+from memex_mcp.jsonschemas import jsonschema as load_jsonschema
 from memex_mcp.server.options import Parser
 from memex_mcp.server.options import parser as _parser
 from memex_mcp.server.settings import Settings
@@ -165,7 +166,7 @@ def _unusable(state_dir: Path) -> str | None:
 
 
 def _load_schema(path: Path, fail: Any) -> dict[str, Any]:
-    import jsonschema  # type: ignore[import-untyped]
+    jsonschema = load_jsonschema()
 
     try:
         schema = json.loads(path.read_text())

@@ -27,6 +27,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 from mcp_types import CONNECTION_CLOSED
 
+from memex_mcp.jsonschemas import jsonschema as load_jsonschema
 from memex_mcp.protocol import (
     DownstreamListing,
     DownstreamServer,
@@ -92,6 +93,8 @@ class _Connection:
             async with contextlib.AsyncExitStack() as stack:
                 client = await stack.enter_async_context(self._client_for(stack))
                 self.tools = await _list_tools(client)
+                # The client validates structured results with jsonschema, imported on the first one.
+                await asyncio.to_thread(load_jsonschema)
                 self._client = client
                 self.ready.set()
                 await self._stop.wait()
