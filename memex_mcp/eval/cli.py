@@ -113,7 +113,7 @@ def main(argv: Sequence[str]) -> int:
         tolerance=args.tolerance,
     )
     try:
-        records = anyio.run(run_eval, suite, model, config)
+        records = anyio.run(run_eval, suite, model, config, sys.stderr)
     except (EvalError, PriceError) as exc:
         p.error(str(exc))
     except KeyboardInterrupt:

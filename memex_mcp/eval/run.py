@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -73,9 +72,10 @@ def latest(records: Sequence[TaskRun]) -> list[TaskRun]:
 
 
 async def run_eval(
-    suite: Suite, model: ToolModel, config: EvalConfig, progress: IO[str] | None = sys.stderr
+    suite: Suite, model: ToolModel, config: EvalConfig, progress: IO[str] | None = None
 ) -> list[TaskRun]:
-    """Run what is not recorded yet; returns the latest record of every task-run in `config.out`."""
+    """Run what is not recorded yet; returns the latest record of every task-run of `model` in
+    `config.out`. `progress`: where the progress bar goes (None: nowhere)."""
     table = price_table.load(config.prices)
     price = price_table.price_of(model.name, table)
     if config.budget_usd is not None and price is None:

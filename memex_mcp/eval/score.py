@@ -36,12 +36,14 @@ _SCALES = {
     "trillion": 1e12,
     "tn": 1e12,
 }
-# One-letter scales count only glued to the number ("5M", "1.2b"), never "5 m" (metres).
+# One-letter scales count only glued to the number ("5M", "1.2b"), never "5 m" (metres); a scale word
+# may follow a closing parenthesis: "(1,200.5) million".
 _NUMBER = re.compile(
     r"(?P<open>\()?\s*(?P<sign>[-−–])?\s*(?:[$€£¥]|usd|eur|gbp)?\s*(?P<sign2>[-−–])?"
     r"(?P<digits>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
     r"(?:(?P<glued>k|m|mn|mm|b|bn|tn)\b|\s*(?P<word>thousand|millions?|billions?|trillion|mn|bn|tn)\b)?"
-    r"\s*(?P<percent>%|percent\b|per cent\b)?\s*(?P<close>\))?",
+    r"\s*(?P<percent>%|percent\b|per cent\b)?\s*(?P<close>\))?"
+    r"(?:(?<=\))\s*(?P<after>thousand|millions?|billions?|trillion|mn|bn|tn)\b)?",
     re.IGNORECASE,
 )
 _MONTHS = (
@@ -93,7 +95,7 @@ def numbers(text: str) -> list[Number]:
     for m in _NUMBER.finditer(text):
         value = float(m["digits"].replace(",", ""))
         negative = bool(m["sign"] or m["sign2"]) or bool(m["open"] and m["close"])
-        word = (m["glued"] or m["word"] or "").lower()
+        word = (m["glued"] or m["word"] or m["after"] or "").lower()
         found.append(Number(-value if negative else value, _SCALES.get(word, 1.0), bool(m["percent"])))
     return found
 
