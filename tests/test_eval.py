@@ -16,7 +16,7 @@ import anyio
 import pytest
 
 from memex_mcp.eval.cli import main
-from memex_mcp.eval.models import AnthropicToolModel, ChatMessage, ToolSpec, resolve
+from memex_mcp.eval.models import AnthropicToolModel, ChatMessage, OpenAIToolModel, ToolSpec, resolve
 from memex_mcp.eval.records import TaskRun
 from memex_mcp.eval.report import PLOT_SIZE
 from memex_mcp.eval.run import EvalConfig, load_records, run_eval
@@ -165,9 +165,17 @@ class LoopbackHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.bodies.append(body)
-        reply = self._openai(body) if self.path == "/v1/chat/completions" else self._anthropic(body)
+        if body["model"].startswith("o-") and "max_tokens" in body:  # as OpenAI's reasoning models answer
+            message = (
+                "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens'."
+            )
+            self._send(400, {"error": {"message": message, "type": "invalid_request_error", "code": None}})
+            return
+        self._send(200, self._openai(body) if self.path == "/v1/chat/completions" else self._anthropic(body))
+
+    def _send(self, status: int, reply: dict[str, Any]) -> None:
         data = json.dumps(reply).encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -261,6 +269,23 @@ def test_an_openai_compatible_server_drives_the_tools_harness(
     assert second["messages"][3] == {"role": "tool", "tool_call_id": "call_0", "content": "total\n42"}
 
 
+def test_a_model_that_refuses_max_tokens_is_sent_max_completion_tokens(
+    loopback: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import openai
+
+    monkeypatch.setenv("MEMEX_ALLOW_MODEL_REQUESTS", "1")
+    model = OpenAIToolModel("o-tiny", client=openai.OpenAI(base_url=loopback.root + "/v1", api_key="x", max_retries=0))
+    for _ in range(2):
+        reply = model.complete([ChatMessage("user", "Total?")], [], 64)
+        assert reply.tool_calls[0].name == "sql"
+    assert [("max_tokens" in b, b.get("max_completion_tokens")) for b in loopback.bodies] == [
+        (True, None),
+        (False, 64),
+        (False, 64),
+    ]
+
+
 def test_the_anthropic_provider_sends_tools_and_tool_results_as_blocks(
     loopback: LoopbackServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -292,3 +317,37 @@ def test_the_anthropic_provider_sends_tools_and_tool_results_as_blocks(
         "role": "user",
         "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "42", "is_error": False}],
     }
+
+
+def test_the_budget_stops_model_calls_and_a_later_run_with_more_finishes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"scripted:oracle": {"input": 1000.0, "output": 0.0}}))  # $1 per 1,000 tokens
+    out = tmp_path / "out"
+    common = ["bundled", "--model", "scripted:oracle", "--out", str(out), "--harness", "tools", "--limit", "2"]
+    assert main([*common, "--parallel", "1", "--prices", str(prices), "--budget-usd", "0.1"]) == 0
+    (stopped,) = records(out)  # the second task never started: nothing recorded for it
+    assert stopped.stop == "budget" and len(stopped.turns) == 1 and not stopped.correct
+    assert stopped.cost_usd == pytest.approx(stopped.input_tokens / 1000)
+    assert "skipped, the budget is spent" in capsys.readouterr().err
+    assert main([*common, "--prices", str(prices)]) == 0
+    assert sorted((r.task, r.stop) for r in records(out)[1:]) == [
+        ("kestrel-emea-q3", "answered"),
+        ("orders-cancelled", "answered"),
+    ]
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "bundled",
+                "--model",
+                "scripted:oracle",
+                "--out",
+                str(out),
+                "--budget-usd",
+                "1",
+                "--prices",
+                str(tmp_path / "none.json"),
+            ]
+        )
+    assert "none.json: No such file" in capsys.readouterr().err

@@ -110,6 +110,7 @@ class OpenAIToolModel:
         self.model = model
         self.name = f"openai:{model}"
         self._client = client
+        self._limit = "max_tokens"
 
     def complete(self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], max_tokens: int) -> ToolReply:
         check_allowed(self.name)
@@ -122,10 +123,20 @@ class OpenAIToolModel:
             {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
             for t in tools
         ]
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": [_openai_message(m) for m in messages],
+            "tools": specs,
+        }
         try:
-            response = self._client.chat.completions.create(
-                model=self.model, messages=[_openai_message(m) for m in messages], tools=specs, max_tokens=max_tokens
-            )
+            try:
+                response = self._client.chat.completions.create(**request, **{self._limit: max_tokens})
+            except openai.BadRequestError as exc:
+                # OpenAI's reasoning models refuse `max_tokens`; many local servers know only it.
+                if self._limit != "max_tokens" or "max_completion_tokens" not in str(exc):
+                    raise
+                self._limit = "max_completion_tokens"
+                response = self._client.chat.completions.create(**request, **{self._limit: max_tokens})
         except openai.OpenAIError as exc:
             raise ModelError(f"{self.name} failed: {exc}") from None
         if not response.choices:
@@ -173,10 +184,13 @@ class AnthropicToolModel:
             self._client = anthropic.Anthropic()
         system = "\n\n".join(m.text for m in messages if m.role == "system")
         extra: dict[str, Any] = {"system": system} if system else {}
-        specs = [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in tools]
+        if tools:
+            extra["tools"] = [
+                {"name": t.name, "description": t.description, "input_schema": t.parameters} for t in tools
+            ]
         try:
             response = self._client.messages.create(
-                model=self.model, max_tokens=max_tokens, messages=_anthropic_messages(messages), tools=specs, **extra
+                model=self.model, max_tokens=max_tokens, messages=_anthropic_messages(messages), **extra
             )
         except anthropic.AnthropicError as exc:
             raise ModelError(f"{self.name} failed: {exc}") from None
@@ -198,7 +212,9 @@ def _anthropic_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]
         if m.role == "system":
             continue
         if m.role == "tool":
-            block = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.text, "is_error": m.is_error}
+            # An empty tool result is refused: say that it was empty.
+            text = m.text or "(no output)"
+            block = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": text, "is_error": m.is_error}
             if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
                 out[-1]["content"].append(block)
             else:
