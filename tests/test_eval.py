@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -16,10 +16,19 @@ import anyio
 import pytest
 
 from memex_mcp.eval.cli import main
-from memex_mcp.eval.models import AnthropicToolModel, ChatMessage, OpenAIToolModel, ToolSpec, resolve
+from memex_mcp.eval.models import (
+    AnthropicToolModel,
+    ChatMessage,
+    OpenAIToolModel,
+    ToolCall,
+    ToolReply,
+    ToolSpec,
+    resolve,
+)
 from memex_mcp.eval.records import TaskRun
 from memex_mcp.eval.report import PLOT_SIZE
 from memex_mcp.eval.run import EvalConfig, load_records, run_eval
+from memex_mcp.eval.scripted import ScriptedToolModel
 from memex_mcp.eval.suites import SuiteError, load_suite
 
 
@@ -351,3 +360,19 @@ def test_the_budget_stops_model_calls_and_a_later_run_with_more_finishes(
             ]
         )
     assert "none.json: No such file" in capsys.readouterr().err
+
+
+def test_a_memex_server_that_dies_mid_task_is_recorded_as_an_error_with_its_turns(tmp_path: Path) -> None:
+    def policy(messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]) -> ToolReply:
+        # The kernel's parent is the server: kill it, as an out-of-memory killer would.
+        code = "import os, signal; os.kill(os.getppid(), signal.SIGKILL)"
+        return ToolReply("", [ToolCall("call_1", "execute_code", {"code": code})])
+
+    suite = load_suite("bundled")
+    suite = suite.model_copy(update={"tasks": suite.tasks[:1]})
+    config = EvalConfig(harnesses=("memex",), out=tmp_path / "out")
+    (run,) = anyio.run(run_eval, suite, ScriptedToolModel(policy, "scripted:killer"), config)
+    assert run.stop == "error" and not run.correct and run.answer is None
+    assert run.error is not None and run.error.startswith("the memex harness failed on execute_code: ")
+    (turn,) = run.turns
+    assert [c.name for c in turn.tool_calls] == ["execute_code"] and turn.results == []

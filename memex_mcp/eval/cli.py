@@ -9,6 +9,7 @@ from pathlib import Path
 
 import anyio
 
+from memex_mcp.eval.records import Harness
 from memex_mcp.server.options import Parser
 
 
@@ -84,8 +85,9 @@ def main(argv: Sequence[str]) -> int:
 
     p = parser()
     args = p.parse_args(argv)
-    harnesses = [h.strip() for h in args.harness.split(",") if h.strip()]
-    if not harnesses or any(h not in ("memex", "tools") for h in harnesses):
+    given = [h.strip() for h in args.harness.split(",") if h.strip()]
+    harnesses: list[Harness] = [h for h in ("memex", "tools") if h in given]
+    if not given or len(harnesses) != len(set(given)):
         p.error(f"--harness {args.harness}: give memex, tools or memex,tools")
     for option, value in (("--runs", args.runs), ("--max-turns", args.max_turns), ("--parallel", args.parallel)):
         if value < 1:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from memex_mcp.eval.models import ToolSpec
 
@@ -32,10 +32,16 @@ class Outcome:
 
 
 class Harness(Protocol):
-    name: str
-    tools: list[ToolSpec]
-    #: Added to `SYSTEM` (the memex server's MCP instructions, as an MCP client passes them on).
-    instructions: str
+    @property
+    def name(self) -> Literal["memex", "tools"]: ...
+
+    @property
+    def tools(self) -> list[ToolSpec]: ...
+
+    @property
+    def instructions(self) -> str:
+        """Added to `SYSTEM` (the memex server's MCP instructions, as an MCP client passes them on)."""
+        ...
 
     async def call(self, name: str, arguments: dict[str, Any]) -> Outcome: ...
 

@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -45,7 +45,7 @@ print(__memex_eval_usage())
 
 
 class MemexHarness:
-    name = "memex"
+    name: Literal["memex"] = "memex"
 
     def __init__(self, client: Client, tools: list[ToolSpec], instructions: str) -> None:
         self._client = client

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
@@ -90,7 +90,7 @@ def _loader(data_dir: Path, work_dir: Path) -> Loader:
 
 
 class ToolsHarness:
-    name = "tools"
+    name: Literal["tools"] = "tools"
     tools = TOOLS
     instructions = ""
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import anyio
 
 from memex_mcp.eval.harness import SYSTEM, Harness
-from memex_mcp.eval.models import ChatMessage, ModelError, ToolModel
+from memex_mcp.eval.models import ChatMessage, ModelError, ToolModel, ToolReply
 from memex_mcp.eval.prices import Price
 from memex_mcp.eval.records import Stop, ToolCallRecord, ToolResultRecord, Turn
 
@@ -77,25 +77,32 @@ async def run_task(
             if call.error is not None:
                 text, is_error = f"{call.name}: {call.error}", True
             else:
-                outcome = await harness.call(call.name, call.arguments)
+                try:
+                    outcome = await harness.call(call.name, call.arguments)
+                except Exception as exc:  # the harness itself broke (a server that died): nothing more can run
+                    failure = f"the {harness.name} harness failed on {call.name}: {type(exc).__name__}: {exc}"
+                    turns.append(_turn(index, reply, results, chars_in, clock() - started))
+                    return Trace(turns, None, "error", failure)
                 text, is_error = outcome.text, outcome.is_error
                 answer = outcome.answer if outcome.answer is not None else answer
             results.append(ToolResultRecord(call_id=call.id, name=call.name, text=text, is_error=is_error))
             messages.append(ChatMessage("tool", text, tool_call_id=call.id, is_error=is_error))
-        turns.append(
-            Turn(
-                index=index,
-                text=reply.text,
-                tool_calls=[ToolCallRecord(id=c.id, name=c.name, arguments=c.arguments) for c in reply.tool_calls],
-                results=results,
-                input_tokens=reply.input_tokens,
-                output_tokens=reply.output_tokens,
-                chars_in=chars_in,
-                seconds=round(clock() - started, 3),
-            )
-        )
+        turns.append(_turn(index, reply, results, chars_in, clock() - started))
         if answer is not None:
             return Trace(turns, answer, "answered")
         if not reply.tool_calls:
             return Trace(turns, reply.text, "answered")
     return Trace(turns, None, "max_turns")
+
+
+def _turn(index: int, reply: ToolReply, results: list[ToolResultRecord], chars_in: int, seconds: float) -> Turn:
+    return Turn(
+        index=index,
+        text=reply.text,
+        tool_calls=[ToolCallRecord(id=c.id, name=c.name, arguments=c.arguments) for c in reply.tool_calls],
+        results=results,
+        input_tokens=reply.input_tokens,
+        output_tokens=reply.output_tokens,
+        chars_in=chars_in,
+        seconds=round(seconds, 3),
+    )

@@ -22,13 +22,13 @@ from typing import IO
 import anyio
 from pydantic import ValidationError
 
+from memex_mcp.eval import harness as harness_api
 from memex_mcp.eval import prices as price_table
-from memex_mcp.eval.harness import Harness
 from memex_mcp.eval.harness_memex import MemexHarness, memex_harness
 from memex_mcp.eval.harness_tools import tools_harness
 from memex_mcp.eval.loop import Budget, run_task
 from memex_mcp.eval.models import ToolModel
-from memex_mcp.eval.records import TaskRun, key
+from memex_mcp.eval.records import Harness, TaskRun, key
 from memex_mcp.eval.score import DEFAULT_TOLERANCE, score
 from memex_mcp.eval.suites import Suite, Task
 
@@ -37,7 +37,7 @@ TRAJECTORIES = "trajectories.jsonl"
 
 @dataclass(frozen=True)
 class EvalConfig:
-    harnesses: Sequence[str] = ("memex", "tools")
+    harnesses: Sequence[Harness] = ("memex", "tools")
     runs: int = 1
     max_turns: int = 20
     budget_usd: float | None = None
@@ -104,7 +104,7 @@ async def run_eval(
     work.mkdir(exist_ok=True)
     lock = anyio.Lock()
 
-    async def one(harness: str, task: Task, run: int) -> None:
+    async def one(harness: Harness, task: Task, run: int) -> None:
         async with limit:
             if budget.exhausted:  # not recorded: a later run with a larger budget does it
                 bar.advance(f"{harness} {task.id}: skipped, the budget is spent")
@@ -125,7 +125,7 @@ async def run_eval(
 async def _task_run(
     suite: Suite,
     task: Task,
-    harness: str,
+    harness: Harness,
     run: int,
     model: ToolModel,
     price: price_table.Price | None,
@@ -158,7 +158,7 @@ async def _task_run(
     return TaskRun(
         suite=suite.name,
         task=task.id,
-        harness=harness,  # type: ignore[arg-type]  # checked by the CLI's choices
+        harness=harness,
         model=model.name,
         run=run,
         question=task.question,
@@ -181,8 +181,8 @@ async def _task_run(
 
 @contextlib.asynccontextmanager
 async def _harness(
-    name: str, suite: Suite, model: ToolModel, scratch: Path, cache: Path, log: Path
-) -> AsyncIterator[Harness]:
+    name: Harness, suite: Suite, model: ToolModel, scratch: Path, cache: Path, log: Path
+) -> AsyncIterator[harness_api.Harness]:
     if name == "memex":
         # Sub-agents think with the eval's model when it is a provider the server can call.
         agent_model = model.name if model.name.split(":")[0] in ("openai", "anthropic") else None
