@@ -174,6 +174,14 @@ class LoopbackHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.bodies.append(body)
+        if body["model"] == "small-context" and any(m["role"] == "tool" for m in body.get("messages", ())):
+            message = (
+                "This model's maximum context length is 8192 tokens. However, your messages resulted in 9001 tokens."
+            )
+            self._send(
+                400, {"error": {"message": message, "type": "invalid_request_error", "code": "context_length_exceeded"}}
+            )
+            return
         if body["model"].startswith("o-") and "max_tokens" in body:  # as OpenAI's reasoning models answer
             message = (
                 "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens'."
@@ -276,6 +284,25 @@ def test_an_openai_compatible_server_drives_the_tools_harness(
     assert [m["role"] for m in second["messages"]] == ["system", "user", "assistant", "tool"]
     assert second["messages"][2]["tool_calls"][0]["function"]["name"] == "sql"
     assert second["messages"][3] == {"role": "tool", "tool_call_id": "call_0", "content": "total\n42"}
+
+
+def test_a_conversation_that_outgrows_the_context_is_wrong_and_not_run_again(
+    tmp_path: Path, loopback: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEMEX_ALLOW_MODEL_REQUESTS", "1")
+    monkeypatch.setenv("OPENAI_BASE_URL", loopback.root + "/v1")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "sales.csv").write_text("region,amount\nnorth,10\nsouth,32\n")
+    (tmp_path / "tasks.jsonl").write_text(json.dumps({"id": "t", "question": "Total?", "answer": "42"}) + "\n")
+    suite = load_suite(str(tmp_path / "tasks.jsonl"), data_dir=data)
+    config = EvalConfig(harnesses=("tools",), out=tmp_path / "out")
+    (run,) = anyio.run(run_eval, suite, resolve("openai:small-context"), config, None)
+    assert (run.stop, run.correct, len(run.turns)) == ("context", False, 1)
+    assert run.error is not None and "maximum context length is 8192 tokens" in run.error
+    assert run.cost_usd is None  # no price for this model: unknown, not 0
+    assert anyio.run(run_eval, suite, resolve("openai:small-context"), config, None) == [run]
+    assert len(loopback.bodies) == 2
 
 
 def test_a_model_that_refuses_max_tokens_is_sent_max_completion_tokens(

@@ -2,13 +2,15 @@
 
 Each turn sends the whole conversation and the harness's tools to the model and runs the tool
 calls of its reply, in order. The run ends at a successful `submit` (its value is the answer), at
-a reply without tool calls (its text is the answer), after `max_turns` model calls, or when the
-eval's budget is spent.
+a reply without tool calls (its text is the answer), after `max_turns` model calls, when the
+conversation outgrows the model's context (the provider refuses it: an outcome of the harness,
+scored as wrong and not retried), or when the eval's budget is spent.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +24,17 @@ from memex_mcp.eval.records import Stop, ToolCallRecord, ToolResultRecord, Turn
 
 #: Output tokens a model may write in one turn.
 MAX_OUTPUT_TOKENS = 4096
+#: How OpenAI, Anthropic, vLLM, llama.cpp and Ollama say that a request is longer than the context.
+_OVERFLOW = re.compile(
+    r"context[_ ]length[_ ]exceeded|maximum context length|prompt is too long|context window|"
+    r"exceeds the available context|too many tokens|input length .* exceeds",
+    re.IGNORECASE,
+)
+
+
+def overflowed(error: str) -> bool:
+    """Whether a provider's error says the conversation no longer fits the model's context."""
+    return _OVERFLOW.search(error) is not None
 
 
 @dataclass
@@ -67,7 +80,7 @@ async def run_task(
         try:
             reply = await anyio.to_thread.run_sync(model.complete, messages, harness.tools, MAX_OUTPUT_TOKENS)
         except ModelError as exc:
-            return Trace(turns, None, "error", str(exc))
+            return Trace(turns, None, "context" if overflowed(str(exc)) else "error", str(exc))
         if price is not None:
             budget.spent += price.cost(reply.input_tokens, reply.output_tokens)
         messages.append(ChatMessage("assistant", reply.text, tuple(reply.tool_calls)))

@@ -20,6 +20,10 @@ from typing import Any, Literal, Protocol
 from memex_mcp.runtime.models.base import ModelError
 from memex_mcp.runtime.models.guard import check_allowed
 
+#: Retries of a rate-limited or failed request (the SDKs back off between them): parallel task-runs
+#: meet rate limits that a single agent does not.
+_RETRIES = 6
+
 __all__ = ["ChatMessage", "ModelError", "ToolCall", "ToolModel", "ToolReply", "ToolSpec", "resolve"]
 
 
@@ -118,7 +122,7 @@ class OpenAIToolModel:
 
         if self._client is None:
             # Local servers need no key, but the client insists on one.
-            self._client = openai.OpenAI(api_key=os.environ.get("OPENAI_API_KEY") or "unused")
+            self._client = openai.OpenAI(api_key=os.environ.get("OPENAI_API_KEY") or "unused", max_retries=_RETRIES)
         specs = [
             {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
             for t in tools
@@ -181,7 +185,7 @@ class AnthropicToolModel:
         import anthropic
 
         if self._client is None:
-            self._client = anthropic.Anthropic()
+            self._client = anthropic.Anthropic(max_retries=_RETRIES)
         system = "\n\n".join(m.text for m in messages if m.role == "system")
         extra: dict[str, Any] = {"system": system} if system else {}
         if tools:

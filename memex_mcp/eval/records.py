@@ -12,8 +12,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 Harness = Literal["memex", "tools"]
-#: Why a task-run ended: an answer was given, the turns ran out, the budget ran out, or it failed.
-Stop = Literal["answered", "max_turns", "budget", "error"]
+#: Why a task-run ended: an answer was given, the turns ran out, the conversation outgrew the model's
+#: context window (a result of the harness, scored as wrong), the budget ran out, or it failed.
+Stop = Literal["answered", "max_turns", "context", "budget", "error"]
 
 
 class _Record(BaseModel):
