@@ -33,6 +33,8 @@ class Summary:
     turns: int
     wall_seconds: float
     chars_in: int
+    #: Characters of tool results the model was sent (each once, as it arrived).
+    result_chars: int
 
     @property
     def accuracy(self) -> float:
@@ -60,6 +62,7 @@ def _summary(model: str, harness: str, rs: Sequence[TaskRun]) -> Summary:
         turns=sum(len(r.turns) for r in rs),
         wall_seconds=sum(r.wall_seconds for r in rs),
         chars_in=sum(t.chars_in for r in rs for t in r.turns),
+        result_chars=sum(len(x.text) for r in rs for t in r.turns for x in t.results),
     )
 
 
@@ -71,14 +74,14 @@ def markdown(records: Sequence[TaskRun], suite: str) -> str:
     lines = [f"# memex-mcp eval: {suite}", "", "## Overall", ""]
     lines += [
         "| model | harness | right | accuracy | input tokens | output tokens | cost ($) | turns / run | "
-        "chars to model / run | wall s / run |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "tool result chars / run | chars to model / run | wall s / run |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in summarise(records):
         lines.append(
             f"| {s.model} | {s.harness} | {s.correct}/{s.runs} | {s.accuracy:.0%} | {s.input_tokens:,} | "
-            f"{s.output_tokens:,} | {_cost(s.cost_usd)} | {s.turns / s.runs:.1f} | {s.chars_in / s.runs:,.0f} | "
-            f"{s.wall_seconds / s.runs:.1f} |"
+            f"{s.output_tokens:,} | {_cost(s.cost_usd)} | {s.turns / s.runs:.1f} | {s.result_chars / s.runs:,.0f} | "
+            f"{s.chars_in / s.runs:,.0f} | {s.wall_seconds / s.runs:.1f} |"
         )
     lines += ["", "## Per task", ""]
     lines += [
@@ -132,28 +135,33 @@ def plot(records: Sequence[TaskRun], path: Path, suite: str) -> None:
     dpi = 100
     fig, ax = plt.subplots(figsize=(PLOT_SIZE[0] / dpi, PLOT_SIZE[1] / dpi), dpi=dpi)
     try:
+        ax.margins(x=0.2)
+        middle = (min(xs) + max(xs)) / 2
         for i, (s, x, y) in enumerate(zip(summaries, xs, ys, strict=True)):
-            ax.scatter([x], [y], s=60, marker="o" if s.harness == "memex" else "s")
-            # Alternate above and below, so labels of points close together stay readable.
+            ax.scatter([x], [y], s=60, marker="o" if s.harness == "memex" else "s", zorder=3)
+            # Labels point inwards, alternately above and below, so they stay in the plot and apart.
+            right = x > middle
             ax.annotate(
                 f"{s.model} ({s.harness})",
                 (x, y),
                 textcoords="offset points",
-                xytext=(6, 6 if i % 2 else -12),
+                xytext=(-8 if right else 8, 8 if i % 2 else -14),
+                ha="right" if right else "left",
                 fontsize=8,
             )
         frontier = pareto(list(zip(xs, ys, strict=True)))
-        if frontier:
-            ax.step(
-                [p[0] for p in frontier],
-                [p[1] for p in frontier],
-                where="post",
-                linestyle="--",
-                color="grey",
-                label="Pareto frontier",
-            )
-            ax.legend(loc="lower right")
-        ax.set_xlabel("mean cost per task-run ($)" if priced else "mean tokens per task-run (cost unknown)")
+        # The frontier runs on to the right edge: nothing costlier is worth more than its last point.
+        edge = max(xs) + (max(xs) - min(xs) or abs(max(xs)) or 1.0) * 0.2
+        ax.step(
+            [p[0] for p in frontier] + [edge],
+            [p[1] for p in frontier] + [frontier[-1][1]],
+            where="post",
+            linestyle="--",
+            color="grey",
+            label="Pareto frontier",
+        )
+        ax.legend(loc="lower right")
+        ax.set_xlabel("mean cost per task-run ($)" if priced else "mean tokens per task-run (cost unknown or zero)")
         ax.set_ylabel("accuracy (%)")
         ax.set_ylim(-5, 105)
         ax.set_title(f"memex-mcp eval: {suite}")
