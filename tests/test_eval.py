@@ -403,3 +403,43 @@ def test_a_memex_server_that_dies_mid_task_is_recorded_as_an_error_with_its_turn
     assert run.error is not None and run.error.startswith("the memex harness failed on execute_code: ")
     (turn,) = run.turns
     assert [c.name for c in turn.tool_calls] == ["execute_code"] and turn.results == []
+
+
+def test_the_tools_harness_caps_sql_results_and_stops_long_queries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from memex_mcp.eval import harness_tools
+
+    monkeypatch.setattr(harness_tools, "SQL_TIMEOUT", 0.5)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "sales.csv").write_text("region,amount\nnorth,10\nsouth,32\n")
+
+    async def calls() -> list[harness_tools.Outcome]:
+        async with harness_tools.tools_harness(data, tmp_path / "work", tmp_path / "cache") as tools:
+            return [
+                await tools.call("sql", {"query": "SELECT range AS n FROM range(5000)"}),
+                await tools.call("sql", {"query": "SELECT repeat('x', 1000) AS wide FROM range(100)"}),
+                await tools.call("sql", {"query": "SELECT count(*) FROM range(1000000) a, range(1000000) b"}),
+                await tools.call("sql", {"query": "SELECT sum(amount) AS total FROM sales"}),
+                await tools.call("sql", {"sql": "SELECT 1"}),
+                await tools.call("list_files", {}),
+            ]
+
+    (tmp_path / "work").mkdir()
+    many, wide, slow, total, wrong, files = anyio.run(calls)
+    lines = many.text.splitlines()
+    assert lines[:2] == ["n", "0"] and lines[1024] == "1023" and len(lines) == 1026
+    assert lines[-1] == "(showing the first 1,024 rows; there are more: aggregate or page with LIMIT/OFFSET)"
+    assert len(wide.text) < harness_tools.MAX_CHARS + 200 and wide.text.count("\n") == 50
+    assert wide.text.endswith(
+        "(cut at 50,000 characters after 49 rows; aggregate, select fewer columns or page with LIMIT/OFFSET)"
+    )
+    assert slow.is_error and slow.text == "TimeoutError: the query ran over 0.5 s and was stopped; make it cheaper"
+    assert (total.text, total.is_error) == ("total\n42", False)  # the connection works after the stop
+    assert wrong.is_error and wrong.text.startswith("Wrong arguments for sql: ")
+    assert files.text.splitlines()[:3] == [
+        "Tables:",
+        "- sales (sales.csv): region VARCHAR, amount BIGINT",
+        "Documents:",
+    ]

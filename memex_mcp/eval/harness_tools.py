@@ -4,12 +4,15 @@
 loader), `search(query)` returns passages of the documents (the kernel's BM25 index), `read_page`
 a page's text, `list_files()` what there is, and `submit(value)` hands in the answer. A `sql`
 result is capped as mcp-server-motherduck caps it: 1,024 rows and 50,000 characters (the
-reference SQLite and Postgres MCP servers cap nothing), with a note saying so.
+reference SQLite and Postgres MCP servers cap nothing), with a note saying so; a query is stopped
+after 120 s, as memex-mcp's `execute_code` is by default. `list_files` and `read_page` are cut at
+50,000 characters too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
 
 MAX_ROWS = 1024
 MAX_CHARS = 50_000
+#: Seconds a query may run, as memex-mcp's default execute_code timeout.
+SQL_TIMEOUT = 120.0
 #: Passages per search, and characters of each.
 SEARCH_K = 5
 PASSAGE_CHARS = 600
@@ -138,14 +143,25 @@ class ToolsHarness:
             lines.append(
                 f"- {row.id}: {row.pages} pages" + (f" ({row.status}: {row.reason})" if row.status != "ok" else "")
             )
-        return "\n".join(lines)
+        return _capped("\n".join(lines))
 
     def _sql(self, query: str) -> str:
-        cursor = self._con().execute(query)
-        if cursor.description is None:
-            return "OK (no rows)"
-        header = [d[0] for d in cursor.description]
-        rows = cursor.fetchmany(MAX_ROWS + 1)
+        import duckdb
+
+        con = self._con()
+        # As execute_code's timeout stops a query in the kernel; the connection stays usable.
+        timer = threading.Timer(SQL_TIMEOUT, con.interrupt)
+        timer.start()
+        try:
+            cursor = con.execute(query)
+            if cursor.description is None:
+                return "OK (no rows)"
+            header = [d[0] for d in cursor.description]
+            rows = cursor.fetchmany(MAX_ROWS + 1)
+        except duckdb.InterruptException:
+            raise TimeoutError(f"the query ran over {SQL_TIMEOUT:g} s and was stopped; make it cheaper") from None
+        finally:
+            timer.cancel()
         lines = [" | ".join(header)]
         size = len(lines[0])
         note = ""
@@ -170,7 +186,13 @@ class ToolsHarness:
         return "\n\n".join(f"[{i}] {h.doc} p.{h.page}\n{h.context(PASSAGE_CHARS)}" for i, h in enumerate(hits, 1))
 
     def _page(self, doc: str, page: int) -> str:
-        return self._corpus[doc].page(int(page))
+        return _capped(self._corpus[doc].page(int(page)))
+
+
+def _capped(text: str) -> str:
+    if len(text) <= MAX_CHARS:
+        return text
+    return text[:MAX_CHARS] + f"\n(cut at {MAX_CHARS:,} of {len(text):,} characters)"
 
 
 @contextlib.asynccontextmanager
