@@ -99,9 +99,16 @@ def test_a_rerun_does_only_the_task_runs_not_recorded(tmp_path: Path, capsys: py
     assert latest["customers-top-country"].stop == "answered" and latest["customers-top-country"].correct
     assert latest["kestrel-emea-q3"].correct
     assert "| scripted:oracle | tools | 3/3 | 100% |" in (out / "report.md").read_text()
+    # Another model's runs in the same --out are compared in the report; runs beyond --limit are not shown.
+    other = first.model_copy(update={"model": "openai:gpt-4.1-mini", "cost_usd": 0.001})
+    with (out / "trajectories.jsonl").open("a") as f:
+        f.write(other.model_dump_json() + "\n")
     capsys.readouterr()
-    assert main([*common, "--limit", "3"]) == 0
+    assert main([*common, "--limit", "2"]) == 0
     assert "every task-run is recorded already" in capsys.readouterr().err
+    report = (out / "report.md").read_text()
+    assert "| scripted:oracle | tools | 2/2 | 100% |" in report
+    assert "| openai:gpt-4.1-mini | tools | 1/1 | 100% |" in report
 
 
 def test_suites_load_officeqa_csvs_and_sql_checkable_questions(tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ def main(argv: Sequence[str]) -> int:
     from memex_mcp.eval.models import ModelError, resolve
     from memex_mcp.eval.prices import PriceError
     from memex_mcp.eval.report import markdown, plot
-    from memex_mcp.eval.run import EvalConfig, EvalError, run_eval
+    from memex_mcp.eval.run import EvalConfig, EvalError, reported, run_eval
     from memex_mcp.eval.suites import SuiteError, load_suite
 
     p = parser()
@@ -115,7 +115,7 @@ def main(argv: Sequence[str]) -> int:
         tolerance=args.tolerance,
     )
     try:
-        records = anyio.run(run_eval, suite, model, config, sys.stderr)
+        anyio.run(run_eval, suite, model, config, sys.stderr)
     except (EvalError, PriceError) as exc:
         p.error(str(exc))
     except KeyboardInterrupt:
@@ -124,6 +124,7 @@ def main(argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return 130
+    records = reported(suite, config)
     (out / "report.md").write_text(markdown(records, suite.name))
     try:
         plot(records, out / "report.png", suite.name)

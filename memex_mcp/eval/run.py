@@ -71,6 +71,17 @@ def latest(records: Sequence[TaskRun]) -> list[TaskRun]:
     return list(by_key.values())
 
 
+def reported(suite: Suite, config: EvalConfig) -> list[TaskRun]:
+    """What the report of this suite shows: the latest record of each task-run in `config.out` of its
+    tasks, harnesses and runs, by every model recorded there (so runs of several models compare)."""
+    tasks = {t.id for t in suite.tasks}
+    return [
+        r
+        for r in latest(load_records(config.out / TRAJECTORIES))
+        if r.task in tasks and r.harness in config.harnesses and r.run <= config.runs
+    ]
+
+
 async def run_eval(
     suite: Suite, model: ToolModel, config: EvalConfig, progress: IO[str] | None = None
 ) -> list[TaskRun]:
