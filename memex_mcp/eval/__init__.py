@@ -5,6 +5,7 @@
     prices         dollars per million tokens, a default table the user can override
     models         native tool calling: OpenAI-compatible and Anthropic providers
     scripted       a tool-calling model a Python function writes, and the bundled policy
+    harness        what both harnesses offer the loop, and the one way an answer is handed in
     harness_memex  memex-mcp's four tools through a real MCP client over stdio
     harness_tools  classic tools whose results are text: sql, search, read_page, list_files
     loop           one task-run: the agent loop, its turns, tokens and verdict

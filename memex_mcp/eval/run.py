@@ -26,7 +26,7 @@ from memex_mcp.eval import harness as harness_api
 from memex_mcp.eval import prices as price_table
 from memex_mcp.eval.harness_memex import MemexHarness, memex_harness
 from memex_mcp.eval.harness_tools import tools_harness
-from memex_mcp.eval.loop import Budget, run_task
+from memex_mcp.eval.loop import Budget, Trace, run_task
 from memex_mcp.eval.models import ToolModel
 from memex_mcp.eval.records import Harness, TaskRun, key
 from memex_mcp.eval.score import DEFAULT_TOLERANCE, score
@@ -130,6 +130,8 @@ async def run_eval(
         for job in jobs:
             group.start_soon(one, *job)
     bar.close()
+    with contextlib.suppress(OSError):  # kept if a task-run's scratch could not be removed
+        work.rmdir()
     return [r for r in latest(load_records(path)) if r.model == model.name]
 
 
@@ -157,8 +159,6 @@ async def _task_run(
             if isinstance(h, MemexHarness):
                 agent_in, agent_out = await h.agent_usage()
     except Exception as exc:
-        from memex_mcp.eval.loop import Trace
-
         trace = Trace([], None, "error", f"the {harness} harness failed: {type(exc).__name__}: {exc}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
