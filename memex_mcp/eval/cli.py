@@ -127,7 +127,8 @@ def main(argv: Sequence[str]) -> int:
     records = reported(suite, config)
     (out / "report.md").write_text(markdown(records, suite.name))
     try:
-        plot(records, out / "report.png", suite.name)
+        if records:
+            plot(records, out / "report.png", suite.name)
     except ImportError as exc:
         print(f"memex-mcp eval: no plot: {exc}", file=sys.stderr)
     print(markdown(records, suite.name).split("## Per task")[0].rstrip())
