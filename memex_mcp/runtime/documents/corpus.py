@@ -102,11 +102,11 @@ class Corpus:
         documents dated within them, both inclusive (a `datetime.date`, "2024", "2024-03" or
         "2024-03-31"; undated documents are left out); `per_doc`: at most that many pages of a
         document. Each hit prints as one line; `hit.text` is the whole page."""
+        from memex_mcp.runtime.documents import ranking
         from memex_mcp.runtime.documents.filters import count, matching, scope
         from memex_mcp.runtime.documents.hits import Hits
         from memex_mcp.runtime.documents.index import fts_query
         from memex_mcp.runtime.documents.periods import periods
-        from memex_mcp.runtime.documents.ranking import POOL, first, rank_pages
 
         k, per_doc, chosen = count("k", k) or 0, count("per_doc", per_doc, allow_none=True), scope(files, after, before)
         index = self._ready()
@@ -117,34 +117,28 @@ class Corpus:
             matching(chosen.files, self._records)
         dates = self._dates()
         in_scope = None if chosen.everything else [i for i, d in ids.items() if chosen.admits(d, dates[i])]
-        pool = index.candidates(text, max(POOL, 4 * k * (1 if per_doc is None else 3)), ids, in_scope)
-        ranked = first(rank_pages(pool, dates, asked, evidence=bool(asked)), k, per_doc)
-        found = index.hits(text, [(r.page.rowid, r.score) for r in ranked])
+        found = ranking.search(index, text, asked, k, ids, dates, in_scope, per_doc)
         return Hits([self._hit(h, ids) for h in found], query)
 
     def search_documents(self, query: str, k: int = 10) -> DocumentHits:
         """The `k` documents that best match `query`, best first, each with its best pages as
         evidence (`.pages`): a document scores as its best page, helped by its other matching pages
         and, when `query` names periods, by being dated in or shortly after them (as `search`)."""
+        from memex_mcp.runtime.documents import ranking
         from memex_mcp.runtime.documents.filters import count
         from memex_mcp.runtime.documents.hits import DocumentHit, DocumentHits, Hits
         from memex_mcp.runtime.documents.index import fts_query
         from memex_mcp.runtime.documents.periods import periods
-        from memex_mcp.runtime.documents.ranking import EVIDENCE_PAGES, POOL, rank_documents, rank_pages
 
         k = count("k", k) or 0
         index = self._ready()
-        ids, asked, text, dates = self._ids_by_file(), periods(query), fts_query(query), self._dates()
-        ranked = rank_pages(index.candidates(text, max(POOL, 30 * k), ids), dates, asked)
+        ids, dates = self._ids_by_file(), self._dates()
         found = []
-        for file_id, score, best in rank_documents(ranked, k, EVIDENCE_PAGES):
-            hits = Hits([self._hit(h, ids) for h in index.hits(text, [(r.page.rowid, r.score) for r in best])], query)
+        for file_id, score, best in ranking.search_documents(index, fts_query(query), periods(query), k, ids, dates):
             dated = dates[file_id]
-            found.append(
-                DocumentHit(
-                    ids[file_id], dated.start if dated else None, dated.label if dated else "", round(score, 3), hits
-                )
-            )
+            hits = Hits([self._hit(h, ids) for h in best], query)
+            start, label = (dated.start, dated.label) if dated else (None, "")
+            found.append(DocumentHit(ids[file_id], start, label, round(score, 3), hits))
         return DocumentHits(found, query)
 
     def grep(self, pattern: str | re.Pattern[str], flags: int = 0) -> Matches:

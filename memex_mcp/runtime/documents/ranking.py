@@ -3,18 +3,22 @@ names a period, and what `docs.search_documents` always does.
 
 Periodic documents (annual reports, monthly bulletins, minutes) repeat their headings and table
 names every issue, so BM25 scores the issues of every year alike; the question's period tells them
-apart. Each candidate page's BM25 score is multiplied by `FLOOR + (1 - FLOOR) * prior`, where the
-prior of its document is:
-    1                        dated in a period the question names (the periods overlap),
-    AFTER * 0.5 ** (gap / half-life)
-                             dated after it, `gap` days after its end; the half-life is the
-                             named period's length, at least `HALF_LIFE_MIN` days (a question about
-                             1954 still likes the bulletin of March 1955, one about March 1955 the
-                             bulletin of April far more than that of September),
-    the same, `BEFORE` times faster, from the document's start, for one dated before it,
-    `UNDATED`                for a document without a date;
-the best over the periods the question names. A page's document then adds evidence: its other
-pages among the candidates, the best `EVIDENCE_PAGES` of them, each weighing `EVIDENCE` times
+apart. A document is taken as published at the end of the period it is dated by (a report named
+`q3_2025` comes out when its quarter is over; one dated only by a year or wider, at the time in it
+that fits best), and it fits a period a question names
+    fully                    when published in the `grace` days after the period ends: a quarter
+                             of the period's length, at least `GRACE_MIN` (March's figures are in
+                             the bulletin of April, 1954's in the annual report of March 1955),
+    0.5 ** (days / half-life) published later, `days` after the grace; the half-life is the
+                             period's length, at least `HALF_LIFE_MIN` days,
+    0.5 ** (days * BEFORE / length)
+                             published `days` before the period ends (the bulletin of mid-March
+                             cannot hold all of March; one of February holds none of it),
+    `UNDATED`                for a document without a date,
+and each candidate page's BM25 score is multiplied by `FLOOR + (1 - FLOOR) * prior`, the prior
+being its document's best fit over the periods the question names: the fit peaks just after the
+period, as the issue that reports a month is published after it. A page's document then adds
+evidence: its other pages among the candidates, the best `EVIDENCE_PAGES` of them, each weighing `EVIDENCE` times
 `0.5 ** i` of its own score (at most as much as the page's), so a document with several
 matching pages outranks one lucky page of another, and a lucky page still beats weak ones.
 """
@@ -24,19 +28,22 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
-from memex_mcp.runtime.documents.index import Candidate
+from memex_mcp.runtime.documents.index import Candidate, Index, PageHit
 from memex_mcp.runtime.documents.periods import Period
 
 #: Best BM25 pages re-ranked: enough to hold every issue of a periodic report that matches.
 POOL = 300
 #: The share of its BM25 score that a page keeps however far from the asked period its document is.
 FLOOR = 0.25
+#: Days after the asked period in which a document fits fully (at least; a quarter of the period's
+#: length for long periods: an annual report comes out months after its year).
+GRACE_MIN = 31
+#: Half-life, in days, of the fit of a document published later than that (at least; else the period's length).
 HALF_LIFE_MIN = 31
-#: The most a document dated outside the asked period fits: less than one dated in it.
-AFTER = 0.8
-#: How much faster the prior falls for documents dated before the period than after it.
-BEFORE = 4.0
+#: How much faster the fit falls for a document published before the period ends than after it.
+BEFORE = 3.0
 UNDATED = 0.3
 EVIDENCE = 0.2
 EVIDENCE_PAGES = 3
@@ -54,17 +61,20 @@ def prior(dated: Period | None, asked: Sequence[Period]) -> float:
     """How well a document dated `dated` fits a question naming the periods `asked` (see the module doc)."""
     if dated is None:
         return UNDATED
-    best = 0.0
-    for period in asked:
-        half_life = max(HALF_LIFE_MIN, (period.end - period.start).days + 1)
-        if dated.start > period.end:
-            fit = AFTER * 0.5 ** ((dated.start - period.end).days / half_life)
-        elif dated.end < period.start:
-            fit = AFTER * 0.5 ** (BEFORE * (period.start - dated.start).days / half_life)
-        else:
-            fit = 1.0
-        best = max(best, fit)
-    return best
+    return max((_fit(dated, period) for period in asked), default=UNDATED)
+
+
+def _fit(dated: Period, asked: Period) -> float:
+    length = (asked.end - asked.start).days + 1
+    grace = max(GRACE_MIN, length // 4)
+    if dated.precision in ("year", "fiscal year", "span"):  # published some time in it: the best time
+        published = min(max(asked.end + timedelta(days=grace), dated.start), dated.end)
+    else:
+        published = dated.end
+    late = (published - asked.end).days
+    if late <= 0:
+        return float(0.5 ** (-late * BEFORE / length))
+    return 1.0 if late <= grace else float(0.5 ** ((late - grace) / max(HALF_LIFE_MIN, length)))
 
 
 def rank_pages(
@@ -117,3 +127,37 @@ def rank_documents(ranked: Sequence[Ranked], k: int, pages: int) -> list[tuple[i
         by_doc[r.page.file_id].append(r)
     best = sorted(by_doc.items(), key=lambda item: -item[1][0].score)[:k]
     return [(file_id, hits[0].score, hits[:pages]) for file_id, hits in best]
+
+
+def search(
+    index: Index,
+    query: str,
+    asked: Sequence[Period],
+    k: int,
+    members: Mapping[int, object],
+    dates: Mapping[int, Period | None],
+    scope: list[int] | None = None,
+    per_doc: int | None = None,
+) -> list[PageHit]:
+    """`docs.search`'s re-ranked path: the `k` best pages for the FTS5 `query` among `members` (or
+    the files `scope`), re-ranked for the periods `asked` (with document evidence when there are
+    some; BM25's order when there are none), at most `per_doc` of a document."""
+    pool = index.candidates(query, max(POOL, 4 * k * (1 if per_doc is None else 3)), members, scope)
+    ranked = first(rank_pages(pool, dates, asked, evidence=bool(asked)), k, per_doc)
+    return index.hits(query, [(r.page.rowid, r.score) for r in ranked])
+
+
+def search_documents(
+    index: Index,
+    query: str,
+    asked: Sequence[Period],
+    k: int,
+    members: Mapping[int, object],
+    dates: Mapping[int, Period | None],
+) -> list[tuple[int, float, list[PageHit]]]:
+    """`docs.search_documents`: the `k` best documents (file id, score, its best pages as hits)."""
+    ranked = rank_pages(index.candidates(query, max(POOL, 30 * k), members), dates, asked)
+    return [
+        (file_id, score, index.hits(query, [(r.page.rowid, r.score) for r in best]))
+        for file_id, score, best in rank_documents(ranked, k, EVIDENCE_PAGES)
+    ]
