@@ -10,7 +10,7 @@ Forms read, each a `Period` from its first to its last day:
     fiscal    fiscal year 1954, fiscal 1954, FY1954, FY 1954, FY54: from July of the year before to
               the end of the year, as fiscal years end anywhere from June to December
     span      1953-1956, 1953-54, 1953 to 1956, between 1953 and 1956; the 1950s
-    year      1954 (not in amounts: $1954, 1954.5, 1954%)
+    year      1954: any number from 1800 to 2099 that is not part of an amount ($1954, 1954.5, 1954%)
 Two-digit years (FY54, 1953-54) are 1950-2049. Where forms overlap the longest wins (the year
 inside "March 31, 2025" is not a period of its own).
 """

@@ -9,7 +9,7 @@ that fits best), and it fits a period a question names
     fully                    when published in the `grace` days after the period ends: a quarter
                              of the period's length, at least `GRACE_MIN` (March's figures are in
                              the bulletin of April, 1954's in the annual report of March 1955),
-    0.5 ** (days / half-life) published later, `days` after the grace; the half-life is the
+    0.5 ** (days / half-life) published later, `days` after the grace; the half-life is half the
                              period's length, at least `HALF_LIFE_MIN` days,
     0.5 ** (days * BEFORE / length)
                              published `days` before the period ends (the bulletin of mid-March
@@ -40,7 +40,8 @@ FLOOR = 0.25
 #: Days after the asked period in which a document fits fully (at least; a quarter of the period's
 #: length for long periods: an annual report comes out months after its year).
 GRACE_MIN = 31
-#: Half-life, in days, of the fit of a document published later than that (at least; else the period's length).
+#: Half-life, in days, of the fit of a document published later than that (at least; else half the
+#: period's length: the report of the next quarter fits a quarter's question far less).
 HALF_LIFE_MIN = 31
 #: How much faster the fit falls for a document published before the period ends than after it.
 BEFORE = 3.0
@@ -74,7 +75,7 @@ def _fit(dated: Period, asked: Period) -> float:
     late = (published - asked.end).days
     if late <= 0:
         return float(0.5 ** (-late * BEFORE / length))
-    return 1.0 if late <= grace else float(0.5 ** ((late - grace) / max(HALF_LIFE_MIN, length)))
+    return 1.0 if late <= grace else float(0.5 ** ((late - grace) / max(HALF_LIFE_MIN, length / 2)))
 
 
 def rank_pages(
