@@ -57,7 +57,12 @@ QUESTIONS = {
     "prices in the 1950s": ["1950-1959"],
     "a loss of $1954 million in 2003, up 2.5% on 2002": ["2003", "2002"],
 }
-NO_PERIOD = ["What was Q3 revenue in the EMEA region?", "Kiri-2 weighs 2.1 kg", "port 8080 on 10.0.0.1, module 44.6", ""]
+NO_PERIOD = [
+    "What was Q3 revenue in the EMEA region?",
+    "Kiri-2 weighs 2.1 kg",
+    "port 8080 on 10.0.0.1, module 44.6",
+    "",
+]
 
 
 @pytest.mark.parametrize(("name", "label"), NAMES.items())
