@@ -6,9 +6,11 @@ worse for it?
    issue, only figures and dates differing. A third of each are dated by their file name one way
    (`bulletin_1955_03.pdf`, `harbor_q3_2015.pdf`), a third another way (`clb-1955-mar.pdf`,
    `2015Q3_report.pdf`), a third only by their first page (`clb_no_63.pdf`: "Issued March 15,
-   1955"; "For the quarter ended September 30, 2015"); every PDF's CreationDate is today's, as a
+   1955", or for half of those bulletins only the month their summary reports, a month early;
+   "For the quarter ended September 30, 2015"); every PDF's CreationDate is today's, as a
    batch conversion would leave it. Each bulletin reports the month before its issue (the March
-   issue has February's prices), and January's has the year before's annual summary; each fourth
+   issue has February's prices, beside January's and those of February a year before, so every
+   month and year is named in three issues), and January's has the year before's annual summary; each fourth
    quarter's report has the fiscal year's totals. 160 questions name periods in varied forms
    ("in March 1955", "in mid-March 1955", "as of March 31, 1955", "Mar. 1955", "1955-03",
    "Q3 2015", "the third quarter of 2015", "the quarter ended September 30, 2015", "3Q 2015",
@@ -78,14 +80,15 @@ def _bulletins(out: Path, rng: random.Random) -> tuple[list[Question], dict[tupl
             index = rng.randint(180, 320)
             first = [
                 "CROP AND LIVESTOCK BULLETIN",
-                f"Number {n}. Issued {MONTHS[m - 1]} 15, {y}",
+                f"Number {n}. Issued {MONTHS[m - 1]} 15, {y}" if n % 6 != 5 else f"Number {n}",
                 "Summary",
                 f"The index of prices received by farmers stood at {index} in {data},",
                 f"compared with {index + rng.randint(-9, 9)} in {before}. Prices of grains and livestock",
                 "are reported by state statisticians from sales at local markets.",
             ]
-            table = ["Table 1. Prices received by farmers", f"Prices for {data}, dollars per unit"]
-            table += [f"{item.capitalize()}: {rng.uniform(0.5, 30):.2f}" for item in ITEMS]
+            earlier = f"{MONTHS[dm - 1]} {dy - 1}"
+            table = ["Table 1. Prices received by farmers", f"Dollars per unit: {data}, {before}, {earlier}"]
+            table += [f"{item.capitalize()}: {rng.uniform(0.5, 30):.2f} {rng.uniform(0.5, 30):.2f}" for item in ITEMS]
             table += ["Table 2. Production and stocks", f"Stocks on farms at the end of {data}"]
             table += [f"{item.capitalize()} stocks: {rng.randint(100, 900)} thousand units" for item in ITEMS[:4]]
             last = ["Table 3. Farm employment", f"Hired workers {rng.randint(1500, 3000)} thousand", "Notes"]

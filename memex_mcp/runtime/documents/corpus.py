@@ -54,6 +54,7 @@ class Corpus:
         self._index_path = Path(config.cache_dir) / INDEX_FILE
         self._index: Index | None = None
         self._records: dict[str, FileRecord] = {}
+        self._dated: tuple[dict[str, FileRecord], dict[int, Period | None]] | None = None
         self._added: list[tuple[str, Path]] = []
         self._unreported: list[tuple[str, str]] = []
         #: (doc id, why) of every skip reported in this kernel: a file is reported again only if
@@ -338,7 +339,12 @@ class Corpus:
         return {r.id: doc_id for doc_id, r in self._records.items()}
 
     def _dates(self) -> dict[int, Period | None]:
-        return {r.id: (dated.period if (dated := r.dated) else None) for r in self._records.values()}
+        """Each file's date period by file id, read once per set of records (a refresh replaces it)."""
+        records, cached = self._records, self._dated
+        if cached is None or cached[0] is not records:
+            cached = (records, {r.id: (dated.period if (dated := r.dated) else None) for r in records.values()})
+            self._dated = cached
+        return cached[1]
 
     @staticmethod
     def _hit(h: PageHit, ids: dict[int, str]) -> Hit:
