@@ -106,9 +106,9 @@ class Document:
 class Hit:
     """One ranked page: `doc` (its doc id, so `docs[hit.doc]` is the document), `page` (from 1),
     `score` (BM25, higher is better; for a query naming a period, BM25 scaled by how well the
-    document's date fits it, plus its other pages' evidence), `snippet` (verbatim text of one line of the page, around the
-    matched words, `…` where the page goes on), `text` (the page), `offset` (where the snippet's
-    text starts in `text`), `label` (the page's printed label, "" if none)."""
+    document's date fits it, plus its other pages' evidence), `snippet` (verbatim text of one line
+    of the page, around the matched words, `…` where the page goes on), `text` (the page), `offset`
+    (where the snippet's text starts in `text`), `label` (the page's printed label, "" if none)."""
 
     doc: str
     page: int
