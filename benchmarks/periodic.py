@@ -245,6 +245,11 @@ def _latency(workdir: Path, pages: int = 15_000) -> dict[str, dict[str, float]]:
             dated_queries,
             lambda q: ranking.search(index, fts_query(q), periods(q), 10, ids, dates),
         ),
+        (
+            "search_documents (a query naming a month)",
+            dated_queries,
+            lambda q: ranking.search_documents(index, fts_query(q), periods(q), 10, ids, dates),
+        ),
     ):
         times = []
         for q in qs:

@@ -184,6 +184,8 @@ _COMPILED = [(re.compile(pattern, re.IGNORECASE), build) for pattern, build in _
 
 def find(text: str) -> list[tuple[int, Period]]:
     """(where it starts, period) of every period `text` names, in text order."""
+    if not any(ch.isdigit() for ch in text):  # every form has a digit: most queries end here
+        return []
     taken: list[tuple[int, int]] = []
     found: list[tuple[int, Period]] = []
     for regex, build in _COMPILED:

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from typing import NamedTuple
 
 from memex_mcp.runtime.documents.index import Candidate, Index, PageHit
 from memex_mcp.runtime.documents.periods import Period
@@ -46,13 +45,13 @@ HALF_LIFE_MIN = 31
 #: How much faster the fit falls for a document published before the period ends than after it.
 BEFORE = 3.0
 UNDATED = 0.3
+_WIDE = frozenset({"year", "fiscal year", "span"})
 EVIDENCE = 0.2
 EVIDENCE_PAGES = 3
 
 
-@dataclass(frozen=True)
-class Ranked:
-    """A candidate page with its score after re-ranking."""
+class Ranked(NamedTuple):
+    """A candidate page with its score after re-ranking (a tuple: hundreds are made per search)."""
 
     page: Candidate
     score: float
@@ -60,22 +59,38 @@ class Ranked:
 
 def prior(dated: Period | None, asked: Sequence[Period]) -> float:
     """How well a document dated `dated` fits a question naming the periods `asked` (see the module doc)."""
-    if dated is None:
+    return _prior(dated, [_Asked.of(period) for period in asked])
+
+
+class _Asked(NamedTuple):
+    """An asked period in days (ordinals), with its grace and half-life."""
+
+    end: int
+    length: int
+    grace: int
+    half_life: float
+
+    @classmethod
+    def of(cls, period: Period) -> _Asked:
+        length = (period.end - period.start).days + 1
+        return cls(period.end.toordinal(), length, max(GRACE_MIN, length // 4), max(HALF_LIFE_MIN, length / 2))
+
+
+def _prior(dated: Period | None, asked: Sequence[_Asked]) -> float:
+    if dated is None or not asked:
         return UNDATED
-    return max((_fit(dated, period) for period in asked), default=UNDATED)
-
-
-def _fit(dated: Period, asked: Period) -> float:
-    length = (asked.end - asked.start).days + 1
-    grace = max(GRACE_MIN, length // 4)
-    if dated.precision in ("year", "fiscal year", "span"):  # published some time in it: the best time
-        published = min(max(asked.end + timedelta(days=grace), dated.start), dated.end)
-    else:
-        published = dated.end
-    late = (published - asked.end).days
-    if late <= 0:
-        return float(0.5 ** (-late * BEFORE / length))
-    return 1.0 if late <= grace else float(0.5 ** ((late - grace) / max(HALF_LIFE_MIN, length / 2)))
+    start, end = dated.start.toordinal(), dated.end.toordinal()
+    best = 0.0
+    for a in asked:
+        # Published at the end of its period; one dated only by a year or wider, at its best time.
+        published = min(max(a.end + a.grace, start), end) if dated.precision in _WIDE else end
+        late = published - a.end
+        if late <= 0:
+            fit = 0.5 ** (-late * BEFORE / a.length)
+        else:
+            fit = 1.0 if late <= a.grace else 0.5 ** ((late - a.grace) / a.half_life)
+        best = max(best, fit)
+    return best
 
 
 def rank_pages(
@@ -87,24 +102,32 @@ def rank_pages(
     """The candidates (BM25's best pages) re-ranked: by the prior of their document's date (`dates`
     by file id) for the periods `asked` (none: BM25's order), and by their document's other pages
     when `evidence`. Best first; ties keep BM25's order."""
-    timed = [
-        Ranked(c, c.score * (FLOOR + (1 - FLOOR) * prior(dates.get(c.file_id), asked)) if asked else c.score)
-        for c in candidates
-    ]
+    days = [_Asked.of(period) for period in asked]
+    fits: dict[int, float] = {}
+    if days:
+        for c in candidates:
+            if c.file_id not in fits:
+                fits[c.file_id] = FLOOR + (1 - FLOOR) * _prior(dates.get(c.file_id), days)
+    timed = sorted((Ranked(c, c.score * fits.get(c.file_id, 1.0)) for c in candidates), key=_worst_first)
     if not evidence:
-        return sorted(timed, key=lambda r: -r.score)
-    by_doc: dict[int, list[float]] = defaultdict(list)
+        return timed
+    best: dict[int, list[float]] = defaultdict(list)  # each document's best scores, best first
     for r in timed:
-        by_doc[r.page.file_id].append(r.score)
-    for scores in by_doc.values():
-        scores.sort(reverse=True)
+        if len(scores := best[r.page.file_id]) <= EVIDENCE_PAGES:
+            scores.append(r.score)
     ranked = []
     for r in timed:
-        others = list(by_doc[r.page.file_id])
-        others.remove(r.score)
+        others = best[r.page.file_id]
+        if r.score in others:
+            others = list(others)
+            others.remove(r.score)
         support = sum(0.5**i * min(r.score, s) for i, s in enumerate(others[:EVIDENCE_PAGES]))
         ranked.append(Ranked(r.page, r.score + EVIDENCE * support))
-    return sorted(ranked, key=lambda r: -r.score)
+    return sorted(ranked, key=_worst_first)
+
+
+def _worst_first(r: Ranked) -> float:
+    return -r.score
 
 
 def first(ranked: Sequence[Ranked], k: int, per_doc: int | None) -> list[Ranked]:
