@@ -98,7 +98,7 @@ class Corpus:
         """The `k` pages that best match `query` (any text: a question, keywords, "a phrase"), best
         first by BM25. When `query` names periods ("in fiscal year 1954", "as of March 31, 2025",
         "Q3 2024"), pages of documents dated in or shortly after them come first, and a document
-        with several matching pages before a lucky page (see `ranking`); otherwise the order is
+        with several matching pages before a lucky page of another; otherwise the order is
         BM25's. `files`: a glob over doc ids ("reports/*.pdf", "*2024*"); `after`/`before`: only
         documents dated within them, both inclusive (a `datetime.date`, "2024", "2024-03" or
         "2024-03-31"; undated documents are left out); `per_doc`: at most that many pages of a
