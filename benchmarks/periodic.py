@@ -6,11 +6,12 @@ worse for it?
    issue, only figures and dates differing. A third of each are dated by their file name one way
    (`bulletin_1955_03.pdf`, `harbor_q3_2015.pdf`), a third another way (`clb-1955-mar.pdf`,
    `2015Q3_report.pdf`), a third only by their first page (`clb_no_63.pdf`: "Issued March 15,
-   1955", or for half of those bulletins only the month their summary reports, a month early;
+   1955", or for half of those bulletins only the (earlier) month their summary reports;
    "For the quarter ended September 30, 2015"); every PDF's CreationDate is today's, as a
-   batch conversion would leave it. Each bulletin reports the month before its issue (the March
-   issue has February's prices, beside January's and those of February a year before, so every
-   month and year is named in three issues), and January's has the year before's annual summary; each fourth
+   batch conversion would leave it. Each bulletin reports the month before its issue, from 1970
+   the month before that (the March issue has February's prices, or January's, beside those of
+   the month before and a year before, so every month and year is named in three issues), and
+   January's has the year before's annual summary; each fourth
    quarter's report has the fiscal year's totals. 160 questions name periods in varied forms
    ("in March 1955", "in mid-March 1955", "as of March 31, 1955", "Mar. 1955", "1955-03",
    "Q3 2015", "the third quarter of 2015", "the quarter ended September 30, 2015", "3Q 2015",
@@ -45,6 +46,8 @@ from memex_mcp.runtime.documents.dates import DocDate
 from memex_mcp.runtime.documents.index import Index, fts_query
 from memex_mcp.runtime.documents.periods import month, periods
 
+#: From 1970 the bulletins report two months back (a slower schedule), not one.
+LAG_AFTER_1970 = 2
 ITEMS = ("wheat", "corn", "oats", "barley", "cattle", "hogs", "milk", "eggs")
 MONTHS = [calendar.month_name[m] for m in range(1, 13)]
 Question = tuple[str, str]  # (question, source doc id)
@@ -64,6 +67,12 @@ def _pdf(path: Path, pages: list[list[str]]) -> None:
     pdf.save()
 
 
+def _back(y: int, m: int, months: int) -> tuple[int, int]:
+    """The month `months` before (y, m) (after, when negative)."""
+    n = y * 12 + m - 1 - months
+    return n // 12, n % 12 + 1
+
+
 def _bulletins(out: Path, rng: random.Random) -> tuple[list[Question], dict[tuple[int, int], str]]:
     ids: dict[tuple[int, int], str] = {}
     n = 0
@@ -74,7 +83,7 @@ def _bulletins(out: Path, rng: random.Random) -> tuple[list[Question], dict[tupl
                 n % 3
             ]
             ids[(y, m)] = name
-            dy, dm = (y, m - 1) if m > 1 else (y - 1, 12)
+            dy, dm = _back(y, m, LAG_AFTER_1970 if y >= 1970 else 1)
             py, pm = (dy, dm - 1) if dm > 1 else (dy - 1, 12)
             data, before = f"{MONTHS[dm - 1]} {dy}", f"{MONTHS[pm - 1]} {py}"
             index = rng.randint(180, 320)
@@ -107,7 +116,7 @@ def _bulletins(out: Path, rng: random.Random) -> tuple[list[Question], dict[tupl
     ]
     for q in range(80):
         y, m = rng.randint(1950, 1988), rng.randint(1, 12)
-        source = ids[(y, m + 1) if m < 12 else (y + 1, 1)]  # the issue after reports the month
+        source = ids[_back(y, m, -(LAG_AFTER_1970 if _back(y, m, -2)[0] >= 1970 else 1))]
         questions.append((forms[q % len(forms)](rng.choice(ITEMS), y, m), source))
     for _ in range(20):
         y = rng.randint(1950, 1988)
