@@ -151,7 +151,7 @@ async def test_bad_search_arguments_raise_errors_naming_the_accepted_forms(clien
         "docs.search('revenue', after='March')": 'after takes a datetime.date or a string "2024", "2024-03" or',
         "docs.search('revenue', before='2024-13')": "before='2024-13' is not a date",
         "docs.search('revenue', files=['*.pdf'])": 'files takes a glob over doc ids as a string, e.g. "reports/*.pdf"',
-        "docs.search('revenue', per_doc=0)": "per_doc takes a whole number of at least 1 or None",
+        "docs.search('revenue', per_doc=0)": "per_doc takes a whole number of at least 1, or None",
         "docs.search('revenue', files='reports/*')": "files='reports/*' matches no doc id",
         "docs.search('revenue', after='2023', before='2022')": "after='2023' is later than before='2022'",
         "docs.search_documents('revenue', k=-1)": "k takes a whole number of at least 1",

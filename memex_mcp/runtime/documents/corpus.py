@@ -104,12 +104,12 @@ class Corpus:
         "2024-03-31"; undated documents are left out); `per_doc`: at most that many pages of a
         document. Each hit prints as one line; `hit.text` is the whole page."""
         from memex_mcp.runtime.documents import ranking
-        from memex_mcp.runtime.documents.filters import count, matching, scope
+        from memex_mcp.runtime.documents.filters import count, count_or_none, matching, scope
         from memex_mcp.runtime.documents.hits import Hits
         from memex_mcp.runtime.documents.index import fts_query
         from memex_mcp.runtime.documents.periods import periods
 
-        k, per_doc, chosen = count("k", k) or 0, count("per_doc", per_doc, allow_none=True), scope(files, after, before)
+        k, per_doc, chosen = count("k", k), count_or_none("per_doc", per_doc), scope(files, after, before)
         index = self._ready()
         ids, asked, text = self._ids_by_file(), periods(query), fts_query(query)
         if not asked and chosen.everything and per_doc is None:
@@ -131,7 +131,7 @@ class Corpus:
         from memex_mcp.runtime.documents.index import fts_query
         from memex_mcp.runtime.documents.periods import periods
 
-        k = count("k", k) or 0
+        k = count("k", k)
         index = self._ready()
         ids, dates = self._ids_by_file(), self._dates()
         found = []

@@ -42,14 +42,21 @@ class Scope:
         )
 
 
-def count(name: str, value: object, allow_none: bool = False) -> int | None:
-    """`value` as a positive whole number (or None where allowed), else a `ValueError` saying so."""
-    if value is None and allow_none:
-        return None
+def count(name: str, value: object) -> int:
+    """`value` as a whole number of at least 1, else a `ValueError` saying so."""
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        none = " or None" if allow_none else ""
-        raise ValueError(f"{name}={value!r}: {name} takes a whole number of at least 1{none}")
+        raise ValueError(f"{name}={value!r}: {name} takes a whole number of at least 1")
     return value
+
+
+def count_or_none(name: str, value: object) -> int | None:
+    """As `count`, and None stays None."""
+    if value is None:
+        return None
+    try:
+        return count(name, value)
+    except ValueError:
+        raise ValueError(f"{name}={value!r}: {name} takes a whole number of at least 1, or None") from None
 
 
 def scope(files: object, after: object, before: object) -> Scope:
