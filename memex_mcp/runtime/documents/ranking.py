@@ -44,7 +44,7 @@ GRACE_MIN = 31
 HALF_LIFE_MIN = 31
 #: How much faster the fit falls for a document published before the period ends than after it.
 BEFORE = 3.0
-UNDATED = 0.3
+UNDATED = 0.5
 _WIDE = frozenset({"year", "fiscal year", "span"})
 EVIDENCE = 0.2
 EVIDENCE_PAGES = 3
