@@ -15,10 +15,11 @@ memex scratchpad: your variables persist between calls; only what you print is r
   history           every execution: history[i].code, .output, history.find(text)
   _outputs[n]       full output of execution n (replies are cut to the output budget)
   submit(value)     record a final answer, appended to `submissions`
-  docs.search(query, k=10)  ranked pages of the documents; h = hits[0]: h.text is the page,
-                    h.snippet verbatim page text, h.context(600) the text around it
+  docs.search(query, k=10)  ranked pages; h = hits[0]: h.text the page, h.snippet, h.context(600)
+    files="*.pdf", after="2024-03", before="2024", per_doc=1; "Q3 2024" in query ranks it first
+  docs.search_documents(query)  whole documents ranked, .pages the evidence
   docs.grep(pattern)  regex matches: document, page, line
-  docs.list()       DataFrame, one row per document (id, file, pages, chars, status, reason, path)
+  docs.list()       DataFrame, one row per document (id, file, pages, status, reason, date, path, …)
   docs[doc_id]      a document d: .text, .pages (a list, from 0); d.page(n) counts from 1 as hits
                     print it (p.2), d.page(hit) is the hit's page; docs[hit] its document
   docs.add(path)    index more files now; read_document(path) reads one without indexing

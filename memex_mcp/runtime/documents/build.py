@@ -13,6 +13,7 @@ from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from memex_mcp.runtime.documents.dates import publication_date
 from memex_mcp.runtime.documents.errors import DocumentError
 from memex_mcp.runtime.documents.extract import read, supported
 from memex_mcp.runtime.documents.index import BuildLock, FileRecord, Index
@@ -121,7 +122,8 @@ def _index_one(index: Index, path: Path) -> tuple[FileRecord, bool]:
         return index.store(key, stat.st_size, stat.st_mtime_ns, None, str(exc)), True
     pages = extracted.pages
     reason = "" if any(p.strip() for p in pages) else _no_text(path, len(pages))
-    return index.store(key, stat.st_size, stat.st_mtime_ns, pages, reason, extracted.labels), True
+    dated = publication_date(path, pages[0] if pages else "")
+    return index.store(key, stat.st_size, stat.st_mtime_ns, pages, reason, extracted.labels, dated), True
 
 
 def _no_text(path: Path, pages: int) -> str:

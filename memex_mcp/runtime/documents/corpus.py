@@ -18,6 +18,7 @@ import builtins
 import math
 import re
 import threading
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,8 +31,9 @@ if TYPE_CHECKING:
     import pandas
 
     from memex_mcp.runtime.documents.build import Indexing, OnProgress
-    from memex_mcp.runtime.documents.hits import Document, Hit, Hits, Match, Matches
-    from memex_mcp.runtime.documents.index import FileRecord, Index
+    from memex_mcp.runtime.documents.hits import Document, DocumentHits, Hit, Hits, Match, Matches
+    from memex_mcp.runtime.documents.index import FileRecord, Index, PageHit
+    from memex_mcp.runtime.documents.periods import Period
 
 # The kernel creates `docs` at start; the modules that do the work (and their dataclasses, regular
 # expressions, SQLite) are imported when first used, mostly by the indexing thread.
@@ -52,6 +54,7 @@ class Corpus:
         self._index_path = Path(config.cache_dir) / INDEX_FILE
         self._index: Index | None = None
         self._records: dict[str, FileRecord] = {}
+        self._dated: tuple[dict[str, FileRecord], dict[int, Period | None]] | None = None
         self._added: list[tuple[str, Path]] = []
         self._unreported: list[tuple[str, str]] = []
         #: (doc id, why) of every skip reported in this kernel: a file is reported again only if
@@ -83,19 +86,61 @@ class Corpus:
 
     # --- the public interface -------------------------------------------------------------
 
-    def search(self, query: str, k: int = 10) -> Hits:
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        files: str | None = None,
+        after: date | str | None = None,
+        before: date | str | None = None,
+        per_doc: int | None = None,
+    ) -> Hits:
         """The `k` pages that best match `query` (any text: a question, keywords, "a phrase"), best
-        first by BM25. Each hit prints as one line; `hit.text` is the whole page."""
-        from memex_mcp.runtime.documents.hits import Hit, Hits
+        first by BM25. When `query` names periods ("in fiscal year 1954", "as of March 31, 2025",
+        "Q3 2024"), pages of documents dated in or shortly after them come first, and a document
+        with several matching pages before a lucky page of another; otherwise the order is
+        BM25's. `files`: a glob over doc ids ("reports/*.pdf", "*2024*"); `after`/`before`: only
+        documents dated within them, both inclusive (a `datetime.date`, "2024", "2024-03" or
+        "2024-03-31"; undated documents are left out); `per_doc`: at most that many pages of a
+        document. Each hit prints as one line; `hit.text` is the whole page."""
+        from memex_mcp.runtime.documents import ranking
+        from memex_mcp.runtime.documents.filters import count, count_or_none, matching, scope
+        from memex_mcp.runtime.documents.hits import Hits
         from memex_mcp.runtime.documents.index import fts_query
+        from memex_mcp.runtime.documents.periods import periods
 
+        k, per_doc, chosen = count("k", k), count_or_none("per_doc", per_doc), scope(files, after, before)
         index = self._ready()
-        ids = self._ids_by_file()
-        hits = [
-            Hit(ids[h.file_id], h.page, round(h.score, 3), h.snippet, h.text, h.offset, h.label)
-            for h in index.search(fts_query(query), k, ids)
-        ]
-        return Hits(hits, query)
+        ids, asked, text = self._ids_by_file(), periods(query), fts_query(query)
+        if not asked and chosen.everything and per_doc is None:
+            return Hits([self._hit(h, ids) for h in index.search(text, k, ids)], query)
+        if chosen.files is not None:
+            matching(chosen.files, self._records)
+        dates = self._dates()
+        in_scope = None if chosen.everything else [i for i, d in ids.items() if chosen.admits(d, dates[i])]
+        found = ranking.search(index, text, asked, k, ids, dates, in_scope, per_doc)
+        return Hits([self._hit(h, ids) for h in found], query)
+
+    def search_documents(self, query: str, k: int = 10) -> DocumentHits:
+        """The `k` documents that best match `query`, best first, each with its best pages as
+        evidence (`.pages`): a document scores as its best page, helped by its other matching pages
+        and, when `query` names periods, by being dated in or shortly after them (as `search`)."""
+        from memex_mcp.runtime.documents import ranking
+        from memex_mcp.runtime.documents.filters import count
+        from memex_mcp.runtime.documents.hits import DocumentHit, DocumentHits, Hits
+        from memex_mcp.runtime.documents.index import fts_query
+        from memex_mcp.runtime.documents.periods import periods
+
+        k = count("k", k)
+        index = self._ready()
+        ids, dates = self._ids_by_file(), self._dates()
+        found = []
+        for file_id, score, best in ranking.search_documents(index, fts_query(query), periods(query), k, ids, dates):
+            dated = dates[file_id]
+            hits = Hits([self._hit(h, ids) for h in best], query)
+            start, label = (dated.start, dated.label) if dated else (None, "")
+            found.append(DocumentHit(ids[file_id], start, label, round(score, 3), hits))
+        return DocumentHits(found, query)
 
     def grep(self, pattern: str | re.Pattern[str], flags: int = 0) -> Matches:
         """Every line matching the regular expression `pattern` (`re.search`; pass `flags=re.I` or
@@ -117,15 +162,18 @@ class Corpus:
 
     def list(self) -> pandas.DataFrame:
         """One row per document: id, file (its name), pages, chars, status (ok, empty, skipped),
-        reason, path (absolute)."""
+        reason, date (a `datetime.date` or None), period (the date's precision, as
+        `Document.period`), date_from ("name", "first page", "metadata" or ""), path (absolute)."""
         import pandas
 
         self._ready()
-        rows = [
-            (doc_id, Path(r.path).name, r.pages, r.chars, r.status, r.reason, r.path)
-            for doc_id, r in sorted(self._records.items())
-        ]
-        return pandas.DataFrame(rows, columns=["id", "file", "pages", "chars", "status", "reason", "path"])
+        rows = []
+        for doc_id, r in sorted(self._records.items()):
+            dated = r.dated
+            when = (dated.period.start, dated.period.label, dated.source) if dated else (None, "", "")
+            rows.append((doc_id, Path(r.path).name, r.pages, r.chars, r.status, r.reason, *when, r.path))
+        columns = ["id", "file", "pages", "chars", "status", "reason", "date", "period", "date_from", "path"]
+        return pandas.DataFrame(rows, columns=columns)
 
     def __getitem__(self, key: str | Hit | Match) -> Document:
         """The document with this doc id (or file name, when only one document has it), or the
@@ -138,7 +186,9 @@ class Corpus:
         if record.status == "skipped":
             raise DocumentError(f"{doc_id} was skipped: {record.reason}")
         assert self._index is not None
-        return Document(doc_id, Path(record.path), *self._index.pages(record.id))
+        dated = record.dated
+        when = (dated.period.start, dated.period.label, dated.source) if dated else (None, "", "")
+        return Document(doc_id, Path(record.path), *self._index.pages(record.id), *when)
 
     def add(self, path: str | Path) -> builtins.list[str]:
         """Index a file, or every document under a directory, now; returns their doc ids. Files
@@ -178,13 +228,17 @@ class Corpus:
 
     def __repr__(self) -> str:
         if not self._done.is_set():
-            return f"<docs: {self._state[2]}; docs.search(query, k=10), docs.list(), docs[doc_id]>"
+            return (
+                f"<docs: {self._state[2]}; docs.search(query, k=10), docs.search_documents(query), docs.list(), "
+                "docs[doc_id]>"
+            )
         skipped = sum(r.status == "skipped" for r in self._records.values())
         pages = sum(r.pages for r in self._records.values())
         last = f"; last {self._last!r}" if self._last else ""
         return (
             f"<docs: {len(self._records) - skipped:,} documents, {pages:,} pages, {skipped} skipped{last}. "
-            "docs.search(query, k=10), docs.grep(pattern), docs.list(), docs[doc_id], docs.add(path)>"
+            "docs.search(query, k=10), docs.search_documents(query), docs.grep(pattern), docs.list(), docs[doc_id], "
+            "docs.add(path)>"
         )
 
     # --- indexing --------------------------------------------------------------------------
@@ -284,6 +338,20 @@ class Corpus:
     def _ids_by_file(self) -> dict[int, str]:
         return {r.id: doc_id for doc_id, r in self._records.items()}
 
+    def _dates(self) -> dict[int, Period | None]:
+        """Each file's date period by file id, read once per set of records (a refresh replaces it)."""
+        records, cached = self._records, self._dated
+        if cached is None or cached[0] is not records:
+            cached = (records, {r.id: (dated.period if (dated := r.dated) else None) for r in records.values()})
+            self._dated = cached
+        return cached[1]
+
+    @staticmethod
+    def _hit(h: PageHit, ids: dict[int, str]) -> Hit:
+        from memex_mcp.runtime.documents.hits import Hit
+
+        return Hit(ids[h.file_id], h.page, round(h.score, 3), h.snippet, h.text, h.offset, h.label)
+
     def _resolve(self, key: str) -> str:
         import difflib
 
@@ -301,6 +369,7 @@ class Corpus:
 
 def read_document(path: str | Path) -> Document:
     """Read one PDF, DOCX, HTML, Markdown or text file without indexing it."""
+    from memex_mcp.runtime.documents.dates import publication_date
     from memex_mcp.runtime.documents.extract import read
     from memex_mcp.runtime.documents.hits import Document
 
@@ -311,4 +380,6 @@ def read_document(path: str | Path) -> Document:
         extracted = read(target)
     except DocumentError as exc:
         raise DocumentError(f"cannot read {path}: {exc}") from exc
-    return Document(str(path), target.resolve(), extracted.pages, extracted.labels)
+    dated = publication_date(target, extracted.pages[0] if extracted.pages else "")
+    when = (dated.period.start, dated.period.label, dated.source) if dated else (None, "", "")
+    return Document(str(path), target.resolve(), extracted.pages, extracted.labels, *when)

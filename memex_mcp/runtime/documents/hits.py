@@ -11,6 +11,7 @@ prints its own page labels (`iv`, `A-3`), a hit shows the label beside the numbe
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,10 @@ def _page(page: int, label: str) -> str:
 @dataclass(frozen=True, repr=False)
 class Document:
     """A document's text, page by page. `id` is its doc id in `docs` (for `read_document`: the
-    path as given); `path` is the file."""
+    path as given); `path` is the file. `date` is when it was published, None when nothing dates
+    it: the first day of the period it is dated by, and `period` says how precise that is —
+    `2024-09-30` a day, `2024-09` a month, `2024-Q3` a quarter, `2024-H1` a half, `2024` a year,
+    `FY2024` a fiscal year; `date_from` is where it was read: "name", "first page" or "metadata"."""
 
     id: str
     path: Path
@@ -54,6 +58,9 @@ class Document:
     pages: list[str] = field(default_factory=list)
     #: Beside each page, the label the PDF prints on it ("" where it has none).
     labels: list[str] = field(default_factory=list)
+    date: datetime.date | None = None
+    period: str = ""
+    date_from: str = ""
 
     def page(self, n: int | Hit | Match) -> str:
         """Page `n`, counted from 1 as hits and matches count (`p.2` is `page(2)`), or the page of a
@@ -91,15 +98,17 @@ class Document:
         start = " ".join(self.text[:200].split())
         start = f': "{shorten(start, 60)}"' if start else ""
         pages = "1 page" if len(self.pages) == 1 else f"{len(self.pages):,} pages"
-        return f"<Document {self.id}: {pages}, {self.chars:,} chars{start}>"
+        dated = f", dated {self.period} ({self.date_from})" if self.period else ""
+        return f"<Document {self.id}: {pages}, {self.chars:,} chars{dated}{start}>"
 
 
 @dataclass(frozen=True, repr=False)
 class Hit:
     """One ranked page: `doc` (its doc id, so `docs[hit.doc]` is the document), `page` (from 1),
-    `score` (BM25, higher is better), `snippet` (verbatim text of one line of the page, around the
-    matched words, `…` where the page goes on), `text` (the page), `offset` (where the snippet's
-    text starts in `text`), `label` (the page's printed label, "" if none)."""
+    `score` (BM25, higher is better; for a query naming a period, BM25 scaled by how well the
+    document's date fits it, plus its other pages' evidence), `snippet` (verbatim text of one line
+    of the page, around the matched words, `…` where the page goes on), `text` (the page), `offset`
+    (where the snippet's text starts in `text`), `label` (the page's printed label, "" if none)."""
 
     doc: str
     page: int
@@ -183,3 +192,35 @@ class Matches(list[Match]):
         if len(self) > SHOWN_MATCHES:
             lines.append(f"… {len(self) - SHOWN_MATCHES:,} more (len {len(self):,}; they are all in this list)")
         return "\n".join(lines)
+
+
+@dataclass(frozen=True, repr=False)
+class DocumentHit:
+    """One ranked document: `doc` (doc id), `date` and `period` (as `Document`'s; None and "" when
+    undated), `score` (higher is better), `pages` (its best pages, the evidence: `Hits`)."""
+
+    doc: str
+    date: datetime.date | None
+    period: str
+    score: float
+    pages: Hits
+
+    def __repr__(self) -> str:
+        where = ", ".join(_page(h.page, h.label) for h in self.pages)
+        prefix = f"{_name(self.doc)} {self.period or 'undated'} ({self.score:.2f}) {where}: "
+        best = self.pages[0].snippet if self.pages else ""
+        return shorten(prefix + best, LINE - len("[99] "))
+
+
+class DocumentHits(list[DocumentHit]):
+    """Documents ranked, best first; prints one numbered line per document (id, date, score, pages,
+    the best page's snippet)."""
+
+    def __init__(self, hits: list[DocumentHit], query: str = "") -> None:
+        super().__init__(hits)
+        self.query = query
+
+    def __repr__(self) -> str:
+        if not self:
+            return f"no documents match {self.query!r} (try other words, or docs.grep(pattern) for exact text)"
+        return "\n".join(f"[{i}] {hit!r}" for i, hit in enumerate(self))

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from memex_mcp.runtime.documents.dates import DocDate, as_row, from_row
 from memex_mcp.runtime.documents.snippet import snippet
 
 Status = Literal["ok", "empty", "skipped"]
@@ -31,11 +32,14 @@ Status = Literal["ok", "empty", "skipped"]
 #: Bumped when the schema or the text extraction changes: a cache of another version is dropped and
 #: rebuilt, so it never serves text that the current extraction would not give.
 #: 2: page labels; words cut by a PDF's line wrapping joined; `year-over-year` keeps its hyphen.
-SCHEMA_VERSION = 2
+#: 3: each file's date (the period it is dated by, its precision and where it was read).
+SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, size INTEGER NOT NULL,
                    mtime_ns INTEGER NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,
-                   pages INTEGER NOT NULL, chars INTEGER NOT NULL);
+                   pages INTEGER NOT NULL, chars INTEGER NOT NULL, period_start TEXT NOT NULL DEFAULT '',
+                   period_end TEXT NOT NULL DEFAULT '', precision TEXT NOT NULL DEFAULT '',
+                   date_from TEXT NOT NULL DEFAULT '');
 CREATE TABLE pages(id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, page INTEGER NOT NULL, text TEXT NOT NULL,
                    label TEXT NOT NULL);
 CREATE INDEX pages_by_file ON pages(file_id, page);
@@ -68,6 +72,16 @@ class FileRecord:
     reason: str
     pages: int
     chars: int
+    #: The period the file is dated by (ISO dates, "" when undated), its precision and where it was
+    #: read: see `dates.publication_date`.
+    period_start: str = ""
+    period_end: str = ""
+    precision: str = ""
+    date_from: str = ""
+
+    @property
+    def dated(self) -> DocDate | None:
+        return from_row(self.period_start, self.period_end, self.precision, self.date_from)
 
 
 @dataclass(frozen=True)
@@ -80,6 +94,16 @@ class PageHit:
     offset: int
     snippet: str
     text: str
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A page that matched, before re-ranking: its FTS row, file, page number and BM25 score."""
+
+    rowid: int
+    file_id: int
+    page: int
+    score: float
 
 
 #: Marks FTS5's `highlight()` puts around the matched words (private-use characters).
@@ -154,11 +178,18 @@ class Index:
         return FileRecord(*row) if row else None
 
     def store(
-        self, path: str, size: int, mtime_ns: int, pages: list[str] | None, reason: str, labels: list[str] | None = None
+        self,
+        path: str,
+        size: int,
+        mtime_ns: int,
+        pages: list[str] | None,
+        reason: str,
+        labels: list[str] | None = None,
+        dated: DocDate | None = None,
     ) -> FileRecord:
-        """Replace what is cached for `path`: its pages and their printed `labels`, or (`pages` None)
-        the reason it was skipped. Another kernel may have stored the same version meanwhile; then
-        that record is kept."""
+        """Replace what is cached for `path`: its pages and their printed `labels` and its date, or
+        (`pages` None) the reason it was skipped. Another kernel may have stored the same version
+        meanwhile; then that record is kept."""
         status: Status = "skipped" if pages is None else ("ok" if any(p.strip() for p in pages) else "empty")
         pages = pages or []
         with self._lock, self._transaction():
@@ -167,11 +198,15 @@ class Index:
                 return FileRecord(*old)
             if old is not None:
                 self._db.execute("DELETE FROM pages WHERE file_id = ?", (old[0],))
-            row = (path, size, mtime_ns, status, reason, len(pages), sum(len(p) for p in pages))
+            when = as_row(dated)
+            row = (path, size, mtime_ns, status, reason, len(pages), sum(len(p) for p in pages), *when)
             file_id = self._db.execute(
-                "INSERT INTO files(path, size, mtime_ns, status, reason, pages, chars) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "INSERT INTO files(path, size, mtime_ns, status, reason, pages, chars, period_start, period_end, "
+                "precision, date_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(path) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns, "
-                "status=excluded.status, reason=excluded.reason, pages=excluded.pages, chars=excluded.chars "
+                "status=excluded.status, reason=excluded.reason, pages=excluded.pages, chars=excluded.chars, "
+                "period_start=excluded.period_start, period_end=excluded.period_end, "
+                "precision=excluded.precision, date_from=excluded.date_from "
                 "RETURNING id",
                 row,
             ).fetchone()[0]
@@ -227,17 +262,63 @@ class Index:
                     (query, k),
                 ).fetchall()
                 pages = self._pages_by_rowid([rowid for rowid, _ in best])
-            # highlight() one page at a time: with `rowid IN (…)` SQLite walks every match again.
-            hits = []
-            for rowid, score in best:
-                (marked,) = self._db.execute(
-                    f"SELECT highlight(pages_fts, 0, '{_OPEN}', '{_CLOSE}') FROM pages_fts WHERE pages_fts MATCH ? "
-                    "AND rowid = ?",
-                    (query, rowid),
-                ).fetchone()
-                file_id, page, text, label = pages[rowid]
-                offset, shown = snippet(text, _spans(marked, text))
-                hits.append(PageHit(file_id, page, label, score, offset, shown, text))
+            return self._hits(query, best, pages)
+
+    def candidates(
+        self, query: str, limit: int, members: Container[int], scope: list[int] | None = None
+    ) -> list[Candidate]:
+        """The `limit` best pages for an FTS5 `query` of the `members` (as `search`), or of the files
+        `scope` when given (a subset of them), best first; without their text, for re-ranking."""
+        if not query or limit <= 0:
+            return []
+        with self._lock:
+            if scope is not None:
+                with self._transaction(immediate=False):
+                    self._db.execute("CREATE TEMP TABLE IF NOT EXISTS scope(file_id INTEGER PRIMARY KEY)")
+                    self._db.execute("DELETE FROM temp.scope")
+                    self._db.executemany("INSERT OR IGNORE INTO temp.scope VALUES (?)", ((i,) for i in scope))
+                return self._joined(query, limit, "scope")
+            # The best pages of the whole cache first (as `search`), then their files: joining `pages`
+            # only to those rows costs little, joining every match to the members doubles the cost.
+            top = self._db.execute(
+                "SELECT t.rowid, p.file_id, p.page, t.score FROM (SELECT rowid, -bm25(pages_fts) AS score "
+                "FROM pages_fts WHERE pages_fts MATCH ? ORDER BY bm25(pages_fts) LIMIT ?) t "
+                "JOIN pages p ON p.id = t.rowid ORDER BY t.score DESC",
+                (query, limit),
+            ).fetchall()
+            found = [Candidate(*row) for row in top if row[1] in members]
+            if len(found) < limit // 2 and len(top) == limit:  # mostly other corpora's pages
+                return self._joined(query, limit, "members")
+            return found
+
+    def _joined(self, query: str, limit: int, table: Literal["members", "scope"]) -> list[Candidate]:
+        rows = self._db.execute(
+            "SELECT pages_fts.rowid, p.file_id, p.page, -bm25(pages_fts) FROM pages_fts "
+            f"JOIN pages p ON p.id = pages_fts.rowid WHERE pages_fts MATCH ? AND p.file_id IN temp.{table} "
+            "ORDER BY bm25(pages_fts) LIMIT ?",
+            (query, limit),
+        )
+        return [Candidate(*row) for row in rows]
+
+    def hits(self, query: str, chosen: list[tuple[int, float]]) -> list[PageHit]:
+        """`PageHit`s of the pages `chosen` (rowid, score), in that order, with their snippets for `query`."""
+        with self._lock:
+            return self._hits(query, chosen, self._pages_by_rowid([rowid for rowid, _ in chosen]))
+
+    def _hits(
+        self, query: str, chosen: list[tuple[int, float]], pages: dict[int, tuple[int, int, str, str]]
+    ) -> list[PageHit]:
+        # highlight() one page at a time: with `rowid IN (…)` SQLite walks every match again.
+        hits = []
+        for rowid, score in chosen:
+            (marked,) = self._db.execute(
+                f"SELECT highlight(pages_fts, 0, '{_OPEN}', '{_CLOSE}') FROM pages_fts WHERE pages_fts MATCH ? "
+                "AND rowid = ?",
+                (query, rowid),
+            ).fetchone()
+            file_id, page, text, label = pages[rowid]
+            offset, shown = snippet(text, _spans(marked, text))
+            hits.append(PageHit(file_id, page, label, score, offset, shown, text))
         return hits
 
     def _pages_by_rowid(self, rowids: list[int]) -> dict[int, tuple[int, int, str, str]]:

@@ -57,7 +57,8 @@ class _Weights:
 
     def __call__(self, spans: Sequence[Span]) -> float:
         keys = {key for span in spans for key in self._keys(span)}
-        return sum(1 / self.counts[key] for key in keys)
+        # A phrase matched across a line break is cut at the line end: its cut text was never counted.
+        return sum(1 / self.counts[key] for key in keys if self.counts[key])
 
 
 def _window(
