@@ -210,10 +210,12 @@ class Many:
             entry = await self._opened(chosen, principal)
             self._sessions[session_id] = (chosen, time.monotonic())
             if resumed is not None:
-                entry.note = (
+                continues = (
                     f"This session continues scratchpad {chosen}, your most recent one, with its variables "
                     "as of its last checkpoint."
                 )
+                # Said beside how it came back (restored after being idle or a restart), not instead.
+                entry.note = f"{continues} {entry.note}" if entry.note else continues
             return entry
         default = self._index.default(principal) or self._mint(principal, default=True)
         return await self._opened(default, principal)
