@@ -31,11 +31,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "command",
         nargs="?",
-        choices=["serve", "demo", "kernelspec"],
+        choices=["serve", "demo", "kernelspec", "ui"],
         default="serve",
         help="serve (default): serve MCP; demo: run a short scripted session and show what "
         "the model saw beside what stayed in the kernel; kernelspec install: write the Jupyter "
-        "kernelspec of a memex kernel, for kernel hosts (see memex-mcp kernelspec install --help)",
+        "kernelspec of a memex kernel, for kernel hosts (see memex-mcp kernelspec install --help); "
+        "ui: a read-only web viewer of the sessions in the state dir (see memex-mcp ui --help)",
     )
     p.add_argument("--version", action="version", version=f"memex-mcp {__version__}")
     p.add_argument(

@@ -1,0 +1,200 @@
+"""What the viewer (`memex-mcp ui`) reads of a kernel, written into its session dir as it changes.
+
+    <session dir>/view/scope.json         the scope: each variable's name, type, size, summary and a
+                                          preview (a table's first rows, a text's start, an image)
+    <session dir>/view/agents/<n>.json    sub-agent n: status, usage, inputs, result, transcript
+
+The scope is written with the checkpoint, after the reply, and only the entries of names the
+checkpoint saves (new or changed) are computed again: a cell that changes nothing writes nothing. An
+agent's record is rewritten as it starts, at the end of each turn and when it ends, in whichever
+thread that happens. Files are replaced atomically, so a reader never sees half of one. Writing
+never fails the kernel: a full disk leaves the previous file.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import os
+import threading
+import time
+import types
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from memex_mcp.runtime.deadline import Overrun, can_limit, time_limit
+from memex_mcp.runtime.scope import attr_or_none, describe
+from memex_mcp.text import shorten
+
+if TYPE_CHECKING:
+    from memex_mcp.runtime.agents.handle import AgentHandle
+
+#: Rows and columns of a table's preview, and characters of one of its cells.
+ROWS, COLUMNS, CELL = 10, 30, 80
+#: Characters of a text's (or a repr's) preview.
+TEXT = 4000
+#: Longest side of an image's thumbnail, in pixels.
+THUMB = 320
+#: Seconds one preview may take (on the main thread, where a limit can stop it).
+SECONDS = 1.0
+#: Characters of one agent turn's output kept in its record (the whole is in the kernel).
+TURN_OUTPUT = 200_000
+
+
+def view_dir(session_dir: str | Path) -> Path:
+    return Path(session_dir) / "view"
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Replace `path` with `value` as JSON, atomically; an error leaves the old file."""
+    tmp = path.with_name(f"{path.name}.{threading.get_ident()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(value, default=str, ensure_ascii=True))
+        os.replace(tmp, path)
+    except (OSError, ValueError, TypeError):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+class ScopeFeed:
+    """`view/scope.json`, kept as the checkpoint saves the scope."""
+
+    def __init__(self, session_dir: str | Path) -> None:
+        self._path = view_dir(session_dir) / "scope.json"
+        self._entries: dict[str, dict[str, Any]] = {}
+
+    def update(self, changed: set[str], variables: Mapping[str, Any]) -> None:
+        """The scope is `variables` now; those in `changed` (and any not seen before) are described
+        again, the others keep their entries."""
+        current = {n: v for n, v in variables.items() if not isinstance(v, types.ModuleType)}
+        gone = self._entries.keys() - current.keys()
+        due = [n for n in current if n in changed or n not in self._entries]
+        if not gone and not due:
+            return
+        for name in gone:
+            del self._entries[name]
+        for name in due:
+            self._entries[name] = entry(name, current[name])
+        ordered = [self._entries[n] for n in current if n in self._entries]
+        write_json(self._path, {"time": time.time(), "variables": ordered})
+
+
+def entry(name: str, value: Any) -> dict[str, Any]:
+    """One variable as the viewer shows it; never raises."""
+    described = describe(name, value, SECONDS)
+    result: dict[str, Any] = described.model_dump(mode="json")
+    try:
+        with time_limit(SECONDS):
+            result["preview"] = preview(value) if can_limit() else None
+    except (Exception, Overrun) as exc:
+        result["preview"] = {"kind": "text", "text": f"<no preview: {type(exc).__name__}>"}
+    return result
+
+
+def preview(value: Any) -> dict[str, Any] | None:
+    """A table's first rows, a text's start, an image as a small PNG, else the repr's start."""
+    if isinstance(value, str):
+        return {"kind": "text", "text": value[:TEXT], "chars": len(value)}
+    if (image := _image(value)) is not None:
+        return {"kind": "image", "mime": "image/png", "data": base64.b64encode(image).decode()}
+    if (table := _table(value)) is not None:
+        return table
+    if isinstance(value, types.FunctionType | type):
+        return None
+    return {"kind": "text", "text": shorten(repr(value), TEXT)}
+
+
+def _table(value: Any) -> dict[str, Any] | None:
+    """A pandas DataFrame's first rows (anything else with `.columns`, `.head()` and `.itertuples()`)."""
+    columns, head = attr_or_none(value, "columns"), attr_or_none(value, "head")
+    if columns is None or not callable(head) or type(value).__module__.startswith("duckdb"):
+        return None
+    first = head(ROWS)
+    names = [shorten(str(c), CELL) for c in list(columns)[:COLUMNS]]
+    rows = [
+        [shorten(str(index), CELL), *(shorten(str(v), CELL) for v in row[:COLUMNS])]
+        for index, *row in first.itertuples(index=True, name=None)
+    ]
+    shape = attr_or_none(value, "shape")
+    return {"kind": "table", "columns": names, "rows": rows, "shape": list(shape) if isinstance(shape, tuple) else None}
+
+
+def _image(value: Any) -> bytes | None:
+    """PNG bytes of a thumbnail of a PIL image or a matplotlib figure; None for anything else."""
+    module = type(value).__module__
+    if module.startswith("PIL."):
+        picture = value.copy()
+    elif module.startswith("matplotlib.figure") and hasattr(value, "savefig"):
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        value.savefig(buffer, format="png", dpi=60)
+        picture = Image.open(io.BytesIO(buffer.getvalue()))
+    else:
+        return None
+    picture.thumbnail((THUMB, THUMB))
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return out.getvalue()
+
+
+class AgentLog:
+    """`view/agents/<n>.json`, one per sub-agent, rewritten as it changes."""
+
+    def __init__(self, session_dir: str | Path) -> None:
+        self._root = view_dir(session_dir) / "agents"
+        self._lock = threading.Lock()
+
+    def write(self, handle: AgentHandle) -> None:
+        record = agent_record(handle)
+        with self._lock:
+            write_json(self._root / f"{handle.serial}.json", record)
+
+
+def agent_record(handle: AgentHandle) -> dict[str, Any]:
+    usage = handle.usage
+    parent = handle.parent
+    return {
+        "id": handle.serial,
+        "name": handle.name,
+        "parent": parent.serial if parent is not None else None,
+        "depth": handle.depth,
+        "task": handle.task,
+        "inputs": list(handle.inputs),
+        "model": handle.model_name,
+        "status": handle.status,
+        "reason": handle.reason,
+        "turns": len(handle.transcript),
+        "max_turns": handle.max_turns,
+        "usage": {
+            "model_calls": usage.model_calls,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "wall_seconds": round(usage.wall_seconds, 3),
+        },
+        "started": handle.started_at,
+        "result": _result(handle),
+        "transcript": [
+            {
+                "number": t.number,
+                "text": t.text,
+                "code": t.code,
+                "output": t.output[:TURN_OUTPUT],
+                "output_chars": len(t.output),
+            }
+            for t in list(handle.transcript)
+        ],
+    }
+
+
+def _result(handle: AgentHandle) -> str | None:
+    if handle.status != "done":
+        return None
+    try:
+        return shorten(repr(handle._value), TEXT)
+    except Exception as exc:
+        return f"<repr failed: {type(exc).__name__}>"
