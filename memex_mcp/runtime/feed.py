@@ -18,6 +18,7 @@ import contextlib
 import io
 import json
 import os
+import reprlib
 import threading
 import time
 import types
@@ -42,6 +43,11 @@ THUMB = 320
 SECONDS = 1.0
 #: Characters of one agent turn's output kept in its record (the whole is in the kernel).
 TURN_OUTPUT = 200_000
+
+# A repr that stops early: a list of ten million items must not be turned into one string first.
+_repr = reprlib.Repr()
+_repr.maxlevel, _repr.maxstring, _repr.maxother = 3, TEXT, TEXT
+_repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxdict = 40
 
 
 def view_dir(session_dir: str | Path) -> Path:
@@ -105,7 +111,7 @@ def preview(value: Any) -> dict[str, Any] | None:
         return table
     if isinstance(value, types.FunctionType | type):
         return None
-    return {"kind": "text", "text": shorten(repr(value), TEXT)}
+    return {"kind": "text", "text": shorten(_repr.repr(value), TEXT)}
 
 
 def _table(value: Any) -> dict[str, Any] | None:

@@ -421,7 +421,6 @@ class Checkpointer:
             probe = plain_crc(value) if entry.format == "pickle" and entry.size <= RECHECK else None
             self._known[name] = _Known(id(value), entry.crc, True, probe)
         self._manifest = manifest
-        self._tell(set(restored), self._user_variables())
         submissions = self._store.read_json("submissions.json")
         if isinstance(submissions, list):
             self._submissions()[:] = submissions

@@ -23,6 +23,11 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// replaceChildren, leaving out the absent (null) parts.
+function fill(box, ...children) {
+  box.replaceChildren(...children.filter((c) => c !== null && c !== undefined));
+}
+
 const num = (n) => (n ?? 0).toLocaleString("en-US");
 function bytes(n) {
   if (n === null || n === undefined) return "";
@@ -124,7 +129,7 @@ function renderSession() {
 
 function renderTotals(box, t) {
   const share = t.kept_chars ? Math.min(t.sent_chars / t.kept_chars, 1) : 0;
-  box.replaceChildren(
+  fill(box,
     el("div", { class: "stat" }, el("b", {}, num(t.executions)), " executions", t.failed ? " (" + t.failed + " failed)" : ""),
     el("div", { class: "stat", "data-total": "sent" }, el("b", {}, num(t.sent_chars)), " chars sent to the model"),
     el("div", { class: "stat", "data-total": "kept" }, el("b", {}, num(t.kept_chars)), " chars kept in the kernel"),
@@ -168,7 +173,7 @@ function renderScope(box, scope) {
     return details;
   });
   const note = scope.source === "checkpoint" ? el("p", { class: "muted" }, "From the checkpoint: names, types and sizes only.") : null;
-  box.replaceChildren(note, ...(rows.length ? rows : [el("p", { class: "muted" }, "The scope is empty.")]));
+  fill(box, note, ...(rows.length ? rows : [el("p", { class: "muted" }, "The scope is empty.")]));
 }
 
 // -- history ------------------------------------------------------------------------------------
@@ -204,7 +209,14 @@ function renderExecution(e) {
 function renderHistory(box) {
   const items = state.history.map(renderExecution);
   const older = state.historyMore ? el("button", { onclick: loadOlder }, "Older executions") : null;
-  box.replaceChildren(...(items.length ? items : [el("p", { class: "muted" }, "No executions yet.")]), older);
+  fill(box, ...(items.length ? items : [el("p", { class: "muted" }, "No executions yet.")]), older);
+  // Each cut reply opens at its cut, the place where it differs from the full output.
+  requestAnimationFrame(() => {
+    for (const mark of box.querySelectorAll("pre.sent mark.cut")) {
+      const pre = mark.parentElement;
+      pre.scrollTop = Math.max(mark.offsetTop - pre.offsetTop - pre.clientHeight / 3, 0);
+    }
+  });
 }
 
 async function loadOlder() {
@@ -240,7 +252,7 @@ function renderAgents(box, nodes) {
   const panel = el("div", { class: "agent-detail" });
   if (state.agentRecord) renderAgentDetail(panel, state.agentRecord);
   else panel.append(el("p", { class: "muted" }, nodes.length ? "Choose an agent to see its transcript." : ""));
-  box.replaceChildren(
+  fill(box,
     el("div", { class: "agents" }, nodes.length ? agentTree(nodes) : el("p", { class: "muted" }, "No sub-agents yet.")),
     panel);
 }
@@ -259,7 +271,7 @@ function renderAgentDetail(panel, a) {
     t.code ? el("pre", { class: "code" }, highlightPython(t.code)) : null,
     t.code ? el("pre", { class: "output" }, t.output || "(no output)") : null,
     t.output_chars > t.output.length ? el("p", { class: "muted" }, "first " + num(t.output.length) + " of " + num(t.output_chars) + " chars") : null));
-  panel.replaceChildren(
+  fill(panel,
     el("h3", {}, a.name, " ", el("span", { class: "badge " + a.status }, a.status)),
     el("dl", {},
       el("dt", {}, "Task"), el("dd", {}, el("pre", {}, a.task)),
