@@ -4,6 +4,7 @@ one failing, one nested), and the same session through a real `memex-mcp ui` pro
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -243,3 +244,27 @@ async def test_the_ui_command_shows_every_session_of_the_state_dir_to_its_token(
     assert body["totals"]["agents"] == 3
     missing = httpx2.get(f"{ui_process}/ui/api/sessions/..%2Fscratchpads.json", headers=auth, timeout=10)
     assert missing.status_code == 404
+
+
+async def test_an_agent_left_running_by_a_server_that_is_gone_is_shown_as_lost(ui_process: str, viewed: Viewed) -> None:
+    saved = viewed.server.state_dir / "sessions" / "yesterday" / "view" / "agents"
+    saved.mkdir(parents=True)
+    record = {"id": 1, "name": "agent_1", "parent": None, "status": "running", "reason": "", "transcript": []}
+    (saved / "1.json").write_text(json.dumps(record))
+    auth = {"Authorization": f"Bearer {UI_TOKEN}"}
+    body = httpx2.get(f"{ui_process}/ui/api/sessions/yesterday", headers=auth, timeout=10).json()
+    assert body["live"] is False
+    assert [(a["name"], a["status"]) for a in body["agents"]] == [("agent_1", "lost")]
+    assert body["totals"]["agents_running"] == 0
+
+
+async def test_the_ui_command_refuses_a_state_dir_without_sessions_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from memex_mcp.ui.serve import main as ui_main
+
+    with pytest.raises(SystemExit) as exited:
+        ui_main(["--state-dir", str(tmp_path / "nowhere")])
+    assert exited.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "no sessions there yet" in line and "--state-dir" in line

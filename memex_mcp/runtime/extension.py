@@ -70,7 +70,8 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
     checkpointer = kernel.checkpointer = Checkpointer(shell, settings, recorder.history, lambda: submissions.items)
     # After the recorder's hook, so that the checkpoint sees this cell in `history`.
     checkpointer.install()
-    checkpointer.on_flush = ScopeFeed(settings.session_dir).update
+    kernel.feed = ScopeFeed(settings.session_dir)
+    checkpointer.on_flush = kernel.feed.update
     submissions.subscribe(checkpointer.submitted)
     rpc.register(
         "restore",

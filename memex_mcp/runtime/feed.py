@@ -4,11 +4,18 @@
                                           preview (a table's first rows, a text's start, an image)
     <session dir>/view/agents/<n>.json    sub-agent n: status, usage, inputs, result, transcript
 
-The scope is written with the checkpoint, after the reply, and only the entries of names the
-checkpoint saves (new or changed) are computed again: a cell that changes nothing writes nothing. An
-agent's record is rewritten as it starts, at the end of each turn and when it ends, in whichever
-thread that happens. Files are replaced atomically, so a reader never sees half of one. Writing
-never fails the kernel: a full disk leaves the previous file.
+The scope: the checkpoint hands over the names it is about to save (new or changed) and the scope's
+objects, which costs the kernel's main thread nothing but a set union. A thread of the feed's own
+describes those names (only those: the others keep their entries) at most every `EVERY` seconds,
+so a run of quick cells is described once, and replaces the file. It looks at objects from beside
+the running cell, as list_scope does from its subshell: an object a cell is changing is described
+as it is at that moment, and a `__repr__` that never returns stops the feed, never the kernel.
+
+An agent's record is rewritten as it starts, at the end of each turn and when it ends, in whichever
+thread that happens: a turn waits on a model for far longer than the write takes.
+
+Files are replaced atomically, so a reader never sees half of one. Writing never fails the kernel:
+a full disk leaves the previous file.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from memex_mcp.runtime.deadline import Overrun, can_limit, time_limit
+from memex_mcp.runtime import touchpoints
+from memex_mcp.runtime.cells.streams import ROUTE
+from memex_mcp.runtime.deadline import Overrun, time_limit
 from memex_mcp.runtime.scope import attr_or_none, describe
 from memex_mcp.text import shorten
 
@@ -41,6 +50,8 @@ TEXT = 4000
 THUMB = 320
 #: Seconds one preview may take (on the main thread, where a limit can stop it).
 SECONDS = 1.0
+#: Seconds between two writes of the scope, at least.
+EVERY = 0.25
 #: Characters of one agent turn's output kept in its record (the whole is in the kernel).
 TURN_OUTPUT = 200_000
 
@@ -72,10 +83,42 @@ class ScopeFeed:
     def __init__(self, session_dir: str | Path) -> None:
         self._path = view_dir(session_dir) / "scope.json"
         self._entries: dict[str, dict[str, Any]] = {}
+        self._due: set[str] = set()
+        self._scope: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+        self._writing = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def update(self, changed: set[str], variables: Mapping[str, Any]) -> None:
-        """The scope is `variables` now; those in `changed` (and any not seen before) are described
-        again, the others keep their entries."""
+        """The scope is `variables` now, and the names in `changed` changed: described soon, beside
+        the kernel's main thread."""
+        with self._lock:
+            self._due |= changed
+            self._scope = dict(variables)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="memex-scope-feed", daemon=True)
+            touchpoints.start_own_thread(self._thread)
+        self._wake.set()
+
+    def _run(self) -> None:
+        ROUTE.set(_discard)  # what a __repr__ prints here is nobody's output
+        while True:
+            self._wake.wait()
+            time.sleep(EVERY)  # the cells of the next moment join this write
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is due now (the kernel's exit calls it: the last cells' changes are kept)."""
+        with self._writing:
+            with self._lock:
+                due, scope, self._due, self._scope = self._due, self._scope, set(), None
+            if scope is not None:
+                self._write(due, scope)
+
+    def _write(self, changed: set[str], variables: Mapping[str, Any]) -> None:
+        """Describe the names in `changed` (and any not seen before) and replace the file."""
         current = {n: v for n, v in variables.items() if not isinstance(v, types.ModuleType)}
         gone = self._entries.keys() - current.keys()
         due = [n for n in current if n in changed or n not in self._entries]
@@ -89,13 +132,17 @@ class ScopeFeed:
         write_json(self._path, {"time": time.time(), "variables": ordered})
 
 
+def _discard(text: str) -> None:
+    pass
+
+
 def entry(name: str, value: Any) -> dict[str, Any]:
     """One variable as the viewer shows it; never raises."""
     described = describe(name, value, SECONDS)
     result: dict[str, Any] = described.model_dump(mode="json")
     try:
-        with time_limit(SECONDS):
-            result["preview"] = preview(value) if can_limit() else None
+        with time_limit(SECONDS):  # on the main thread; beside it nothing can stop a preview
+            result["preview"] = preview(value)
     except (Exception, Overrun) as exc:
         result["preview"] = {"kind": "text", "text": f"<no preview: {type(exc).__name__}>"}
     return result

@@ -4,8 +4,8 @@
                                        on, the exact text sent, its images, when
 
 The kernel keeps every execution's full output (`history`); the reply is a budgeted cut of it. This
-file lets the viewer show the two side by side. One short append per call, on the event loop: the
-text is at most the output limit.
+file lets the viewer show the two side by side. The line is encoded and appended by one thread of
+its own, in the order the replies were sent: the call's reply never waits for the disk.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mcp.types import CallToolResult, ImageContent, TextContent
@@ -20,6 +21,8 @@ from mcp.types import CallToolResult, ImageContent, TextContent
 from memex_mcp.server.outcome import CellResult, StillRunning
 
 _log = logging.getLogger(__name__)
+#: One thread, so lines keep the order of the replies; the interpreter finishes its queue at exit.
+_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memex-replylog")
 
 FILE = "view/replies.jsonl"
 
@@ -39,7 +42,7 @@ def numbers(result: CellResult) -> list[int]:
 
 
 def record(session_dir: Path, result: CellResult, reply: CallToolResult) -> None:
-    """Append the reply's line; a failure to write is logged, never the call's."""
+    """Append the reply's line, soon; a failure to write is logged, never the call's."""
     text = "\n".join(c.text for c in reply.content if isinstance(c, TextContent))
     line = {
         "time": time.time(),
@@ -49,7 +52,12 @@ def record(session_dir: Path, result: CellResult, reply: CallToolResult) -> None
         "is_error": bool(reply.is_error),
         "running": isinstance(result.outcome, StillRunning),
     }
-    path = session_dir / FILE
+    _writer.submit(_append, session_dir / FILE, line)
+
+
+def _append(path: Path, line: dict[str, object]) -> None:
+    if not path.parent.parent.is_dir():
+        return  # an unnamed session that closed since
     try:
         path.parent.mkdir(exist_ok=True)
         with open(path, "ab") as file:

@@ -9,7 +9,8 @@
                                                     executions below N, newest first, each with
                                                     what the model was sent of it
     GET  /ui/api/sessions/<id>/history/<n>/output   execution n's whole output, as text
-    GET  /ui/api/sessions/<id>/agents/<n>           sub-agent n with its transcript
+    GET  /ui/api/sessions/<id>/agents/<n>           sub-agent n with its transcript (one still
+                                                    running when its session's server went is `lost`)
 
 Every API route takes `Authorization: Bearer <token>` or the cookie. A session another principal
 owns answers exactly as one that does not exist (404). `/ui/api/sessions/<id>` carries an ETag
@@ -31,7 +32,7 @@ from starlette.staticfiles import StaticFiles
 
 from memex_mcp.ui import history
 from memex_mcp.ui.access import Gate
-from memex_mcp.ui.reading import Session, Sessions, tree
+from memex_mcp.ui.reading import Session, Sessions, settled, tree
 
 STATIC = Path(str(resources.files("memex_mcp.ui") / "static"))
 #: Executions per history page, at most.
@@ -91,14 +92,14 @@ def routes(
         etag = f'"{session.stamp()}"'
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers={"ETag": etag})
-        agents = session.agents()
+        agents, live = session.agents(), found.live(session)
         body = {
             "id": session.id,
             "kind": session.kind,
-            "live": found.live(session),
-            "totals": history.totals(session, agents),
+            "live": live,
+            "totals": history.totals(session, [settled(a, live) for a in agents]),
             "scope": session.scope(),
-            "agents": tree(agents),
+            "agents": tree(agents, live),
         }
         return JSONResponse(body, headers={"ETag": etag, "Cache-Control": "no-cache"})
 
@@ -132,7 +133,7 @@ def routes(
         record = session.agent(request.path_params["agent"])
         if record is None:
             return JSONResponse({"error": "This session has no agent with that number."}, 404)
-        return JSONResponse(record)
+        return JSONResponse(settled(record, sessions(principal).live(session)))
 
     async def to_index(request: Request) -> Response:
         query = f"?{request.url.query}" if request.url.query else ""

@@ -41,6 +41,28 @@ def read_json(path: Path) -> Any:
         return None
 
 
+#: Agent records read, by path, with the (mtime, size) they were read at: a poll reads only the
+#: records that changed since.
+_records: dict[Path, tuple[tuple[int, int], Any]] = {}
+
+
+def read_record(path: Path) -> Any:
+    """As `read_json`, for a file that is replaced whenever it changes."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    key = (info.st_mtime_ns, info.st_size)
+    cached = _records.get(path)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    value = read_json(path)
+    if len(_records) > 10_000:
+        _records.clear()
+    _records[path] = (key, value)
+    return value
+
+
 def jsonl(path: Path) -> Iterator[dict[str, Any]]:
     """The whole lines of a JSON-lines file that is being appended to (a cut last line is skipped)."""
     try:
@@ -127,7 +149,7 @@ class Session:
         except OSError:
             return []
         for path in files:
-            record = read_json(path)
+            record = read_record(path)
             if isinstance(record, dict) and isinstance(record.get("id"), int):
                 records.append(record)
         return sorted(records, key=lambda r: int(r["id"]))
@@ -153,11 +175,19 @@ class Session:
         return {"source": "checkpoint", "time": None, "variables": variables}
 
 
-def tree(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def settled(record: dict[str, Any], live: bool) -> dict[str, Any]:
+    """An agent's record as it stands: one still `running` in a session no server holds was ended
+    with its kernel (killed before it could say so), and is shown as `lost`."""
+    if live or record.get("status") != "running":
+        return record
+    return {**record, "status": "lost", "reason": "its kernel ended while it ran"}
+
+
+def tree(records: list[dict[str, Any]], live: bool = True) -> list[dict[str, Any]]:
     """Agents as a tree (children under their parent), without their transcripts."""
     nodes: dict[Any, dict[str, Any]] = {}
     for r in records:
-        node = {k: v for k, v in r.items() if k != "transcript"}
+        node = {k: v for k, v in settled(r, live).items() if k != "transcript"}
         node["children"] = []
         nodes[r["id"]] = node
     roots: list[dict[str, Any]] = []
