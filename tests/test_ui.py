@@ -268,3 +268,17 @@ async def test_the_ui_command_refuses_a_state_dir_without_sessions_in_one_line(
     assert exited.value.code == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert "no sessions there yet" in line and "--state-dir" in line
+
+
+async def test_a_link_planted_in_a_session_to_a_file_outside_it_is_not_followed(
+    ui_process: str, viewed: Viewed, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"id": 1, "name": "secret", "status": "done", "transcript": []}))
+    agents = viewed.server.state_dir / "sessions" / "planted" / "view" / "agents"
+    agents.mkdir(parents=True)
+    (agents / "1.json").symlink_to(secret)
+    auth = {"Authorization": f"Bearer {UI_TOKEN}"}
+    body = httpx2.get(f"{ui_process}/ui/api/sessions/planted", headers=auth, timeout=10).json()
+    assert body["agents"] == []
+    assert httpx2.get(f"{ui_process}/ui/api/sessions/planted/agents/1", headers=auth, timeout=10).status_code == 404

@@ -32,7 +32,9 @@ class _Cached:
 _cache: dict[Path, _Cached] = {}
 
 
-def _lines(path: Path) -> list[dict[str, Any]]:
+def _lines(path: Path | None) -> list[dict[str, Any]]:
+    if path is None:
+        return []
     try:
         info = path.stat()
     except OSError:
@@ -48,7 +50,7 @@ def _lines(path: Path) -> list[dict[str, Any]]:
 def executions(session: Session) -> list[dict[str, Any]]:
     """The history's lines, one per execution, in order (a restored kernel's later lines win)."""
     by_number: dict[int, dict[str, Any]] = {}
-    for line in _lines(session.path / "checkpoint" / "history.jsonl"):
+    for line in _lines(session.file("checkpoint", "history.jsonl")):
         if isinstance(line.get("number"), int):
             by_number[line["number"]] = line
     return [by_number[n] for n in sorted(by_number)]
@@ -57,7 +59,7 @@ def executions(session: Session) -> list[dict[str, Any]]:
 def replies(session: Session) -> dict[int, list[dict[str, Any]]]:
     """Execution number → the replies that reported on it, in the order they were sent."""
     found: dict[int, list[dict[str, Any]]] = {}
-    for line in _lines(session.path / "view" / "replies.jsonl"):
+    for line in _lines(session.file("view", "replies.jsonl")):
         for number in line.get("executions") or ():
             if isinstance(number, int):
                 found.setdefault(number, []).append(line)
@@ -76,8 +78,8 @@ def output_file(session: Session, line: dict[str, Any]) -> Path | None:
     name = line.get("output_file")
     if not isinstance(name, str):
         return None
-    path = (session.path / name).resolve()
-    return path if path.is_relative_to(session.path.resolve()) else None
+    path = session.file(name)
+    return path if path is not None and path.is_file() else None
 
 
 def full_output(session: Session, line: dict[str, Any], chars: int | None = None) -> str:
@@ -138,7 +140,7 @@ def find(session: Session, number: int) -> dict[str, Any] | None:
 def totals(session: Session, agents: list[dict[str, Any]]) -> dict[str, Any]:
     """Characters the model was sent against characters kept in the kernel, and agents' usage."""
     lines = executions(session)
-    sent = _lines(session.path / "view" / "replies.jsonl")
+    sent = _lines(session.file("view", "replies.jsonl"))
     usage = [a.get("usage") or {} for a in agents]
     return {
         "executions": len(lines),

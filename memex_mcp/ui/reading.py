@@ -33,8 +33,10 @@ def session_kind(name: str) -> Kind:
     return "scratchpad" if name.startswith("sp-") else "named"
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path | None) -> Any:
     """The JSON in `path`, or None when it is missing or unreadable (being replaced, or damaged)."""
+    if path is None:
+        return None
     try:
         return json.loads(path.read_bytes())
     except (OSError, ValueError):
@@ -46,8 +48,10 @@ def read_json(path: Path) -> Any:
 _records: dict[Path, tuple[tuple[int, int], Any]] = {}
 
 
-def read_record(path: Path) -> Any:
+def read_record(path: Path | None) -> Any:
     """As `read_json`, for a file that is replaced whenever it changes."""
+    if path is None:
+        return None
     try:
         info = path.stat()
     except OSError:
@@ -123,6 +127,16 @@ class Session:
     def kind(self) -> Kind:
         return session_kind(self.id)
 
+    def file(self, *parts: str) -> Path | None:
+        """A file of the session, as long as it really is inside it. Its kernel writes there and may
+        be confined to it; a link it made to a file elsewhere is read as a missing file."""
+        path = self.path.joinpath(*parts)
+        try:
+            real = path.resolve()
+        except OSError:
+            return None
+        return path if real.is_relative_to(self.path.resolve()) else None
+
     def stamp(self) -> str:
         """Changes whenever anything the viewer shows of the session changes (an ETag)."""
         parts = []
@@ -143,28 +157,30 @@ class Session:
     def agents(self) -> list[dict[str, Any]]:
         """Every sub-agent's record, in the order they started."""
         records = []
-        folder = self.path / "view" / "agents"
+        folder = self.file("view", "agents")
+        if folder is None:
+            return []
         try:
             files = [p for p in folder.iterdir() if p.suffix == ".json"]
         except OSError:
             return []
         for path in files:
-            record = read_record(path)
+            record = read_record(self.file("view", "agents", path.name))
             if isinstance(record, dict) and isinstance(record.get("id"), int):
                 records.append(record)
         return sorted(records, key=lambda r: int(r["id"]))
 
     def agent(self, agent_id: int) -> dict[str, Any] | None:
-        record = read_json(self.path / "view" / "agents" / f"{agent_id}.json")
+        record = read_record(self.file("view", "agents", f"{agent_id}.json"))
         return record if isinstance(record, dict) else None
 
     def scope(self) -> dict[str, Any]:
         """The scope as last written by the kernel; from the checkpoint's manifest (names, types,
         sizes, no previews) for a session written before the kernel kept a feed."""
-        feed = read_json(self.path / "view" / "scope.json")
+        feed = read_json(self.file("view", "scope.json"))
         if isinstance(feed, dict) and isinstance(feed.get("variables"), list):
             return {"source": "feed", "time": feed.get("time"), "variables": feed["variables"]}
-        manifest = read_json(self.path / "checkpoint" / "manifest.json")
+        manifest = read_json(self.file("checkpoint", "manifest.json"))
         variables = []
         if isinstance(manifest, dict):
             for name, entry in (manifest.get("variables") or {}).items():
