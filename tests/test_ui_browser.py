@@ -83,6 +83,9 @@ async def test_the_history_shows_the_cut_reply_beside_the_full_output(
     assert "line 00000" in full and "line 00200" in full and "line 00399" in full
     assert "line 00200" not in sent and "line 00399" in sent
     assert "characters cut here" in await big.locator("mark.cut").inner_text()
+    # The reply opens scrolled to its cut.
+    await page.wait_for_function("() => document.querySelector('pre.sent[data-scrolled]') !== null", timeout=SHOWN)
+    assert await big.locator("pre.sent").evaluate("e => e.scrollTop") > 0
     assert await big.locator("pre.code .hl-b").first.inner_text() == "print"
     await big.screenshot(path=str(screenshots / "history.png"))
 

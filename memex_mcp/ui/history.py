@@ -78,7 +78,7 @@ def output_file(session: Session, line: dict[str, Any]) -> Path | None:
     name = line.get("output_file")
     if not isinstance(name, str):
         return None
-    path = session.file(name)
+    path = session.file(*name.split("/"))
     return path if path is not None and path.is_file() else None
 
 

@@ -130,12 +130,12 @@ class Session:
     def file(self, *parts: str) -> Path | None:
         """A file of the session, as long as it really is inside it. Its kernel writes there and may
         be confined to it; a link it made to a file elsewhere is read as a missing file."""
-        path = self.path.joinpath(*parts)
-        try:
-            real = path.resolve()
-        except OSError:
-            return None
-        return path if real.is_relative_to(self.path.resolve()) else None
+        path = self.path
+        for part in parts:
+            path = path / part
+            if part in ("", ".", "..") or "/" in part or path.is_symlink():
+                return None
+        return path
 
     def stamp(self) -> str:
         """Changes whenever anything the viewer shows of the session changes (an ETag)."""
@@ -161,11 +161,12 @@ class Session:
         if folder is None:
             return []
         try:
-            files = [p for p in folder.iterdir() if p.suffix == ".json"]
+            # The folder is known to be the session's own: only the entries themselves can be links.
+            files = [e for e in os.scandir(folder) if e.name.endswith(".json") and not e.is_symlink()]
         except OSError:
             return []
-        for path in files:
-            record = read_record(self.file("view", "agents", path.name))
+        for item in files:
+            record = read_record(Path(item.path))
             if isinstance(record, dict) and isinstance(record.get("id"), int):
                 records.append(record)
         return sorted(records, key=lambda r: int(r["id"]))

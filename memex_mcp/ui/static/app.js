@@ -95,6 +95,8 @@ function showTab(tab) {
   state.tab = tab;
   for (const b of document.querySelectorAll(".tabs button")) b.classList.toggle("active", b.dataset.tab === tab);
   for (const t of document.querySelectorAll(".tab")) t.hidden = t.id !== "tab-" + tab;
+  const history = document.getElementById("tab-history");
+  if (tab === "history" && history) requestAnimationFrame(() => scrollToCuts(history));
 }
 
 async function pollSession() {
@@ -182,7 +184,7 @@ function sentText(text) {
   // The marker line the server put where it cut the output is shown as such.
   const pre = el("pre", { class: "sent" });
   for (const line of text.split("\n")) {
-    if (/^\[… [\d,]+ characters cut here;.*…\]$/.test(line)) pre.append(el("mark", { class: "cut" }, line), "\n");
+    if (/^\[… [\d,]+ characters cut here;.*…\]$/.test(line)) pre.append(el("mark", { class: "cut" }, line));  // a block: its own line
     else pre.append(line + "\n");
   }
   return pre;
@@ -210,13 +212,19 @@ function renderHistory(box) {
   const items = state.history.map(renderExecution);
   const older = state.historyMore ? el("button", { onclick: loadOlder }, "Older executions") : null;
   fill(box, ...(items.length ? items : [el("p", { class: "muted" }, "No executions yet.")]), older);
-  // Each cut reply opens at its cut, the place where it differs from the full output.
-  requestAnimationFrame(() => {
-    for (const mark of box.querySelectorAll("pre.sent mark.cut")) {
-      const pre = mark.parentElement;
+  requestAnimationFrame(() => scrollToCuts(box));
+}
+
+// Each cut reply opens at its cut, the place where it differs from the full output (once it is
+// shown: a hidden tab has no layout to scroll).
+function scrollToCuts(box) {
+  for (const mark of box.querySelectorAll("pre.sent mark.cut")) {
+    const pre = mark.parentElement;
+    if (!pre.dataset.scrolled && pre.clientHeight) {
       pre.scrollTop = Math.max(mark.offsetTop - pre.offsetTop - pre.clientHeight / 3, 0);
+      pre.dataset.scrolled = "1";
     }
-  });
+  }
 }
 
 async function loadOlder() {
