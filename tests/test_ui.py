@@ -4,6 +4,8 @@ one failing, one nested), and the same session through a real `memex-mcp ui` pro
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import subprocess
@@ -27,6 +29,7 @@ CELLS = [
     "sales = sql('select * from sales order by region').df()\nprint(sales)",
     "hits = docs.search('kernel memory')\nprint(hits[0].doc, hits[0].page)",
     "print('\\n'.join(f'line {i:05d} ' + 'x' * 60 for i in range(400)))",
+    "from PIL import Image\npicture = Image.new('RGB', (800, 400), 'red')\nreport = 'word ' * 2000",
     SETUP,
     # Three sub-agents: `counter` starts `summariser` (nested), and `doomed` fails.
     """
@@ -132,6 +135,18 @@ async def test_the_session_shows_its_scope_with_a_dataframe_preview(viewed: View
     assert sales["preview"]["rows"][0] == ["0", "east", "95"]
     assert sales["summary"].startswith("4×2")
     assert {"hits", "counter", "doomed"} <= variables.keys()
+
+
+async def test_the_scope_shows_an_image_as_a_thumbnail_and_a_text_by_its_start(viewed: Viewed) -> None:
+    from PIL import Image
+
+    variables = {v["name"]: v for v in get(viewed, f"/ui/api/sessions/{viewed.handle}").json()["scope"]["variables"]}
+    picture = variables["picture"]["preview"]
+    assert (picture["kind"], picture["mime"]) == ("image", "image/png")
+    with Image.open(io.BytesIO(base64.b64decode(picture["data"]))) as thumbnail:
+        assert thumbnail.size == (320, 160)
+    report = variables["report"]["preview"]
+    assert (report["kind"], report["chars"], report["text"]) == ("text", 10_000, "word " * 800)
 
 
 async def test_the_history_pairs_each_full_output_with_the_cut_reply_the_model_was_sent(viewed: Viewed) -> None:

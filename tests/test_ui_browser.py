@@ -69,6 +69,8 @@ async def test_the_page_lists_the_session_and_the_scope_shows_the_dataframe_prev
     await table.wait_for(timeout=SHOWN)
     assert await table.locator("thead th").all_inner_texts() == ["", "region", "amount"]
     assert await table.locator("tbody tr").first.locator("td").all_inner_texts() == ["east", "95"]
+    thumbnail = page.locator('details.variable[data-name="picture"] img')
+    assert await thumbnail.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [320, 160]
     await page.screenshot(path=str(screenshots / "scope.png"), full_page=True)
 
 

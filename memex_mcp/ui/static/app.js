@@ -201,7 +201,8 @@ function renderExecution(e) {
       (e.sent.some((s) => s.cut) ? " · cut" : "") : "Sent to the model"),
     ...(e.sent.length ? e.sent.map((s) => sentText(s.text)) : [el("p", { class: "muted" }, "No reply recorded (a sub-agent's or an earlier version's).")]));
   return el("article", { class: "execution" + (e.failed ? " failed" : ""), "data-number": e.number },
-    el("h3", {}, "[" + e.number + "]", el("span", { class: "muted" }, " " + secs(e.seconds)),
+    el("h3", {}, "[" + e.number + "]", el("span", { class: "muted" }, " " + secs(e.seconds) +
+      (e.sent.length ? " · replied " + new Date(e.sent[0].time * 1000).toLocaleTimeString() : "")),
       e.failed ? el("span", { class: "badge failed" }, "error") : null,
       e.sent.some((s) => s.cut) ? el("span", { class: "badge cut" }, "cut") : null),
     el("pre", { class: "code" }, highlightPython(e.code)),
