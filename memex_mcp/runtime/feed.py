@@ -107,7 +107,8 @@ class ScopeFeed:
             self._wake.wait()
             time.sleep(EVERY)  # the cells of the next moment join this write
             self._wake.clear()
-            self.flush()
+            with contextlib.suppress(Exception):  # one bad object must not end the feed
+                self.flush()
 
     def flush(self) -> None:
         """Write what is due now (the kernel's exit calls it: the last cells' changes are kept)."""
