@@ -13,6 +13,7 @@
     python -m benchmarks --only sandbox        # kernel start and a warm call, confined and not
     python -m benchmarks --only gateway        # kernel start and a warm call through a Kernel Gateway
     python -m benchmarks --only team           # 50 HTTP clients, 40 calls each; memory per scratchpad
+    python -m benchmarks --only viewer         # the viewer's API and page on 1,000 executions and 100 agents
     python -m benchmarks --no-write            # print only
 
 `--only` rewrites that section of BENCHMARKS.md and keeps the others.
@@ -43,6 +44,7 @@ from benchmarks import (
     sandbox,
     startup,
     team,
+    viewer,
 )
 from benchmarks import sql as sql_bench
 from benchmarks.common import ROOT, machine
@@ -65,6 +67,7 @@ NAMES = (
     "team",
     "sandbox",
     "gateway",
+    "viewer",
 )
 
 
@@ -112,6 +115,8 @@ async def main(args: argparse.Namespace) -> None:
             sections[name] = gateway.section(await gateway.run(), command, info["date"])
         elif name == "team":
             sections[name] = team.section(await team.run(), command, info["date"])
+        elif name == "viewer":
+            sections[name] = viewer.section(await viewer.run(), command, info["date"])
         elif name == "long_work":
             sections[name] = long_work.section(await long_work.run(), command, info["date"])
         elif name == "first_hour":

@@ -18,6 +18,7 @@ from memex_mcp.runtime.cells import marker
 from memex_mcp.runtime.cells.recorder import CellRecorder
 from memex_mcp.runtime.checkpoint.saver import Checkpointer
 from memex_mcp.runtime.documents.corpus import Corpus, read_document
+from memex_mcp.runtime.feed import ScopeFeed
 from memex_mcp.runtime.limits import apply_memory_limit
 from memex_mcp.runtime.rpc import Rpc
 from memex_mcp.runtime.submit import Submissions
@@ -69,6 +70,8 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
     checkpointer = kernel.checkpointer = Checkpointer(shell, settings, recorder.history, lambda: submissions.items)
     # After the recorder's hook, so that the checkpoint sees this cell in `history`.
     checkpointer.install()
+    kernel.feed = ScopeFeed(settings.session_dir)
+    checkpointer.on_flush = kernel.feed.update
     submissions.subscribe(checkpointer.submitted)
     rpc.register(
         "restore",

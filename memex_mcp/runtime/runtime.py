@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from memex_mcp.runtime.checkpoint.saver import Checkpointer
     from memex_mcp.runtime.data.loader import Loader
     from memex_mcp.runtime.documents.corpus import Corpus
+    from memex_mcp.runtime.feed import ScopeFeed
 
 __all__ = ["Runtime", "current", "install"]
 
@@ -41,6 +42,8 @@ class Runtime:
         self.loader: Loader | None = None
         self.corpus: Corpus | None = None
         self.checkpointer: Checkpointer | None = None
+        #: The viewer's record of the scope (memex_mcp.runtime.feed).
+        self.feed: ScopeFeed | None = None
         #: The steps `close()` ran, in the order it ran them.
         self.closed: list[str] = []
         self._close_once = threading.Lock()
@@ -52,7 +55,8 @@ class Runtime:
         1. `agents`: cancelled, and given `agents.registry.EXIT_GRACE` in all to unwind. They use all
            of the rest: they change the scope, query the database, and a stopped sampling call
            withdraws its request over the channel.
-        2. `checkpoint`: the last flush; the scope no longer changes under it.
+        2. `checkpoint`: the last flush; the scope no longer changes under it. Then `feed`: the
+           viewer's record of the scope, with that flush's changes.
         3. `channel`: nothing is left to ask the server.
         4. `database`: a clean close checkpoints its write-ahead log into the file.
         """
@@ -61,6 +65,7 @@ class Runtime:
         steps: list[tuple[str, Callable[[], None] | None]] = [
             ("agents", self.agents.stop),
             ("checkpoint", self.checkpointer.flush if self.checkpointer is not None else None),
+            ("feed", self.feed.flush if self.feed is not None else None),
             ("channel", self.channel.close),
             ("database", self.loader.close if self.loader is not None else None),
         ]

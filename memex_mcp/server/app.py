@@ -21,6 +21,7 @@ from starlette.requests import Request
 
 from memex_mcp import __version__
 from memex_mcp.protocol import NOTHING_TO_SUBMIT, Progress, ScopeListing
+from memex_mcp.server import replylog
 from memex_mcp.server.auth import principal_of
 from memex_mcp.server.errors import KernelCallFailed, RuntimeRefusal, ToolInputError
 from memex_mcp.server.guards import ToolCallGuard
@@ -198,7 +199,9 @@ def build_server(
 
         async with working_in(ctx, scratchpad) as use:
             result = await use.pad.execute(code, timeout, progress, interrupt)
-        return named(use, await render_execution(result, settings), running=False)
+        reply = named(use, await render_execution(result, settings), running=False)
+        replylog.record(use.pad.session.path, result, reply)
+        return reply
 
     @server.tool(
         description=(

@@ -190,6 +190,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from memex_mcp.eval.cli import main as evaluate
 
         sys.exit(evaluate(argv[1:]))
+    if argv[:1] == ["ui"]:
+        from memex_mcp.ui.serve import main as ui
+
+        ui(argv[1:])
     command, settings = parse(argv)
     if (problem := _unusable(settings.state_dir)) is not None:
         _parser().error(f"--state-dir {settings.state_dir}: {problem}; give a directory this user can write to")

@@ -23,6 +23,7 @@ from memex_mcp.server.lifecycle import Lifecycle
 from memex_mcp.server.operations import CallLog, Metrics
 from memex_mcp.server.scratchpads import Many
 from memex_mcp.server.settings import Settings
+from memex_mcp.ui.app import routes as ui_routes
 
 _log = logging.getLogger(__name__)
 
@@ -61,7 +62,8 @@ def http_app(settings: Settings, lifecycle: Lifecycle) -> Starlette:
         issuer_url=AnyHttpUrl(base), resource_server_url=AnyHttpUrl(f"{base}{PATH}"), validate_token_resource=False
     )
     many = Many(settings, lifecycle)
-    server = build_server(settings, lifecycle=lifecycle, many=many, token_verifier=Tokens(settings.tokens), auth=auth)
+    verifier = Tokens(settings.tokens)
+    server = build_server(settings, lifecycle=lifecycle, many=many, token_verifier=verifier, auth=auth)
     metrics = Metrics(many.pads)
     server.middleware.insert(0, CallLog(metrics))
 
@@ -92,6 +94,8 @@ def http_app(settings: Settings, lifecycle: Lifecycle) -> Starlette:
     app.router.routes += [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_route, methods=["GET"]),
+        # The viewer: each principal sees only its own scratchpads.
+        *ui_routes(settings.state_dir, verifier, security(settings), True, lambda: frozenset(many.pads())),
     ]
     return app
 
@@ -102,7 +106,7 @@ async def serve_http(settings: Settings, lifecycle: Lifecycle) -> None:
         settings = settings.model_copy(update={"tokens": {DEFAULT_PRINCIPAL: new_token()}})
     app = http_app(settings, lifecycle)
     url = f"http://{settings.host}:{settings.port}{PATH}"
-    print(f"memex-mcp: serving {url}", file=sys.stderr)
+    print(f"memex-mcp: serving {url} (viewer at http://{settings.host}:{settings.port}/ui/)", file=sys.stderr)
     if generated:
         print(
             f"memex-mcp: token (send 'Authorization: Bearer <token>'): {settings.tokens[DEFAULT_PRINCIPAL]}",

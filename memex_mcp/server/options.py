@@ -31,12 +31,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "command",
         nargs="?",
-        choices=["serve", "demo", "kernelspec", "eval"],
+        choices=["serve", "demo", "kernelspec", "eval", "ui"],
         default="serve",
         help="serve (default): serve MCP; demo: run a short scripted session and show what "
         "the model saw beside what stayed in the kernel; kernelspec install: write the Jupyter "
         "kernelspec of a memex kernel, for kernel hosts (see memex-mcp kernelspec install --help); eval: run a "
-        "model on a suite of questions with and without memex and compare (see memex-mcp eval --help)",
+        "model on a suite of questions with and without memex and compare (see memex-mcp eval --help); "
+        "ui: a read-only web viewer of the sessions in the state dir (see memex-mcp ui --help)",
     )
     p.add_argument("--version", action="version", version=f"memex-mcp {__version__}")
     p.add_argument(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Generator, Sequence
@@ -59,6 +60,15 @@ class AgentHandle:
         self.max_turns = max_turns
         self.transcript: list[Turn] = []
         self.children: list[AgentHandle] = []
+        #: Set by the registry as it starts the agent: its number in the kernel (1, 2, …), the agent
+        #: that started it, the names of its inputs and its model, for the viewer's record.
+        self.serial = 0
+        self.parent: AgentHandle | None = None
+        self.inputs: list[str] = []
+        self.model_name = ""
+        self.started_at = time.time()
+        #: Told whenever a turn or the outcome changes the agent (the viewer's record is rewritten).
+        self.observer: Callable[[AgentHandle], None] = _unobserved
         self._usage = Usage()
         self._status: AgentStatus = "running"
         self._value: Any = None
@@ -120,10 +130,16 @@ class AgentHandle:
             self._usage.wall_seconds = time.monotonic() - self._started
             self._status, self._value, self._reason = status, value, reason
             self._finished.set()
+        self.changed()
         if status != "done":
             for child in list(self.children):
                 child.cancel()
         return True
+
+    def changed(self) -> None:
+        """Tell the observer; its failure is never the agent's."""
+        with contextlib.suppress(Exception):
+            self.observer(self)
 
     def summary(self) -> str:
         """One line: status, turns, usage, and why it failed."""
@@ -133,6 +149,10 @@ class AgentHandle:
 
     def __repr__(self) -> str:
         return f"<AgentHandle {self.name} {self.summary()}>"
+
+
+def _unobserved(handle: AgentHandle) -> None:
+    pass
 
 
 def _line(text: str, width: int) -> str:

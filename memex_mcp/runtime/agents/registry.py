@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from memex_mcp.protocol import RuntimeConfig, ScopeEntry
 from memex_mcp.runtime.agents.handle import AgentHandle
+from memex_mcp.runtime.feed import AgentLog
 from memex_mcp.runtime.models import Model, resolve
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ class Agents:
         self._numbers = itertools.count(1)
         self._running: set[Runner] = set()
         self._lock = threading.Lock()
+        #: Each agent's record for the viewer, in the session dir.
+        self._log = AgentLog(config.session_dir)
 
     def set_concurrency(self, calls: int) -> None:
         """At most `calls` model calls in flight at once; agents started before keep the old limit."""
@@ -70,9 +73,13 @@ class Agents:
 
     def start(self, runner: Runner) -> None:
         """List the runner's agent and start it; it is forgotten here once its thread ends."""
+        handle = runner.handle
         with self._lock:
-            self.handles.append(runner.handle)
+            self.handles.append(handle)
+            handle.serial = len(self.handles)
             self._running.add(runner)
+        handle.observer = self._log.write
+        handle.changed()
         runner.start(self._ended)
 
     def _ended(self, runner: Runner) -> None:

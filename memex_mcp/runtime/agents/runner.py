@@ -122,10 +122,12 @@ class Runner:
             blocks = extract_code(reply.text)
             if not blocks:
                 handle.transcript.append(Turn(turn, reply.text, "", ""))
+                handle.changed()
                 messages.append(Message("user", REMINDER))
                 continue
             output = self._run(blocks, turn)
             handle.transcript.append(Turn(turn, reply.text, "\n\n".join(blocks), output))
+            handle.changed()
             if self._submitted is not None:
                 handle._finish("done", value=self._submitted[0])
                 return

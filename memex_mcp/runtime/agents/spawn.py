@@ -119,6 +119,8 @@ def _spawn(
     scope.update(bind(agents, scope, depth, handle))
     scope["submit"] = runner.submit
     scope["history"] = runner.history
+    handle.parent, handle.model_name = parent, str(getattr(chosen, "name", type(chosen).__name__))
+    handle.inputs = [e.name for e in described]
     if parent is not None:
         parent.children.append(handle)
     agents.start(runner)

@@ -1,0 +1,254 @@
+"""What the viewer (`memex-mcp ui`) reads of a kernel, written into its session dir as it changes.
+
+    <session dir>/view/scope.json         the scope: each variable's name, type, size, summary and a
+                                          preview (a table's first rows, a text's start, an image)
+    <session dir>/view/agents/<n>.json    sub-agent n: status, usage, inputs, result, transcript
+
+The scope: the checkpoint hands over the names it is about to save (new or changed) and the scope's
+objects, which costs the kernel's main thread nothing but a set union. A thread of the feed's own
+describes those names (only those: the others keep their entries) at most every `EVERY` seconds,
+so a run of quick cells is described once, and replaces the file. It looks at objects from beside
+the running cell, as list_scope does from its subshell: an object a cell is changing is described
+as it is at that moment, and a `__repr__` that never returns stops the feed, never the kernel.
+
+An agent's record is rewritten as it starts, at the end of each turn and when it ends, in whichever
+thread that happens: a turn waits on a model for far longer than the write takes.
+
+Files are replaced atomically, so a reader never sees half of one. Writing never fails the kernel:
+a full disk leaves the previous file.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import os
+import reprlib
+import threading
+import time
+import types
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from memex_mcp.runtime import touchpoints
+from memex_mcp.runtime.cells.streams import ROUTE
+from memex_mcp.runtime.deadline import Overrun, time_limit
+from memex_mcp.runtime.scope import attr_or_none, describe
+from memex_mcp.text import shorten
+
+if TYPE_CHECKING:
+    from memex_mcp.runtime.agents.handle import AgentHandle
+
+#: Rows and columns of a table's preview, and characters of one of its cells.
+ROWS, COLUMNS, CELL = 10, 30, 80
+#: Characters of a text's (or a repr's) preview.
+TEXT = 4000
+#: Longest side of an image's thumbnail, in pixels.
+THUMB = 320
+#: Seconds one preview may take (on the main thread, where a limit can stop it).
+SECONDS = 1.0
+#: Seconds between two writes of the scope, at least.
+EVERY = 0.25
+#: Characters of one agent turn's output kept in its record (the whole is in the kernel).
+TURN_OUTPUT = 200_000
+
+# A repr that stops early: a list of ten million items must not be turned into one string first.
+_repr = reprlib.Repr()
+_repr.maxlevel, _repr.maxstring, _repr.maxother = 3, TEXT, TEXT
+_repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxdict = 40
+
+
+def view_dir(session_dir: str | Path) -> Path:
+    return Path(session_dir) / "view"
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Replace `path` with `value` as JSON, atomically; an error leaves the old file."""
+    tmp = path.with_name(f"{path.name}.{threading.get_ident()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(value, default=str, ensure_ascii=True))
+        os.replace(tmp, path)
+    except (OSError, ValueError, TypeError):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+class ScopeFeed:
+    """`view/scope.json`, kept as the checkpoint saves the scope."""
+
+    def __init__(self, session_dir: str | Path) -> None:
+        self._path = view_dir(session_dir) / "scope.json"
+        self._entries: dict[str, dict[str, Any]] = {}
+        self._due: set[str] = set()
+        self._scope: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+        self._writing = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def update(self, changed: set[str], variables: Mapping[str, Any]) -> None:
+        """The scope is `variables` now, and the names in `changed` changed: described soon, beside
+        the kernel's main thread."""
+        with self._lock:
+            self._due |= changed
+            self._scope = dict(variables)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="memex-scope-feed", daemon=True)
+            touchpoints.start_own_thread(self._thread)
+        self._wake.set()
+
+    def _run(self) -> None:
+        ROUTE.set(_discard)  # what a __repr__ prints here is nobody's output
+        while True:
+            self._wake.wait()
+            time.sleep(EVERY)  # the cells of the next moment join this write
+            self._wake.clear()
+            with contextlib.suppress(Exception):  # one bad object must not end the feed
+                self.flush()
+
+    def flush(self) -> None:
+        """Write what is due now (the kernel's exit calls it: the last cells' changes are kept)."""
+        with self._writing:
+            with self._lock:
+                due, scope, self._due, self._scope = self._due, self._scope, set(), None
+            if scope is not None:
+                self._write(due, scope)
+
+    def _write(self, changed: set[str], variables: Mapping[str, Any]) -> None:
+        """Describe the names in `changed` (and any not seen before) and replace the file."""
+        current = {n: v for n, v in variables.items() if not isinstance(v, types.ModuleType)}
+        gone = self._entries.keys() - current.keys()
+        due = [n for n in current if n in changed or n not in self._entries]
+        if not gone and not due:
+            return
+        for name in gone:
+            del self._entries[name]
+        for name in due:
+            self._entries[name] = entry(name, current[name])
+        ordered = [self._entries[n] for n in current if n in self._entries]
+        write_json(self._path, {"time": time.time(), "variables": ordered})
+
+
+def _discard(text: str) -> None:
+    pass
+
+
+def entry(name: str, value: Any) -> dict[str, Any]:
+    """One variable as the viewer shows it; never raises."""
+    described = describe(name, value, SECONDS)
+    result: dict[str, Any] = described.model_dump(mode="json")
+    try:
+        with time_limit(SECONDS):  # on the main thread; beside it nothing can stop a preview
+            result["preview"] = preview(value)
+    except (Exception, Overrun) as exc:
+        result["preview"] = {"kind": "text", "text": f"<no preview: {type(exc).__name__}>"}
+    return result
+
+
+def preview(value: Any) -> dict[str, Any] | None:
+    """A table's first rows, a text's start, an image as a small PNG, else the repr's start."""
+    if isinstance(value, str):
+        return {"kind": "text", "text": value[:TEXT], "chars": len(value)}
+    if (image := _image(value)) is not None:
+        return {"kind": "image", "mime": "image/png", "data": base64.b64encode(image).decode()}
+    if (table := _table(value)) is not None:
+        return table
+    if isinstance(value, types.FunctionType | type):
+        return None
+    return {"kind": "text", "text": shorten(_repr.repr(value), TEXT)}
+
+
+def _table(value: Any) -> dict[str, Any] | None:
+    """A pandas DataFrame's first rows (anything else with `.columns`, `.head()` and `.itertuples()`)."""
+    columns, head = attr_or_none(value, "columns"), attr_or_none(value, "head")
+    if columns is None or not callable(head) or type(value).__module__.startswith("duckdb"):
+        return None
+    first = head(ROWS)
+    names = [shorten(str(c), CELL) for c in list(columns)[:COLUMNS]]
+    rows = [
+        [shorten(str(index), CELL), *(shorten(str(v), CELL) for v in row[:COLUMNS])]
+        for index, *row in first.itertuples(index=True, name=None)
+    ]
+    shape = attr_or_none(value, "shape")
+    return {"kind": "table", "columns": names, "rows": rows, "shape": list(shape) if isinstance(shape, tuple) else None}
+
+
+def _image(value: Any) -> bytes | None:
+    """PNG bytes of a thumbnail of a PIL image or a matplotlib figure; None for anything else."""
+    module = type(value).__module__
+    if module.startswith("PIL."):
+        picture = value.copy()
+    elif module.startswith("matplotlib.figure") and hasattr(value, "savefig"):
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        value.savefig(buffer, format="png", dpi=60)
+        picture = Image.open(io.BytesIO(buffer.getvalue()))
+    else:
+        return None
+    picture.thumbnail((THUMB, THUMB))
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return out.getvalue()
+
+
+class AgentLog:
+    """`view/agents/<n>.json`, one per sub-agent, rewritten as it changes."""
+
+    def __init__(self, session_dir: str | Path) -> None:
+        self._root = view_dir(session_dir) / "agents"
+        self._lock = threading.Lock()
+
+    def write(self, handle: AgentHandle) -> None:
+        record = agent_record(handle)
+        with self._lock:
+            write_json(self._root / f"{handle.serial}.json", record)
+
+
+def agent_record(handle: AgentHandle) -> dict[str, Any]:
+    usage = handle.usage
+    parent = handle.parent
+    return {
+        "id": handle.serial,
+        "name": handle.name,
+        "parent": parent.serial if parent is not None else None,
+        "depth": handle.depth,
+        "task": handle.task,
+        "inputs": list(handle.inputs),
+        "model": handle.model_name,
+        "status": handle.status,
+        "reason": handle.reason,
+        "turns": len(handle.transcript),
+        "max_turns": handle.max_turns,
+        "usage": {
+            "model_calls": usage.model_calls,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "wall_seconds": round(usage.wall_seconds, 3),
+        },
+        "started": handle.started_at,
+        "result": _result(handle),
+        "transcript": [
+            {
+                "number": t.number,
+                "text": t.text,
+                "code": t.code,
+                "output": t.output[:TURN_OUTPUT],
+                "output_chars": len(t.output),
+            }
+            for t in list(handle.transcript)
+        ],
+    }
+
+
+def _result(handle: AgentHandle) -> str | None:
+    if handle.status != "done":
+        return None
+    try:
+        return shorten(repr(handle._value), TEXT)
+    except Exception as exc:
+        return f"<repr failed: {type(exc).__name__}>"
