@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import anyio
@@ -43,10 +44,18 @@ def table_pdf(path: Path, pages: int, seed: int) -> None:
     pdf.save()
 
 
-def reports(directory: Path, files: int = 30, pages: int = 12) -> Path:
-    directory.mkdir()
-    for n in range(files):
-        table_pdf(directory / f"report_{n:02}.pdf", pages, seed=100 * n)
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """30 reports of 12 pages, written once for the module."""
+    directory = tmp_path_factory.mktemp("reports")
+    for n in range(30):
+        table_pdf(directory / f"report_{n:02}.pdf", 12, seed=100 * n)
+    return directory
+
+
+def reports(generated: Path, directory: Path) -> Path:
+    """A copy of the reports: files the cache has never seen."""
+    shutil.copytree(generated, directory)
     return directory
 
 
@@ -62,9 +71,9 @@ async def output(client: Client, code: str) -> str:
 
 
 async def test_a_large_corpus_is_extracted_by_workers_as_one_process_would_and_a_broken_file_is_skipped(
-    anyio_backend: str, tmp_path: Path
+    anyio_backend: str, generated: Path, tmp_path: Path
 ) -> None:
-    data = reports(tmp_path / "data")
+    data = reports(generated, tmp_path / "data")
     (data / "broken.pdf").write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 200)
     async with server(data) as client:
         printed = await output(client, "len(docs); print(repr(docs))")
@@ -80,8 +89,10 @@ async def test_a_large_corpus_is_extracted_by_workers_as_one_process_would_and_a
         assert await output(client, "len(docs), sum(docs.list().pages)") == f"(31, {30 * 12})"
 
 
-async def test_a_large_build_reports_its_progress_file_by_file(anyio_backend: str, tmp_path: Path) -> None:
-    data = reports(tmp_path / "data")
+async def test_a_large_build_reports_its_progress_file_by_file(
+    anyio_backend: str, generated: Path, tmp_path: Path
+) -> None:
+    data = reports(generated, tmp_path / "data")
     seen: list[tuple[float, float | None, str | None]] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -138,12 +149,12 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-def multiprocessing_descendants(pid: int) -> set[int]:
-    """The fork server and worker processes under `pid`."""
+def worker_processes(pid: int) -> set[int]:
+    """The document workers under `pid`."""
     found = set()
     for child in descendants(pid):
         try:
-            if b"multiprocessing" in Path(f"/proc/{child}/cmdline").read_bytes():
+            if b"memex_mcp.runtime.documents.workers" in Path(f"/proc/{child}/cmdline").read_bytes():
                 found.add(child)
         except OSError:
             continue
@@ -161,8 +172,8 @@ async def test_a_kernel_killed_while_its_workers_extract_leaves_no_worker_behind
         kernel = int(await output(client, PID))
         workers: set[int] = set()
         with anyio.fail_after(60):
-            while len(workers) < 3:  # the fork server and two workers
-                workers = multiprocessing_descendants(kernel)
+            while len(workers) < 2:
+                workers = worker_processes(kernel)
                 await anyio.sleep(0.05)
         await kill(kernel)
         assert [pid for pid in workers if not wait_exit(pid, 15)] == []

@@ -22,9 +22,8 @@ from memex_mcp.runtime.walk import files
 #: Pages extracted in one run after which the index is optimised (it rewrites the whole index:
 #: about 0.13 s per 10,000 pages).
 OPTIMIZE_AFTER = 1000
-#: Bytes of files to extract from which worker processes pay for their start (the kernel's first
-#: pool starts a fork server that imports the extractors: about 0.3 s; about a second of reading is
-#: 300 PDF pages, or 1 MB).
+#: Bytes of files to extract from which worker processes pay for their start (a new interpreter
+#: that imports the extractors: about 0.3 s; a second of reading is about 300 PDF pages, or 1 MB).
 POOL_BYTES = 2**20
 #: Most worker processes, whatever the cores: the index is written by one process all the same.
 MAX_WORKERS = 8
@@ -121,7 +120,7 @@ def index_files(
             batch.clear()
 
         run.workers = pool_size(jobs) if workers is None else workers
-        for job, got in extract_all(jobs, extract_file, _crashed, run.workers, preload=(__name__, "pypdfium2")):
+        for job, got in extract_all(jobs, extract_file, _crashed, run.workers):
             batch.append((job, got))
             if sum(len(g.pages or ()) for _, g in batch) >= batch_pages:
                 store()
