@@ -5,6 +5,7 @@
     python -m benchmarks --only startup --runs 9
     python -m benchmarks --only sql            # sql() against raw DuckDB over 10 M rows
     python -m benchmarks --only documents --pages 10000
+    python -m benchmarks --only indexing       # a cold index build over ~15,000 real PDF pages, before/after
     python -m benchmarks --only context        # characters that reach the model, against baselines
     python -m benchmarks --only downstream     # a downstream MCP tool from a cell against a direct call
     python -m benchmarks --only first_hour     # characters a model reads in a scripted first session
@@ -34,6 +35,7 @@ from benchmarks import (
     downstream,
     first_hour,
     gateway,
+    indexing,
     latency,
     long_work,
     memory,
@@ -52,6 +54,7 @@ NAMES = (
     "memory",
     "agents",
     "documents",
+    "indexing",
     "sql",
     "channel",
     "context",
@@ -97,6 +100,8 @@ async def main(args: argparse.Namespace) -> None:
             sections[name] = report.latency(rows, command, info["date"], args.rounds)
         elif name == "documents":
             sections[name] = documents.render(await documents.run(args.pages), command, info["date"])
+        elif name == "indexing":
+            sections[name] = indexing.render(indexing.run(), command, info["date"])
         elif name == "startup":
             sections[name] = report.startup(await startup.run(args.runs), command, info["date"])
         elif name == "agents":

@@ -2,7 +2,9 @@
 
     corpus   `docs`: the public interface, background indexing, doc ids
     build    finding documents, bringing the index up to date for them
+    workers  extraction in worker processes, for a large corpus
     extract  text out of PDF, DOCX, HTML, Markdown and text files, page by page
+    pdfrows  the cells of a PDF table's rows kept apart in its text
     index    the SQLite FTS5 index shared by the sessions of a state dir
     hits     documents, search hits and grep matches, and how they print
     snippet  the verbatim one-line snippet of a hit

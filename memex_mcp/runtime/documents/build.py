@@ -120,6 +120,8 @@ def index_files(
             batch.clear()
 
         run.workers = pool_size(jobs) if workers is None else workers
+        if run.workers > 1:  # the largest first, so that no worker is left with a long one at the end
+            jobs.sort(key=lambda job: job.size, reverse=True)
         for job, got in extract_all(jobs, extract_file, _crashed, run.workers):
             batch.append((job, got))
             if sum(len(g.pages or ()) for _, g in batch) >= batch_pages:
