@@ -161,13 +161,13 @@ def worker_processes(pid: int) -> set[int]:
     return found
 
 
-async def test_a_kernel_killed_while_its_workers_extract_leaves_no_worker_behind(
+async def test_a_kernel_killed_while_its_workers_extract_leaves_no_worker_behind_and_a_sound_index(
     anyio_backend: str, tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
     data.mkdir()
     for name in ("a.pdf", "b.pdf"):
-        slow_pdf(data / name, 1500)
+        slow_pdf(data / name, 1000)
     async with server(data) as client:
         kernel = int(await output(client, PID))
         workers: set[int] = set()
@@ -177,6 +177,8 @@ async def test_a_kernel_killed_while_its_workers_extract_leaves_no_worker_behind
                 await anyio.sleep(0.05)
         await kill(kernel)
         assert [pid for pid in workers if not wait_exit(pid, 15)] == []
+        # The next kernel finds the index sound, and reads what the killed one had not stored.
+        assert (await output(client, "len(docs), sum(docs.list().pages)")).endswith("(2, 2000)")
 
 
 def test_a_file_that_kills_its_worker_is_skipped_with_the_reason_and_the_others_are_extracted() -> None:
