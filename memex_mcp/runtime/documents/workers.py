@@ -14,6 +14,7 @@ import os
 import pickle
 import select
 import selectors
+import signal
 import subprocess
 import sys
 import threading
@@ -100,8 +101,14 @@ def _pooled(
 
 
 def _start() -> _Worker[Any]:
+    # A process group of its own: an interrupt sent to the kernel's group must not kill a worker
+    # mid-file (its file would be taken for one that crashes the reader).
     process = subprocess.Popen(
-        [sys.executable, "-m", __name__, str(os.getpid())], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
+        [sys.executable, "-m", __name__, str(os.getpid())],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        bufsize=0,
+        process_group=0,
     )
     worker: _Worker[Any] = _Worker(process)
     _send(worker, sys.path)  # so it imports what this process would
@@ -167,6 +174,7 @@ def _serve(kernel: int) -> None:
         pass
     else:
         threading.Thread(target=_exit_when_gone, args=(watched,), name="memex-docs-watch", daemon=True).start()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the kernel's interrupts are for the kernel
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # whatever a reader prints goes to stderr, never between replies
     requests = sys.stdin.buffer
