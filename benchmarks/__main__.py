@@ -6,6 +6,7 @@
     python -m benchmarks --only sql            # sql() against raw DuckDB over 10 M rows
     python -m benchmarks --only documents --pages 10000
     python -m benchmarks --only periodic       # the issue a question names: periodic PDFs, the R manuals
+    python -m benchmarks --only indexing       # a cold index build over ~15,000 real PDF pages, before/after
     python -m benchmarks --only context        # characters that reach the model, against baselines
     python -m benchmarks --only downstream     # a downstream MCP tool from a cell against a direct call
     python -m benchmarks --only first_hour     # characters a model reads in a scripted first session
@@ -36,6 +37,7 @@ from benchmarks import (
     downstream,
     first_hour,
     gateway,
+    indexing,
     latency,
     long_work,
     memory,
@@ -57,6 +59,7 @@ NAMES = (
     "agents",
     "documents",
     "periodic",
+    "indexing",
     "sql",
     "channel",
     "context",
@@ -105,6 +108,8 @@ async def main(args: argparse.Namespace) -> None:
             sections[name] = documents.render(await documents.run(args.pages), command, info["date"])
         elif name == "periodic":
             sections[name] = periodic.render(periodic.run(), command, info["date"])
+        elif name == "indexing":
+            sections[name] = indexing.render(indexing.run(), command, info["date"])
         elif name == "startup":
             sections[name] = report.startup(await startup.run(args.runs), command, info["date"])
         elif name == "agents":

@@ -162,11 +162,11 @@ async def test_any_text_is_a_safe_query(client: Client) -> None:
 
 
 async def test_grep_finds_matching_lines_with_document_and_page(client: Client) -> None:
-    code = r"m = docs.grep(r'EMEA \d+\.\d')" "\nprint(len(m), sorted({(x.doc, x.page) for x in m}))\nm"
+    code = r"m = docs.grep(r'EMEA \| \d+\.\d')" "\nprint(len(m), sorted({(x.doc, x.page) for x in m}))\nm"
     text = await output(client, code)
     first, *lines = text.splitlines()
     assert first == "3 [" + ", ".join(f"('reports/kestrel_q{q}_2025_report.pdf', 2)" for q in (1, 2, 3)) + "]"
-    assert lines[0] == "reports/kestrel_q1_2025_report.pdf p.2: EMEA 38.9 n/a"
+    assert lines[0] == "reports/kestrel_q1_2025_report.pdf p.2: EMEA | 38.9 | n/a"
     code = "from collections import Counter\nprint(dict(Counter(m.doc for m in docs.grep('(?i)kiri-2'))))"
     kiri = await output(client, code)
     assert kiri == "{'reports/kestrel_q3_2025_report.pdf': 2, 'reports/kiri2_press_release.html': 4}"

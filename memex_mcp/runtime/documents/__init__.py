@@ -2,7 +2,9 @@
 
     corpus   `docs`: the public interface, background indexing, doc ids
     build    finding documents, bringing the index up to date for them
+    workers  extraction in worker processes, for a large corpus
     extract  text out of PDF, DOCX, HTML, Markdown and text files, page by page
+    pdfrows  the cells of a PDF table's rows kept apart in its text
     index    the SQLite FTS5 index shared by the sessions of a state dir
     dates    a document's date: file name, first page, metadata
     periods  the periods a text names ("Q3 2024", "as of March 31, 2025")

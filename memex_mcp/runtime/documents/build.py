@@ -9,19 +9,27 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from memex_mcp.runtime.documents.dates import publication_date
+from memex_mcp.runtime.documents.dates import DocDate, publication_date
 from memex_mcp.runtime.documents.errors import DocumentError
 from memex_mcp.runtime.documents.extract import read, supported
 from memex_mcp.runtime.documents.index import BuildLock, FileRecord, Index
+from memex_mcp.runtime.documents.workers import extract_all
 from memex_mcp.runtime.walk import files
 
 #: Pages extracted in one run after which the index is optimised (it rewrites the whole index:
 #: about 0.13 s per 10,000 pages).
 OPTIMIZE_AFTER = 1000
+#: Bytes of files to extract from which worker processes pay for their start (a new interpreter
+#: that imports the extractors: about 0.3 s; a second of reading is about 300 PDF pages, or 1 MB).
+POOL_BYTES = 2**20
+#: Most worker processes, whatever the cores: the index is written by one process all the same.
+MAX_WORKERS = 8
+#: Pages stored in one transaction.
+BATCH_PAGES = 2000
 #: progress(done, total, message)
 OnProgress = Callable[[int, int, str], None]
 
@@ -52,7 +60,7 @@ def unique_id(path: Path, preferred: str, taken: Container[str]) -> str:
 @dataclass
 class Indexing:
     """What one indexing run did: files `extracted` now, `unchanged` ones taken from the cache,
-    `skipped` ones (unreadable: see `docs.list()`), and its duration."""
+    `skipped` ones (unreadable: see `docs.list()`), its duration, and how many processes extracted."""
 
     files: int = 0
     extracted: int = 0
@@ -60,12 +68,15 @@ class Indexing:
     skipped: int = 0
     pages: int = 0
     seconds: float = 0.0
+    #: Processes that extracted the files (1: this one).
+    workers: int = 1
     #: (doc id, why) of each file skipped in this run.
     problems: list[tuple[str, str]] = field(default_factory=list)
 
     def __repr__(self) -> str:
+        processes = f" by {self.workers} worker processes" if self.workers > 1 else ""
         return (
-            f"indexed {self.files:,} files ({self.pages:,} pages) in {self.seconds:.1f} s: "
+            f"indexed {self.files:,} files ({self.pages:,} pages) in {self.seconds:.1f} s{processes}: "
             f"{self.extracted:,} extracted, {self.unchanged:,} unchanged since cached, {self.skipped:,} skipped"
         )
 
@@ -75,55 +86,129 @@ def index_files(
     sources: Iterable[tuple[str, Path]],
     on_progress: OnProgress,
     waiting: Callable[[], None] = lambda: None,
+    *,
+    workers: int | None = None,
+    batch_pages: int = BATCH_PAGES,
 ) -> tuple[dict[str, FileRecord], Indexing]:
     """Bring `index` up to date for `sources` (doc id, path); their records by doc id, and the counts.
     Holds the build lock meanwhile, so kernels sharing the cache index one at a time; `waiting()`
-    is called while another kernel holds it."""
+    is called while another kernel holds it. The files to extract are read in `workers` processes
+    (default: as many as this process's cores, when there is enough to read; see `pool_size`), and
+    stored `batch_pages` pages to a transaction (0: each file in its own)."""
     started = time.perf_counter()
     sources = list(sources)
+    total = len(sources)
     records: dict[str, FileRecord] = {}
-    run = Indexing(files=len(sources))
-    fresh: set[str] = set()
+    run = Indexing(files=total)
     with BuildLock(index.path).held(waiting):
-        for done, (doc_id, path) in enumerate(sources):
-            on_progress(done, len(sources), f"indexing documents: {done:,} of {len(sources):,} files ({doc_id})")
-            record, extracted = _index_one(index, path)
-            records[doc_id] = record
-            run.extracted += extracted
-            if extracted:
-                fresh.add(doc_id)
-            run.unchanged += not extracted
-            run.pages += record.pages
-            if record.status == "skipped":
-                run.skipped += 1
-                run.problems.append((doc_id, record.reason))
+        jobs: list[Job] = []
+        for doc_id, path in sources:
+            found = _cached(index, doc_id, path)
+            if isinstance(found, Job):
+                jobs.append(found)
+            else:
+                records[doc_id] = found
+        run.unchanged = len(records)
+        on_progress(len(records), total, f"indexing documents: {len(records):,} of {total:,} files")
+        batch: list[tuple[Job, Extraction]] = []
+
+        def store() -> None:
+            with index.batch():
+                for job, got in batch:
+                    records[job.doc_id] = index.store(
+                        got.path, got.size, got.mtime_ns, got.pages, got.reason, got.labels, got.dated
+                    )
+            batch.clear()
+
+        run.workers = pool_size(jobs) if workers is None else workers
+        if run.workers > 1:  # the largest first, so that no worker is left with a long one at the end
+            jobs.sort(key=lambda job: job.size, reverse=True)
+        for job, got in extract_all(jobs, extract_file, _crashed, run.workers):
+            batch.append((job, got))
+            if sum(len(g.pages or ()) for _, g in batch) >= batch_pages:
+                store()
+            done = len(records) + len(batch)
+            on_progress(done, total, f"indexing documents: {done:,} of {total:,} files ({job.doc_id})")
+        if batch:
+            store()
+        run.extracted = len(jobs)
         index.forget(os.path.exists)
-        if sum(records[doc_id].pages for doc_id, _ in sources if doc_id in fresh) >= OPTIMIZE_AFTER:
-            on_progress(len(sources), len(sources), "optimising the document index")
+        if sum(records[job.doc_id].pages for job in jobs) >= OPTIMIZE_AFTER:
+            on_progress(total, total, "optimising the document index")
             index.optimize()
-    on_progress(len(sources), len(sources), f"indexed {len(sources):,} files")
+    records = {doc_id: records[doc_id] for doc_id, _ in sources}
+    for doc_id, record in records.items():
+        run.pages += record.pages
+        if record.status == "skipped":
+            run.skipped += 1
+            run.problems.append((doc_id, record.reason))
+    on_progress(total, total, f"indexed {total:,} files")
     run.seconds = time.perf_counter() - started
     return records, run
 
 
-def _index_one(index: Index, path: Path) -> tuple[FileRecord, bool]:
-    """The file's record, and whether it was extracted now (False: the cache had this version)."""
+def pool_size(jobs: Sequence[Job]) -> int:
+    """How many processes extract `jobs`: one (this one) for a few small files, where starting
+    workers would cost more than it saves; else one per core this process may use, at most `MAX_WORKERS`."""
+    if len(jobs) < 2 or sum(job.size for job in jobs) < POOL_BYTES:
+        return 1
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS, len(jobs)))
+
+
+@dataclass(frozen=True)
+class Job:
+    """A file to extract: `source` as found, `key` its resolved path (the cache's key)."""
+
+    doc_id: str
+    source: Path
+    key: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """Everything the index stores for one version of a file: its pages and their printed labels,
+    or (`pages` None) the reason it was skipped; `reason` also says why a file has no text."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    pages: list[str] | None
+    labels: list[str]
+    reason: str
+    dated: DocDate | None = None
+
+
+def extract_file(job: Job) -> Extraction:
+    """Read one file (in a worker process, or in this one): what the index stores for it. A file
+    that cannot be read gives its reason, never an exception."""
+    try:
+        extracted = read(job.source)
+    except DocumentError as exc:
+        return Extraction(job.key, job.size, job.mtime_ns, None, [], str(exc))
+    pages = extracted.pages
+    reason = "" if any(p.strip() for p in pages) else _no_text(job.source, len(pages))
+    dated = publication_date(job.source, pages[0] if pages else "")
+    return Extraction(job.key, job.size, job.mtime_ns, pages, extracted.labels, reason, dated)
+
+
+def _crashed(job: Job, why: str) -> Extraction:
+    return Extraction(job.key, job.size, job.mtime_ns, None, [], why)
+
+
+def _cached(index: Index, doc_id: str, path: Path) -> FileRecord | Job:
+    """The file's cached record if the cache has this version (or it cannot be opened: a skipped
+    record), else the job of extracting it."""
     key = str(path.resolve())
     try:
         stat = path.stat()
     except OSError as exc:
-        return FileRecord(-1, key, 0, 0, "skipped", f"cannot open: {exc.strerror or exc}", 0, 0), False
+        return FileRecord(-1, key, 0, 0, "skipped", f"cannot open: {exc.strerror or exc}", 0, 0)
     cached = index.lookup(key)
     if cached is not None and (cached.size, cached.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
-        return cached, False
-    try:
-        extracted = read(path)
-    except DocumentError as exc:
-        return index.store(key, stat.st_size, stat.st_mtime_ns, None, str(exc)), True
-    pages = extracted.pages
-    reason = "" if any(p.strip() for p in pages) else _no_text(path, len(pages))
-    dated = publication_date(path, pages[0] if pages else "")
-    return index.store(key, stat.st_size, stat.st_mtime_ns, pages, reason, extracted.labels, dated), True
+        return cached
+    return Job(doc_id, path, key, stat.st_size, stat.st_mtime_ns)
 
 
 def _no_text(path: Path, pages: int) -> str:

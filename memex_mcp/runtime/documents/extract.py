@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from memex_mcp.runtime.documents.errors import DocumentError
+from memex_mcp.runtime.documents.pdfrows import with_cells
 
 #: Longest page cut from a format without pages (about a printed page of prose).
 PAGE_CHARS = 3000
@@ -155,7 +156,7 @@ def _pdf(path: Path) -> Extracted:
         for index in range(len(pdf)):
             page = pdf[index]
             textpage = page.get_textpage()
-            pages.append(join_wrapped(textpage.get_text_range()))
+            pages.append(join_wrapped(with_cells(textpage, textpage.get_text_range())))
             labels.append(" ".join(pdf.get_page_label(index).split()))
             textpage.close()
             page.close()

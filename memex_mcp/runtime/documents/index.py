@@ -4,7 +4,7 @@ One database serves every session of a state dir: it caches each file's pages by
 size and modification time, so a file is extracted again only when it changed. Each corpus
 (`docs` in one kernel) searches only its own files (`members`, a temporary table of its connection).
 Two kernels may open it at once: WAL lets readers read while one writes, writes are short
-per-file transactions, and `BuildLock` makes a second kernel wait for the first one's indexing
+transactions (a batch of files each), and `BuildLock` makes a second kernel wait for the first one's indexing
 instead of extracting the same files twice. BM25's document statistics are those of the whole
 cache, so a corpus's scores shift slightly with what else is cached; the order of clear winners
 does not.
@@ -32,7 +32,8 @@ Status = Literal["ok", "empty", "skipped"]
 #: Bumped when the schema or the text extraction changes: a cache of another version is dropped and
 #: rebuilt, so it never serves text that the current extraction would not give.
 #: 2: page labels; words cut by a PDF's line wrapping joined; `year-over-year` keeps its hyphen.
-#: 3: each file's date (the period it is dated by, its precision and where it was read).
+#: 3: each file's date (the period it is dated by, its precision and where it was read); the cells of a
+#:    PDF table's row separated by ` | `.
 SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, size INTEGER NOT NULL,
@@ -354,7 +355,18 @@ class Index:
             last = (rows[-1][0], rows[-1][1])
 
     @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for every `store` made inside: FTS5 writes a batch far faster than as many
+        small transactions, and a batch cut short (the kernel killed) leaves nothing of itself. Other
+        threads wait for the batch to end."""
+        with self._lock, self._transaction():
+            yield
+
+    @contextlib.contextmanager
     def _transaction(self, immediate: bool = True) -> Iterator[None]:
+        if self._db.in_transaction:  # inside a batch, which commits or rolls back for all
+            yield
+            return
         self._db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
         try:
             yield

@@ -1,0 +1,197 @@
+"""Extraction in worker processes, safe in the kernel: each worker is a new interpreter
+(`python -m memex_mcp.runtime.documents.workers`; forking the kernel, which has threads, could
+deadlock the child) that talks to it over its stdin and stdout only, so it needs nothing a confined
+kernel lacks (no shared memory, no sockets) and is confined as the kernel is. A worker exits when
+the kernel does, even in the middle of a file. One that dies on a file (a PDF that crashes its
+reader) costs that file only: its jobs run in order, so the one it held is known, and the files
+queued behind it go to a new worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import select
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, Generic, TypeVar
+
+Job = TypeVar("Job")
+Result = TypeVar("Result")
+
+#: Jobs sent ahead to a worker, so it never waits for the next one while the kernel stores the last.
+QUEUED_PER_WORKER = 2
+#: Why a file was skipped when reading it killed the process.
+CRASHED = "reading it crashed the reader (the process died): the file is probably corrupt"
+_LENGTH = 8
+
+
+@dataclass
+class _Worker(Generic[Job]):
+    process: subprocess.Popen[bytes]
+    sent: deque[Job] = field(default_factory=deque)
+
+
+def extract_all(
+    jobs: list[Job], work: Callable[[Job], Result], crashed: Callable[[Job, str], Result], workers: int
+) -> Iterator[tuple[Job, Result]]:
+    """(job, `work(job)`) for every job, in the order they finish: in this process when `workers`
+    is 1 (or no worker can be started), else in that many processes. A job whose process died gives
+    `crashed(job, why)`. `work` must be a module-level function, and should not raise for a bad
+    input (an exception it raises is raised here)."""
+    queue = deque(jobs)
+    if workers > 1:
+        yield from _pooled(queue, work, crashed, workers)
+    while queue:
+        job = queue.popleft()
+        yield job, work(job)
+
+
+def _pooled(
+    queue: deque[Job], work: Callable[[Job], Result], crashed: Callable[[Job, str], Result], workers: int
+) -> Iterator[tuple[Job, Result]]:
+    """Run `queue`'s jobs in worker processes; those left when no worker could be started stay in it."""
+    pool: list[_Worker[Job]] = []
+    selector = selectors.DefaultSelector()
+    finished = False
+    try:
+        while queue or any(w.sent for w in pool):
+            while queue and len(pool) < workers:
+                try:
+                    worker = _start()
+                except OSError:  # cannot start a process here: the rest is read in this one
+                    if not pool:
+                        return
+                    break
+                pool.append(worker)
+                selector.register(worker.process.stdout, selectors.EVENT_READ, worker)  # type: ignore[arg-type]
+            for worker in pool:
+                while queue and len(worker.sent) < QUEUED_PER_WORKER:
+                    job = queue.popleft()
+                    worker.sent.append(job)
+                    _send(worker, (work, job))
+            for key, _ in selector.select():
+                worker = key.data
+                reply = _receive(worker.process.stdout)
+                job = worker.sent.popleft()
+                if reply is None:  # it died on `job`; the ones queued behind go to another worker
+                    queue.extendleft(reversed(worker.sent))
+                    worker.sent.clear()
+                    selector.unregister(worker.process.stdout)
+                    pool.remove(worker)
+                    _stop(worker, now=True)
+                    yield job, crashed(job, CRASHED)
+                    continue
+                ok, value = reply
+                if not ok:
+                    raise value
+                yield job, value
+        finished = True
+    finally:
+        selector.close()
+        for worker in pool:  # done: they exit at the end of their input; interrupted: at once
+            _stop(worker, now=not finished)
+
+
+def _start() -> _Worker[Any]:
+    # A process group of its own: an interrupt sent to the kernel's group must not kill a worker
+    # mid-file (its file would be taken for one that crashes the reader).
+    process = subprocess.Popen(
+        [sys.executable, "-m", __name__, str(os.getpid())],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        bufsize=0,
+        process_group=0,
+    )
+    worker: _Worker[Any] = _Worker(process)
+    _send(worker, sys.path)  # so it imports what this process would
+    return worker
+
+
+def _stop(worker: _Worker[Any], now: bool) -> None:
+    assert worker.process.stdin is not None and worker.process.stdout is not None
+    if now:
+        worker.process.kill()
+    with contextlib.suppress(OSError):  # it is gone, and so is the pipe
+        worker.process.stdin.close()
+    try:
+        worker.process.wait(timeout=None if now else 10)
+    except subprocess.TimeoutExpired:
+        worker.process.kill()
+        worker.process.wait()
+    worker.process.stdout.close()
+
+
+def _send(worker: _Worker[Any], message: object) -> None:
+    assert worker.process.stdin is not None
+    with contextlib.suppress(BrokenPipeError):  # it died: its stdout says so at the next select
+        _write(worker.process.stdin, message)
+
+
+def _write(stream: IO[bytes], message: object) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(len(data).to_bytes(_LENGTH, "little") + data)
+    while view:  # an unbuffered pipe may take part of it at a time
+        view = view[stream.write(view) or 0 :]
+    stream.flush()
+
+
+def _receive(stream: IO[bytes] | None) -> Any | None:
+    """The next message on `stream`, or None at its end (a message cut short too: the writer died)."""
+    assert stream is not None
+    header = _exactly(stream, _LENGTH)
+    if header is None:
+        return None
+    data = _exactly(stream, int.from_bytes(header, "little"))
+    return None if data is None else pickle.loads(data)
+
+
+def _exactly(stream: IO[bytes], size: int) -> bytes | None:
+    chunks, left = [], size
+    while left:
+        chunk = stream.read(left)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _serve(kernel: int) -> None:
+    """A worker: run the jobs that come on stdin, each reply on stdout, until stdin ends."""
+    try:
+        watched = os.pidfd_open(kernel)
+    except ProcessLookupError:
+        return
+    except OSError:  # no pidfd (Linux before 5.3): it exits when its input ends, after the file it reads
+        pass
+    else:
+        threading.Thread(target=_exit_when_gone, args=(watched,), name="memex-docs-watch", daemon=True).start()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the kernel's interrupts are for the kernel
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # whatever a reader prints goes to stderr, never between replies
+    requests = sys.stdin.buffer
+    sys.path[:] = _receive(requests) or sys.path
+    while (request := _receive(requests)) is not None:
+        work, job = request
+        try:
+            reply = (True, work(job))
+        except Exception as exc:
+            reply = (False, exc)
+        _write(replies, reply)
+
+
+def _exit_when_gone(pidfd: int) -> None:
+    select.select([pidfd], [], [])  # readable once the kernel has exited
+    os._exit(1)
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]))
