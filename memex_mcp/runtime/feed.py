@@ -157,7 +157,8 @@ def preview(value: Any) -> dict[str, Any] | None:
         return {"kind": "image", "mime": "image/png", "data": base64.b64encode(image).decode()}
     if (table := _table(value)) is not None:
         return table
-    if isinstance(value, types.FunctionType | type):
+    if isinstance(value, types.FunctionType | type) or type(value).__module__.startswith("duckdb"):
+        # A relation's repr runs its query, on the connection the cells use: its summary says enough.
         return None
     return {"kind": "text", "text": shorten(_repr.repr(value), TEXT)}
 
