@@ -14,6 +14,7 @@ memex scratchpad: your variables persist between calls; only what you print is r
   tables()          tables and views: rows, columns with types, source file
   history           every execution: history[i].code, .output, history.find(text)
   _outputs[n]       full output of execution n (replies are cut to the output budget)
+  trajectories(x)   an eval --out dir's runs, or a session's executions (by name): .where(…), .to_frame()
   submit(value)     record a final answer, appended to `submissions`
   docs.search(query, k=10)  ranked pages of the documents; h = hits[0]: h.text is the page,
                     h.snippet verbatim page text, h.context(600) the text around it

@@ -21,6 +21,7 @@ from memex_mcp.runtime.documents.corpus import Corpus, read_document
 from memex_mcp.runtime.limits import apply_memory_limit
 from memex_mcp.runtime.rpc import Rpc
 from memex_mcp.runtime.submit import Submissions
+from memex_mcp.runtime.trajectories import bind as bind_trajectories
 
 __all__ = ["load_ipython_extension"]
 
@@ -57,6 +58,7 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
         "_outputs": recorder.outputs,
         "submit": submit,
         "submissions": submissions.items,
+        "trajectories": bind_trajectories(settings.session_dir),
         **agents.bind(kernel.agents, ns),
         "docs": kernel.corpus,
         "read_document": read_document,
