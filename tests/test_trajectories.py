@@ -4,6 +4,7 @@ and `memex-mcp eval --aggregate N`, whose aggregator reads N rollouts as variabl
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from memex_mcp.eval.cli import main
 from memex_mcp.eval.run import load_records
 from memex_mcp.eval.scripted import RECIPES
 from memex_mcp.records import TaskRun
-from memex_mcp.server import build_server
+from memex_mcp.server import build_server, sandbox
 from tests.conftest import STATE_DIR, cell, run, settings, text_of
 
 pytestmark = pytest.mark.anyio
@@ -173,3 +174,22 @@ async def test_what_is_neither_an_eval_nor_a_session_fails_saying_what_to_pass(s
     junk.write_text('{"a": 1}\n')
     result = await run(second, f"trajectories({str(junk)!r})")
     assert result.is_error and "none of its 1 lines is a task-run record of `memex-mcp eval`" in text_of(result)
+
+
+async def test_a_confined_scratchpad_reads_an_eval_under_a_data_dir_and_says_how_when_it_is_not(
+    eval_out: Path, tmp_path: Path
+) -> None:
+    problem = sandbox.landlock_problem()
+    if problem is not None:
+        pytest.skip(f"landlock cannot confine kernels on this machine: {problem}")
+    data = tmp_path / "data"
+    shutil.copytree(eval_out, data / "eval", ignore=shutil.ignore_patterns("logs", "cache", "work"))
+    with anyio.fail_after(60):
+        async with Client(build_server(settings(sandbox="landlock", data_dirs=[data])), raise_exceptions=True) as c:
+            assert await cell(c, f"print(len(trajectories({str(data / 'eval')!r})))") == "5"
+            result = await run(c, f"trajectories({str(eval_out)!r})")
+    assert result.is_error
+    assert (
+        f"may not read {eval_out / 'trajectories.jsonl'} (it is confined with --sandbox: it reads only its own "
+        "session dir and the data dirs). Put the eval's --out dir under a data dir (--data-dir)"
+    ) in text_of(result)

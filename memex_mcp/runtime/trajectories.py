@@ -273,7 +273,8 @@ def load(target: str | Path, session_dir: Path, blind: bool = False) -> Collecti
         raise TrajectoryError(
             f"trajectories({text!r}): this scratchpad may not read {exc.filename or text} (it is confined with "
             "--sandbox: it reads only its own session dir and the data dirs). Put the eval's --out dir under a data "
-            "dir (--data-dir), or pass a path under one"
+            "dir (--data-dir) and pass its path there; another session's history is out of reach of a confined "
+            "scratchpad: read it from a server started without --sandbox"
         ) from None
     if not looks_like_path:
         named = sorted(p.name for p in sessions.iterdir() if p.is_dir() and not p.name.startswith("."))
