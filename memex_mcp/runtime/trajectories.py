@@ -277,7 +277,8 @@ def load(target: str | Path, session_dir: Path, blind: bool = False) -> Collecti
             "scratchpad: read it from a server started without --sandbox"
         ) from None
     if not looks_like_path:
-        named = sorted(p.name for p in sessions.iterdir() if p.is_dir() and not p.name.startswith("."))
+        # HTTP scratchpads (`sp-…`) belong to principals this kernel does not know: not listed.
+        named = sorted(p.name for p in sessions.iterdir() if p.is_dir() and not p.name.startswith((".", "sp-")))
         raise TrajectoryError(
             f"trajectories({text!r}): no session named {text!r} under {sessions}; the named sessions are "
             f"{', '.join(named) or 'none'}. Pass a session's name, a session's directory, an eval's --out dir or "
