@@ -170,6 +170,14 @@ def render(result: dict[str, Any], command: str, when: str) -> str:
                 mark = "" if got["right"] else " ✗"
                 cells += [f"{got['results']:,}{mark}", f"{got['sent']:,}"]
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    asked = [row for row in result["rows"].values() if all(h in row for h in ("memex", "tools", "motherduck"))]
+    if asked:
+        sums = [
+            f"{sum(row[h][k] for row in asked):,}"
+            for h in ("memex", "tools", "motherduck")
+            for k in ("results", "sent")
+        ]
+        lines.append(f"| the {len(asked)} table tasks | " + " | ".join(sums) + " |")
     if result["note"]:
         lines += ["", result["note"]]
     lines += ["", "n/a: a document question; mcp-server-motherduck has no document tool. ✗: answered wrong."]
