@@ -160,8 +160,10 @@ async def test_a_kernel_reads_another_running_named_sessions_executions(second: 
     assert lines[3].split()[:4] == ["2", "1", "/", "0"] and lines[3].split()[-2] == "True"
     assert lines[5].startswith("[(1, 'x = 6 * 7\\nprint(x)', '42\\n', False, None), (2, '1 / 0', ")
     assert lines[5].endswith(", True, 'ZeroDivisionError: division by zero')]")
-    # By its directory too.
-    assert await cell(second, f"print(len(trajectories({str(STATE_DIR / 'sessions' / name)!r})))") == "3"
+    # By its directory, or its saved history's file, too.
+    directory = STATE_DIR / "sessions" / name
+    for path in (directory, directory / "checkpoint" / "history.jsonl"):
+        assert await cell(second, f"print(len(trajectories({str(path)!r})))") == "3"
 
 
 async def test_what_is_neither_an_eval_nor_a_session_fails_saying_what_to_pass(second: Client, tmp_path: Path) -> None:

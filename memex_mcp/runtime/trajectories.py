@@ -13,6 +13,7 @@ Both collections are lists: they print as a compact table, filter with `.where(f
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -261,6 +262,8 @@ def load(target: str | Path, session_dir: Path, blind: bool = False) -> Collecti
     try:
         if not looks_like_path and (sessions / text).is_dir():
             return _executions(sessions / text, text)
+        if path.is_file() and path.name == SESSION_HISTORY.name and path.parent.name == SESSION_HISTORY.parent.name:
+            return _executions(path.parent.parent, path.parent.parent.name)
         if path.is_file():
             return _runs(path, blind)
         if (path / TRAJECTORIES).is_file():
@@ -278,7 +281,9 @@ def load(target: str | Path, session_dir: Path, blind: bool = False) -> Collecti
         ) from None
     if not looks_like_path:
         # HTTP scratchpads (`sp-…`) belong to principals this kernel does not know: not listed.
-        named = sorted(p.name for p in sessions.iterdir() if p.is_dir() and not p.name.startswith((".", "sp-")))
+        named: list[str] = []
+        with contextlib.suppress(OSError):  # a confined scratchpad cannot list the sessions
+            named = sorted(p.name for p in sessions.iterdir() if p.is_dir() and not p.name.startswith((".", "sp-")))
         raise TrajectoryError(
             f"trajectories({text!r}): no session named {text!r} under {sessions}; the named sessions are "
             f"{', '.join(named) or 'none'}. Pass a session's name, a session's directory, an eval's --out dir or "
