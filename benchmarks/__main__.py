@@ -8,6 +8,8 @@
     python -m benchmarks --only periodic       # the issue a question names: periodic PDFs, the R manuals
     python -m benchmarks --only indexing       # a cold index build over ~15,000 real PDF pages, before/after
     python -m benchmarks --only context        # characters that reach the model, against baselines
+    python -m benchmarks --only eval_context   # the same for the eval's bundled suite, and mcp-server-motherduck
+    python -m benchmarks --only smoke_llama    # opt-in: `memex-mcp eval` with a small local model (llama.cpp)
     python -m benchmarks --only downstream     # a downstream MCP tool from a cell against a direct call
     python -m benchmarks --only first_hour     # characters a model reads in a scripted first session
     python -m benchmarks --only long_work      # a running execution's end → the waiting call's reply
@@ -35,6 +37,7 @@ from benchmarks import (
     context,
     documents,
     downstream,
+    eval_context,
     first_hour,
     gateway,
     indexing,
@@ -71,7 +74,10 @@ NAMES = (
     "sandbox",
     "gateway",
     "viewer",
+    "eval_context",
 )
+#: Run only when named with --only: they install large things and prove a path, not a number.
+OPT_IN = ("smoke_llama",)
 
 
 def _command(args: argparse.Namespace, only: str | None) -> str:
@@ -126,6 +132,12 @@ async def main(args: argparse.Namespace) -> None:
             sections[name] = long_work.section(await long_work.run(), command, info["date"])
         elif name == "first_hour":
             sections[name] = first_hour.render(await first_hour.run(), command, info["date"], first_hour.baseline())
+        elif name == "eval_context":
+            sections[name] = eval_context.render(await eval_context.run(), command, info["date"])
+        elif name == "smoke_llama":
+            from benchmarks import smoke_llama
+
+            sections[name] = smoke_llama.render(await smoke_llama.run(), command, info["date"])
         elif name == "context":
             sections[name] = context.render(await context.run(), command, info["date"])
         elif name == "sql":
@@ -151,7 +163,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--only", choices=NAMES, help="run one benchmark")
+    parser.add_argument("--only", choices=NAMES + OPT_IN, help="run one benchmark")
     parser.add_argument("--calls", type=int, default=300, help="timed calls per latency series (default 300)")
     parser.add_argument(
         "--rounds",

@@ -9,7 +9,7 @@
     harness_memex  memex-mcp's four tools through a real MCP client over stdio
     harness_tools  classic tools whose results are text: sql, search, read_page, list_files
     loop           one task-run: the agent loop, its turns, tokens and verdict
-    records        the JSONL record of a task-run
+    records        the JSONL record of a task-run (in `memex_mcp.records`, which the kernel loads too)
     run            many task-runs in parallel, resumable
     report         the Markdown table and the cost/accuracy plot
     cli            `memex-mcp eval …`

@@ -72,6 +72,15 @@ def parser() -> Parser:
     p.add_argument(
         "--tolerance", type=float, default=0.01, metavar="REL", help="relative tolerance of numbers (default 0.01)"
     )
+    p.add_argument(
+        "--aggregate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N memex runs of each task (--runs N at least), then an aggregator per task: a fresh memex session "
+        "where the N runs are the variable `runs` (trajectories as objects, answers not scored for it); its "
+        "answer is scored as harness memex+aggregate, its cost includes the runs'",
+    )
     p.add_argument("--limit", type=int, metavar="N", help="only the suite's first N tasks")
     return p
 
@@ -92,6 +101,10 @@ def main(argv: Sequence[str]) -> int:
     for option, value in (("--runs", args.runs), ("--max-turns", args.max_turns), ("--parallel", args.parallel)):
         if value < 1:
             p.error(f"{option} {value}: must be at least 1")
+    if args.aggregate < 0 or args.aggregate == 1:
+        p.error(f"--aggregate {args.aggregate}: give at least 2 runs to aggregate")
+    if args.aggregate and "memex" not in harnesses:
+        p.error("--aggregate aggregates memex runs: include memex in --harness")
     if args.limit is not None and args.limit < 1:
         p.error(f"--limit {args.limit}: must be at least 1")
     if args.data_dir is not None and not args.data_dir.is_dir():
@@ -106,13 +119,14 @@ def main(argv: Sequence[str]) -> int:
         suite = suite.model_copy(update={"tasks": suite.tasks[: args.limit]})
     config = EvalConfig(
         harnesses=harnesses,
-        runs=args.runs,
+        runs=max(args.runs, args.aggregate),
         max_turns=args.max_turns,
         budget_usd=args.budget_usd,
         out=out,
         parallel=args.parallel,
         prices=args.prices,
         tolerance=args.tolerance,
+        aggregate=args.aggregate,
     )
     try:
         anyio.run(run_eval, suite, model, config, sys.stderr)

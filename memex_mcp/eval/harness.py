@@ -21,6 +21,19 @@ SYSTEM = (
     "call `submit` with the answer alone (a number with its unit, a name, a date), not an explanation."
 )
 
+#: How the aggregator's question begins its note (`--aggregate N`); a scripted policy knows it by this.
+AGGREGATE_MARK = "earlier attempts at this question are loaded in your scratchpad as `runs`"
+
+
+def aggregate_question(question: str, rollouts: int) -> str:
+    """What the aggregator is asked: the task's question, and where the rollouts are."""
+    return (
+        f"{question}\n\n{rollouts} {AGGREGATE_MARK}: print it for a table; each run has .answer, .stop, "
+        ".error and .turns, whose steps have .code (what it ran) and .output (what it got). Their answers "
+        "were not checked. Read them, check the work where they disagree or look wrong, and submit the one "
+        "best answer."
+    )
+
 
 @dataclass(frozen=True)
 class Outcome:

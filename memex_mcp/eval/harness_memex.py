@@ -67,6 +67,14 @@ class MemexHarness:
             return Outcome(text, answer=answer_text(value))
         return Outcome(text, is_error=bool(result.is_error))
 
+    async def setup(self, code: str) -> str:
+        """Run `code` in the kernel before the model's first turn (not a turn: the model does not
+        see it); returns its output. Raises RuntimeError if it failed."""
+        result = await self._client.call_tool("execute_code", {"code": code})
+        if result.is_error:
+            raise RuntimeError(f"the setup cell failed: {_text(result)}")
+        return _text(result)
+
     async def agent_usage(self) -> tuple[int, int]:
         """Input and output tokens of the sub-agents this task-run started."""
         if not self.spawned:

@@ -147,9 +147,15 @@ class OpenAIToolModel:
             raise ModelError(f"{self.name} answered without a choice.")
         message = response.choices[0].message
         calls = []
-        for call in message.tool_calls or ():
-            arguments, error = _arguments(call.function.arguments)
-            calls.append(ToolCall(call.id, call.function.name, arguments, error))
+        for index, call in enumerate(message.tool_calls or (), 1):
+            # Local servers' parsers return partial calls (no id, no function, no name): each becomes
+            # a call the loop answers with what was wrong, never a crash.
+            function = getattr(call, "function", None)
+            name = str(getattr(function, "name", None) or "")
+            arguments, error = _arguments(getattr(function, "arguments", None))
+            if not name:
+                error = "the tool call named no tool; call one of the tools by its name"
+            calls.append(ToolCall(str(getattr(call, "id", None) or f"call_{index}"), name, arguments, error))
         usage = response.usage
         return ToolReply(
             text=message.content or "",

@@ -24,6 +24,8 @@ from pydantic import ValidationError
 
 from memex_mcp.eval import harness as harness_api
 from memex_mcp.eval import prices as price_table
+from memex_mcp.eval.aggregate import HARNESS as AGGREGATE
+from memex_mcp.eval.aggregate import aggregate_run
 from memex_mcp.eval.harness_memex import MemexHarness, memex_harness
 from memex_mcp.eval.harness_tools import tools_harness
 from memex_mcp.eval.loop import Budget, Trace, run_task
@@ -45,6 +47,8 @@ class EvalConfig:
     parallel: int = 4
     prices: Path | None = None
     tolerance: float = DEFAULT_TOLERANCE
+    #: N > 0: after the runs, an aggregator per task reads memex runs 1..N and answers once.
+    aggregate: int = 0
 
 
 class EvalError(ValueError):
@@ -75,10 +79,11 @@ def reported(suite: Suite, config: EvalConfig) -> list[TaskRun]:
     """What the report of this suite shows: the latest record of each task-run in `config.out` of its
     tasks, harnesses and runs, by every model recorded there (so runs of several models compare)."""
     tasks = {t.id for t in suite.tasks}
+    kinds = [*config.harnesses, *([AGGREGATE] if config.aggregate else [])]
     return [
         r
         for r in latest(load_records(config.out / TRAJECTORIES))
-        if r.task in tasks and r.harness in config.harnesses and r.run <= config.runs
+        if r.task in tasks and r.harness in kinds and r.run <= config.runs
     ]
 
 
@@ -104,10 +109,13 @@ async def run_eval(
         for harness in config.harnesses
         if key(harness, task.id, model.name, run) not in done
     ]
+    aggregates = [
+        task for task in suite.tasks if config.aggregate and key(AGGREGATE, task.id, model.name, 1) not in done
+    ]
     if path.is_file() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
         with path.open("a") as f:  # a line cut short by a kill: the next record starts on its own line
             f.write("\n")
-    bar = Bar(len(jobs), progress)
+    bar = Bar(len(jobs) + len(aggregates), progress)
     budget = Budget(config.budget_usd)
     limit = anyio.Semaphore(max(1, config.parallel))
     work = config.out / "work"
@@ -126,9 +134,30 @@ async def run_eval(
                     f.write(record.model_dump_json() + "\n")
             bar.advance(f"{harness} {task.id}: {'right' if record.correct else record.stop}")
 
+    async def aggregated(task: Task) -> None:
+        async with limit:
+            rollouts = [
+                r
+                for r in latest(load_records(path))
+                if (r.harness, r.task, r.model) == ("memex", task.id, model.name) and r.run <= config.aggregate
+            ]
+            if budget.exhausted or not rollouts:
+                bar.advance(f"{AGGREGATE} {task.id}: skipped, {'the budget is spent' if rollouts else 'no rollouts'}")
+                return
+            args = (model, price, budget, config.max_turns, config.tolerance, work, cache)
+            record = await aggregate_run(suite, task, rollouts, *args)
+            async with lock:
+                with path.open("a") as f:
+                    f.write(record.model_dump_json() + "\n")
+            bar.advance(f"{AGGREGATE} {task.id}: {'right' if record.correct else record.stop}")
+
     async with anyio.create_task_group() as group:
         for job in jobs:
             group.start_soon(one, *job)
+    # The aggregators read the rollouts, so they start once every rollout is recorded.
+    async with anyio.create_task_group() as group:
+        for task in aggregates:
+            group.start_soon(aggregated, task)
     bar.close()
     with contextlib.suppress(OSError):  # kept if a task-run's scratch could not be removed
         work.rmdir()

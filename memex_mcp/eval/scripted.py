@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from memex_mcp.eval.harness import AGGREGATE_MARK
 from memex_mcp.eval.models import ChatMessage, ModelError, ToolCall, ToolReply, ToolSpec
 
 Policy = Callable[[Sequence[ChatMessage], Sequence[ToolSpec]], ToolReply]
@@ -120,6 +121,8 @@ RECIPES: dict[str, Recipe] = {
 def oracle(messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]) -> ToolReply:
     """The bundled suite's questions answered step by step; see the module's doc."""
     question = next((m.text for m in messages if m.role == "user"), "")
+    if AGGREGATE_MARK in question:
+        return _aggregate(sum(1 for m in messages if m.role == "assistant"))
     recipe = RECIPES.get(question)
     if recipe is None:
         return ToolReply("I don't know: scripted:oracle only knows the bundled suite's questions.")
@@ -139,3 +142,20 @@ def oracle(messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]) -> ToolRe
     except (IndexError, ValueError) as exc:
         return ToolReply(f"I could not find it ({exc}).")
     return ToolReply("", [ToolCall(f"call_{turn + 1}", "submit", {"value": value})])
+
+
+#: The aggregator's code: the answer most rollouts gave, read from `runs`.
+_VOTE = """from collections import Counter
+print(runs)
+votes = Counter(r.answer for r in runs if r.answer is not None)
+answer = votes.most_common(1)[0][0]
+print(answer)"""
+
+
+def _aggregate(turn: int) -> ToolReply:
+    """The aggregator (`--aggregate N`): a majority vote over the rollouts' answers, then submit."""
+    if turn == 0:
+        return ToolReply("", [ToolCall("call_1", "execute_code", {"code": _VOTE})])
+    if turn == 1:
+        return ToolReply("", [ToolCall("call_2", "submit", {"variable": "answer"})])
+    return ToolReply("I could not aggregate: my code failed.")

@@ -14,6 +14,7 @@ memex scratchpad: your variables persist between calls; only what you print is r
   tables()          tables and views: rows, columns with types, source file
   history           every execution: history[i].code, .output, history.find(text)
   _outputs[n]       full output of execution n (replies are cut to the output budget)
+  trajectories(x)   an eval --out dir's runs, or a session's executions (by name): .where(…), .to_frame()
   submit(value)     record a final answer, appended to `submissions`
   docs.search(query, k=10)  ranked pages; h = hits[0]: h.text the page, h.snippet, h.context(600)
     files="*.pdf", after="2024-03", before="2024", per_doc=1; "Q3 2024" in query ranks it first

@@ -22,6 +22,7 @@ from memex_mcp.runtime.feed import ScopeFeed
 from memex_mcp.runtime.limits import apply_memory_limit
 from memex_mcp.runtime.rpc import Rpc
 from memex_mcp.runtime.submit import Submissions
+from memex_mcp.runtime.trajectories import bind as bind_trajectories
 
 __all__ = ["load_ipython_extension"]
 
@@ -58,6 +59,7 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
         "_outputs": recorder.outputs,
         "submit": submit,
         "submissions": submissions.items,
+        "trajectories": bind_trajectories(settings.session_dir),
         **agents.bind(kernel.agents, ns),
         "docs": kernel.corpus,
         "read_document": read_document,
