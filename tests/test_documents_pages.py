@@ -114,7 +114,7 @@ async def test_a_page_number_out_of_range_or_a_hit_of_another_document_is_a_clea
         "doc.pages is a list counted from 0)"
     )
     assert "survey.pdf has no page 4: it has pages 1 to 3" in await error(client, "docs['survey.pdf'].page(4)")
-    text = await error(client, "docs['survey.pdf'].page(docs.search('quokka')[0])")
+    text = await error(client, "docs['survey.pdf'].page(docs.search('quokka installer log')[0])")
     assert text.endswith(
         "ValueError: that hit is on manual.pdf, not on survey.pdf: docs['manual.pdf'].page(3) is its page"
     )

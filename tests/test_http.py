@@ -290,6 +290,8 @@ async def test_after_the_server_is_killed_a_returning_client_gets_its_scope_back
         async with connect(server, "alice", mode) as alice:
             text, _ = await call(alice, "execute_code", code="durable = {'a': 1}")
             handle = handle_in(text)
+            # A cell's changes are checkpointed after its reply, before the next call runs.
+            await call(alice, "execute_code", code="pass")
         server.stop(signal.SIGKILL)
     with serving(state) as server:
         async with connect(server, "alice", mode) as alice:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from conftest import STATE_DIR, cell, run, settings, text_of
 from mcp import Client
 
 from memex_mcp.eval.cli import main
@@ -22,7 +23,6 @@ from memex_mcp.eval.run import load_records
 from memex_mcp.eval.scripted import RECIPES
 from memex_mcp.records import TaskRun
 from memex_mcp.server import build_server, sandbox
-from tests.conftest import STATE_DIR, cell, run, settings, text_of
 
 pytestmark = pytest.mark.anyio
 

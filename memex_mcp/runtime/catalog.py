@@ -11,19 +11,19 @@ memex scratchpad: your variables persist between calls; only what you print is r
   db                DuckDB connection (tables persist in the session's file); threads: db.cursor()
   sql(query, params=None)  run SQL on db → a relation (prints a preview; .df(), .fetchone(),
                     .fetchall()); data files are views, DataFrames in scope are tables by name
-  tables()          tables and views: rows, columns with types, source file
+  tables()          tables and views with rows, column types, source file
   history           every execution: history[i].code, .output, history.find(text)
-  _outputs[n]       full output of execution n (replies are cut to the output budget)
-  trajectories(x)   an eval --out dir's runs, or a session's executions (by name): .where(…), .to_frame()
-  submit(value)     record a final answer, appended to `submissions`
-  docs.search(query, k=10)  ranked pages; h = hits[0]: h.text the page, h.snippet, h.context(600)
-    files="*.pdf", after="2024-03", before="2024", per_doc=1; "Q3 2024" in query ranks it first
-  docs.search_documents(query)  whole documents ranked, .pages the evidence
+  _outputs[n]       full output of execution n (replies may be cut)
+  trajectories(x)   eval runs or a session's executions, as objects
+  submit(value)     record a final answer (kept in `submissions`)
+  docs.search(query, k=10)  ranked pages; h = hits[0]: h.text (the page), h.context(600)
+    files="*.pdf", after="2024-03", before=, per_doc=1; periods in query ("Q3 2024") rank first
+  docs.search_documents(query)  documents ranked, .pages the evidence
   docs.grep(pattern)  regex matches: document, page, line
-  docs.list()       DataFrame, one row per document (id, file, pages, status, reason, date, path, …)
-  docs[doc_id]      a document d: .text, .pages (a list, from 0); d.page(n) counts from 1 as hits
-                    print it (p.2), d.page(hit) is the hit's page; docs[hit] its document
-  docs.add(path)    index more files now; read_document(path) reads one without indexing
+  docs.list()       DataFrame of the documents (id, pages, status, reason, date, …)
+  docs[doc_id]      a document d: .text, .pages (from 0), .date; d.page(n) counts from 1 as hits
+                    print it (p.2); d.page(hit), docs[hit]
+  docs.add(path)    index more files; read_document(path) reads one unindexed
   spawn_agent(task, inputs=None, returns=None, name=None, model=None, max_turns=20)
                     a sub-agent in its own thread → handle h: h.result(), h.status, h.cancel(),
                     h.transcript; it reads your variables. gather(*handles) → their results
