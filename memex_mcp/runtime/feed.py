@@ -4,12 +4,11 @@
                                           preview (a table's first rows, a text's start, an image)
     <session dir>/view/agents/<n>.json    sub-agent n: status, usage, inputs, result, transcript
 
-The scope: the checkpoint hands over the names it is about to save (new or changed) and the scope's
-objects, which costs the kernel's main thread nothing but a set union. A thread of the feed's own
-describes those names (only those: the others keep their entries) at most every `EVERY` seconds,
-so a run of quick cells is described once, and replaces the file. It looks at objects from beside
-the running cell, as list_scope does from its subshell: an object a cell is changing is described
-as it is at that moment, and a `__repr__` that never returns stops the feed, never the kernel.
+The scope: the checkpoint hands over the names it has just saved (new or changed) and the scope's
+objects, and they are described there, after the reply, on the kernel's main thread, where no cell
+runs beside them (a DuckDB relation or connection a cell is using is never touched at the same
+time) and where each preview can be stopped after `SECONDS`. Only those names are described: the
+others keep their entries.
 
 An agent's record is rewritten as it starts, at the end of each turn and when it ends, in whichever
 thread that happens: a turn waits on a model for far longer than the write takes.
@@ -33,7 +32,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from memex_mcp.runtime import touchpoints
 from memex_mcp.runtime.cells.streams import ROUTE
 from memex_mcp.runtime.deadline import Overrun, time_limit
 from memex_mcp.runtime.scope import attr_or_none, describe
@@ -50,8 +48,6 @@ TEXT = 4000
 THUMB = 320
 #: Seconds one preview may take (on the main thread, where a limit can stop it).
 SECONDS = 1.0
-#: Seconds between two writes of the scope, at least.
-EVERY = 0.25
 #: Characters of one agent turn's output kept in its record (the whole is in the kernel).
 TURN_OUTPUT = 200_000
 
@@ -87,28 +83,19 @@ class ScopeFeed:
         self._scope: dict[str, Any] | None = None
         self._lock = threading.Lock()
         self._writing = threading.Lock()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def update(self, changed: set[str], variables: Mapping[str, Any]) -> None:
-        """The scope is `variables` now, and the names in `changed` changed: described soon, beside
-        the kernel's main thread."""
+        """The scope is `variables` now, and the names in `changed` changed: described now (the
+        checkpoint calls this after the reply, on the main thread)."""
         with self._lock:
             self._due |= changed
             self._scope = dict(variables)
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="memex-scope-feed", daemon=True)
-            touchpoints.start_own_thread(self._thread)
-        self._wake.set()
-
-    def _run(self) -> None:
-        ROUTE.set(_discard)  # what a __repr__ prints here is nobody's output
-        while True:
-            self._wake.wait()
-            time.sleep(EVERY)  # the cells of the next moment join this write
-            self._wake.clear()
-            with contextlib.suppress(Exception):  # one bad object must not end the feed
+        token = ROUTE.set(_discard)  # what a __repr__ prints here is nobody's output
+        try:
+            with contextlib.suppress(Exception):  # one bad object must not cost the checkpoint
                 self.flush()
+        finally:
+            ROUTE.reset(token)
 
     def flush(self) -> None:
         """Write what is due now (the kernel's exit calls it: the last cells' changes are kept)."""
