@@ -220,7 +220,7 @@ def section(result: dict[str, Any], command: str, when: str) -> str:
         ]
     feed = result["feed"]
     lines += [
-        "Live feed, per cell that rebinds a DataFrame (the scope feed's thread describes it): warm "
+        "Live feed, per cell that rebinds a DataFrame (described after the reply, where the checkpoint saves it): warm "
         f"`execute_code` p50 {feed['on']['p50']:.2f} ms with the feed, {feed['off']['p50']:.2f} ms without "
         f"(ratio {feed['ratio']:.3f}, interleaved rounds, one kernel). The server's reply record: "
         f"{1e6 * result['append']:.0f} µs per call on the event loop, median (the write is its own thread's).",
