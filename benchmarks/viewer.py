@@ -7,13 +7,16 @@ headless Chromium (if installed) loads the page until the agent tree and the his
 
 The feed's cost per cell: warm `execute_code` calls that rebind a variable (so the checkpoint saves
 it and the scope feed describes it) with the kernel's feed on and off, interleaved in rounds, in the
-same kernel; plus the server's per-reply append timed on its own.
+same kernel, back to back and then with a random pause before each call (as a model's think time
+leaves, so that some calls arrive while the feed is describing); plus the server's per-reply append
+timed on its own.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -23,16 +26,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 from mcp import Client
 
 from benchmarks.common import settings, summary
+from memex_mcp.runtime.feed import IDLE, STALE
 from memex_mcp.server import build_server
 from memex_mcp.server.settings import Settings
 
 EXECUTIONS = 1000
 AGENTS = 100
 TOKEN = "viewer-benchmark-token-0123456789"
+#: The most seconds between two calls in the paced run: some arrive while the feed describes.
+PACED = 0.4
 
 SETUP = """
 import pandas as pd
@@ -69,16 +76,22 @@ async def _session(state: Path) -> None:
         await client.call_tool("execute_code", {"code": SPAWN.replace("AGENTS", str(AGENTS))})
 
 
-async def _feed_cost(rounds: int = 10, calls: int = 30) -> dict[str, Any]:
+async def _feed_cost(gap: float = 0.0, rounds: int = 10, calls: int = 30, control: bool = False) -> dict[str, Any]:
+    """Warm calls that rebind a DataFrame, with the kernel's feed on and off in interleaved rounds.
+    `gap`: the most seconds between two calls (a model's think time, uniform from 0), so that some
+    calls arrive while the feed describes what the last one changed. `control`: the feed is off in
+    both arms, which shows how far apart two arms of the same thing come out on this machine."""
     server = build_server(settings())
     on: list[float] = []
     off: list[float] = []
+    pause = random.Random(7)
     async with Client(server, raise_exceptions=True) as client:
         await client.call_tool("execute_code", {"code": SETUP})
         for r in range(rounds):
             for feed, samples in ((True, on), (False, off)) if r % 2 == 0 else ((False, off), (True, on)):
-                await client.call_tool("execute_code", {"code": FEED_ON if feed else FEED_OFF})
+                await client.call_tool("execute_code", {"code": FEED_ON if feed and not control else FEED_OFF})
                 for i in range(calls):
+                    await anyio.sleep(pause.uniform(0, gap))
                     started = time.perf_counter()
                     await client.call_tool("execute_code", {"code": f"frame = frame.assign(k={i})\nx = {i}"})
                     samples.append(time.perf_counter() - started)
@@ -137,7 +150,7 @@ def _serve(state: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def _api(base: str, n: int = 50) -> dict[str, dict[str, float]]:
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per request otherwise
     routes = {
         "sessions": "/ui/api/sessions",
         "session": "/ui/api/sessions/big",
@@ -195,7 +208,13 @@ async def run() -> dict[str, Any]:
     finally:
         process.terminate()
         process.wait(timeout=30)
-    feed = await _feed_cost()
+    paced = f"0–{PACED * 1000:.0f} ms apart"
+    feed = {
+        "back to back": [await _feed_cost() for _ in range(3)],
+        "back to back, feed off in both arms": [await _feed_cost(control=True) for _ in range(3)],
+        paced: [await _feed_cost(gap=PACED, rounds=6, calls=25)],
+        f"{paced}, feed off in both arms": [await _feed_cost(gap=PACED, rounds=6, calls=25, control=True)],
+    }
     return {"made": made, "api": api, "page": page, "feed": feed, "append": _reply_append()}
 
 
@@ -218,11 +237,24 @@ def section(result: dict[str, Any], command: str, when: str) -> str:
             f"p50 {page['p50']:.0f} ms, p95 {page['p95']:.0f} ms (5 loads).",
             "",
         ]
-    feed = result["feed"]
     lines += [
-        "Live feed, per cell that rebinds a DataFrame (described after the reply, where the checkpoint saves it): warm "
-        f"`execute_code` p50 {feed['on']['p50']:.2f} ms with the feed, {feed['off']['p50']:.2f} ms without "
-        f"(ratio {feed['ratio']:.3f}, interleaved rounds, one kernel). The server's reply record: "
-        f"{1e6 * result['append']:.0f} µs per call on the event loop, median (the write is its own thread's).",
+        "Live feed, per call that rebinds a DataFrame (the feed describes it once the kernel has been idle for "
+        f"{IDLE * 1000:.0f} ms, or before a request {STALE:g} s later on a kernel that never pauses): warm "
+        "`execute_code` with the feed on and off, interleaved rounds, one kernel per run; and the same with the feed "
+        "off in both arms, which shows how far apart two arms of the same thing come out:",
+        "",
+        "| calls | runs | p50 on / off, ms | ratio of p50 |",
+        "|---|---:|---|---|",
+        *(
+            f"| {label} | {len(runs)} | "
+            + ", ".join(f"{r['on']['p50']:.2f} / {r['off']['p50']:.2f}" for r in runs)
+            + " | "
+            + ", ".join(f"{r['ratio']:.3f}" for r in runs)
+            + " |"
+            for label, runs in result["feed"].items()
+        ),
+        "",
+        f"The server's reply record: {1e6 * result['append']:.0f} µs per call on the event loop, median (the write "
+        "is its own thread's).",
     ]
     return "\n".join(lines)

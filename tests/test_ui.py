@@ -12,9 +12,11 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import httpx2
 import pytest
 from agent_helpers import SETUP
@@ -83,15 +85,37 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(scope="module")
-async def viewed(tmp_path_factory: pytest.TempPathFactory, anyio_backend: str) -> AsyncIterator[Viewed]:
-    root = tmp_path_factory.mktemp("ui")
+@asynccontextmanager
+async def viewing(root: Path, *, bob: bool = False) -> AsyncIterator[Viewed]:
+    """A server whose scratchpad ran `CELLS` (and, with `bob`, another principal's one cell), once
+    the kernel's feed has described the scope: it does so when the kernel is idle."""
     options = ("--sandbox", "none", "--data-dir", str(write_data(root)), "--output-limit", "2000")
     with serving(root / "state", *options) as server:
         handle = await run_session(server, CELLS)
-        async with connect(server, "bob", "legacy") as client:
-            text, _ = await call(client, "execute_code", code="mine = 1")
-        yield Viewed(server, handle, handle_in(text))
+        bob_handle = ""
+        if bob:
+            async with connect(server, "bob", "legacy") as client:
+                text, _ = await call(client, "execute_code", code="mine = 1")
+            bob_handle = handle_in(text)
+        viewed = Viewed(server, handle, bob_handle)
+        await described(viewed, {"sales", "hits", "picture", "report", "counter", "doomed"})
+        yield viewed
+
+
+async def described(viewed: Viewed, names: set[str], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        scope = get(viewed, f"/ui/api/sessions/{viewed.handle}").json()["scope"]
+        if scope["source"] == "feed" and names <= {v["name"] for v in scope["variables"]}:
+            return
+        assert time.monotonic() < deadline, f"the feed never described {names}: {scope}"
+        await anyio.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+async def viewed(tmp_path_factory: pytest.TempPathFactory, anyio_backend: str) -> AsyncIterator[Viewed]:
+    async with viewing(tmp_path_factory.mktemp("ui"), bob=True) as viewed:
+        yield viewed
 
 
 def get(viewed: Viewed, path: str, token: str | None = TOKENS["alice"]) -> httpx2.Response:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_http import TOKENS, call, connect, serving
-from test_ui import CELLS, Viewed, run_session, write_data
+from test_http import TOKENS, call, connect
+from test_ui import Viewed, viewing
 
 pytestmark = [
     pytest.mark.anyio,
@@ -31,10 +31,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="module")
 async def viewed(tmp_path_factory: pytest.TempPathFactory, anyio_backend: str) -> AsyncIterator[Viewed]:
-    root = tmp_path_factory.mktemp("ui-browser")
-    options = ("--sandbox", "none", "--data-dir", str(write_data(root)), "--output-limit", "2000")
-    with serving(root / "state", *options) as server:
-        yield Viewed(server, await run_session(server, CELLS), "")
+    async with viewing(tmp_path_factory.mktemp("ui-browser")) as viewed:
+        yield viewed
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from memex_mcp.runtime.documents.corpus import Corpus, read_document
 from memex_mcp.runtime.feed import ScopeFeed
 from memex_mcp.runtime.limits import apply_memory_limit
 from memex_mcp.runtime.rpc import Rpc
+from memex_mcp.runtime.scope import user_variables
 from memex_mcp.runtime.submit import Submissions
 from memex_mcp.runtime.trajectories import bind as bind_trajectories
 
@@ -72,8 +73,12 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
     checkpointer = kernel.checkpointer = Checkpointer(shell, settings, recorder.history, lambda: submissions.items)
     # After the recorder's hook, so that the checkpoint sees this cell in `history`.
     checkpointer.install()
-    kernel.feed = ScopeFeed(settings.session_dir)
+    hidden = shell.user_ns_hidden
+    kernel.feed = ScopeFeed(
+        settings.session_dir, lambda: user_variables(ns, hidden), lambda: touchpoints.main_shell_busy(shell)
+    )
     checkpointer.on_flush = kernel.feed.update
+    touchpoints.before_each_request(shell, kernel.feed.request_began)
     submissions.subscribe(checkpointer.submitted)
     rpc.register(
         "restore",

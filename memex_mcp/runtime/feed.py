@@ -4,11 +4,15 @@
                                           preview (a table's first rows, a text's start, an image)
     <session dir>/view/agents/<n>.json    sub-agent n: status, usage, inputs, result, transcript
 
-The scope: the checkpoint hands over the names it has just saved (new or changed) and the scope's
-objects, and they are described there, after the reply, on the kernel's main thread, where no cell
-runs beside them (a DuckDB relation or connection a cell is using is never touched at the same
-time) and where each preview can be stopped after `SECONDS`. Only those names are described: the
-others keep their entries.
+The scope: the checkpoint tells the feed which names it has just saved (new or changed), and they
+are described later, when the kernel is idle: on its main thread (where no cell runs beside them, so
+a DuckDB relation or connection a cell is using is never touched at the same time, and where each
+preview can be stopped after `SECONDS`), once the main shell has had no request (nor the end of one) for `IDLE` seconds,
+one variable per turn of the event loop. A request that arrives meanwhile waits for at most the one
+variable being described. Requests that follow each other closer than `IDLE` leave the changes due;
+those are described before the first request that begins `STALE` seconds or more after they were
+made, so the viewer is never much further behind than that on a busy kernel. Only due names are
+described: the others keep their entries.
 
 An agent's record is rewritten as it starts, at the end of each turn and when it ends, in whichever
 thread that happens: a turn waits on a model for far longer than the write takes.
@@ -19,6 +23,7 @@ a full disk leaves the previous file.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import io
@@ -28,13 +33,13 @@ import reprlib
 import threading
 import time
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memex_mcp.runtime.cells.streams import ROUTE
 from memex_mcp.runtime.deadline import Overrun, time_limit
-from memex_mcp.runtime.scope import attr_or_none, describe
+from memex_mcp.runtime.scope import attr_or_none, describe, is_duckdb
 from memex_mcp.text import shorten
 
 if TYPE_CHECKING:
@@ -48,6 +53,10 @@ TEXT = 4000
 THUMB = 320
 #: Seconds one preview may take (on the main thread, where a limit can stop it).
 SECONDS = 1.0
+#: Seconds without a request after which the kernel counts as idle and due names are described.
+IDLE = 0.2
+#: Seconds a change may wait for an idle kernel before it is described at the next pause.
+STALE = 2.0
 #: Characters of one agent turn's output kept in its record (the whole is in the kernel).
 TURN_OUTPUT = 200_000
 
@@ -74,50 +83,120 @@ def write_json(path: Path, value: Any) -> None:
 
 
 class ScopeFeed:
-    """`view/scope.json`, kept as the checkpoint saves the scope."""
+    """`view/scope.json`, described when the kernel is idle from the names the checkpoint saved.
 
-    def __init__(self, session_dir: str | Path) -> None:
+    `variables()` gives the scope as it is now; `busy()` tells whether the main shell is handling a
+    request. `request_began()` must be called on the main thread before each request."""
+
+    def __init__(
+        self, session_dir: str | Path, variables: Callable[[], Mapping[str, Any]], busy: Callable[[], bool]
+    ) -> None:
         self._path = view_dir(session_dir) / "scope.json"
+        self._variables = variables
+        self._busy = busy
         self._entries: dict[str, dict[str, Any]] = {}
-        self._due: set[str] = set()
-        self._scope: dict[str, Any] | None = None
         self._lock = threading.Lock()
-        self._writing = threading.Lock()
+        #: Names to describe again, and when the oldest of them became due (None: nothing is due).
+        self._due: set[str] = set()
+        self._due_since: float | None = None
+        #: The names of the pass under way, and whether the file needs writing at its end.
+        self._todo: list[str] = []
+        self._changed = False
+        self._last_activity = time.monotonic()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: Whether a `_tick` is due to run (set on the loop's thread, once at a time).
+        self._armed = False
 
-    def update(self, changed: set[str], variables: Mapping[str, Any]) -> None:
-        """The scope is `variables` now, and the names in `changed` changed: described now (the
-        checkpoint calls this after the reply, on the main thread)."""
+    def request_began(self) -> None:
+        """On a kernel whose requests never pause, what has waited `STALE` seconds is described
+        before the next request begins (then the next pause may be hours away)."""
+        self._last_activity = now = time.monotonic()
+        if self._loop is None:
+            with contextlib.suppress(RuntimeError):
+                self._loop = asyncio.get_running_loop()
+        since = self._due_since
+        if since is not None and now - since >= STALE:
+            self.flush()
+
+    def update(self, changed: set[str]) -> None:
+        """The names in `changed` changed (or some name went): described once the kernel is idle.
+        Any thread may call this."""
         with self._lock:
             self._due |= changed
-            self._scope = dict(variables)
+            self._last_activity = time.monotonic()  # a long cell has just ended: idle counts from here
+            if self._due_since is None:
+                self._due_since = self._last_activity
+            armed, self._armed = self._armed, True
+        if armed or self._loop is None:
+            return  # the timer that is set looks at `_last_activity` when it fires
+        if threading.current_thread() is threading.main_thread():
+            self._arm(IDLE)
+        else:
+            with contextlib.suppress(RuntimeError):  # a closed loop: the exit's flush writes it
+                self._loop.call_soon_threadsafe(self._arm, IDLE)
+
+    def flush(self) -> None:
+        """Describe all that is due and write the file now (the kernel's exit calls this)."""
+        while self._step():
+            pass
+
+    def _arm(self, seconds: float) -> None:
+        assert self._loop is not None
+        self._loop.call_later(max(seconds, 0.0), self._tick)
+
+    def _tick(self) -> None:
+        with self._lock:
+            if self._due_since is None:
+                self._armed = False
+                return
+        quiet = time.monotonic() - self._last_activity
+        if self._busy() or quiet < IDLE:
+            self._arm(IDLE - quiet if quiet < IDLE else IDLE)
+            return
+        if self._step():
+            assert self._loop is not None
+            self._loop.call_soon(self._tick)  # a request already waiting goes first
+        else:
+            with self._lock:
+                self._armed = False  # done, or failed: the next change sets a timer again
+
+    def _step(self) -> bool:
+        """Describe one due variable (or write the file at the end of a pass); whether more is due.
+        A failure says no: what is left is taken up at the next change."""
         token = ROUTE.set(_discard)  # what a __repr__ prints here is nobody's output
         try:
-            with contextlib.suppress(Exception):  # one bad object must not cost the checkpoint
-                self.flush()
+            return self._next()
+        except (Exception, KeyboardInterrupt, Overrun):  # an interrupt meant for a cell, or a hostile object
+            return False
         finally:
             ROUTE.reset(token)
 
-    def flush(self) -> None:
-        """Write what is due now (the kernel's exit calls it: the last cells' changes are kept)."""
-        with self._writing:
+    def _next(self) -> bool:
+        current = {n: v for n, v in self._variables().items() if not isinstance(v, types.ModuleType)}
+        if not self._todo:
             with self._lock:
-                due, scope, self._due, self._scope = self._due, self._scope, set(), None
-            if scope is not None:
-                self._write(due, scope)
-
-    def _write(self, changed: set[str], variables: Mapping[str, Any]) -> None:
-        """Describe the names in `changed` (and any not seen before) and replace the file."""
-        current = {n: v for n, v in variables.items() if not isinstance(v, types.ModuleType)}
-        gone = self._entries.keys() - current.keys()
-        due = [n for n in current if n in changed or n not in self._entries]
-        if not gone and not due:
-            return
-        for name in gone:
-            del self._entries[name]
-        for name in due:
-            self._entries[name] = entry(name, current[name])
-        ordered = [self._entries[n] for n in current if n in self._entries]
-        write_json(self._path, {"time": time.time(), "variables": ordered})
+                due, self._due = self._due, set()
+            gone = self._entries.keys() - current.keys()
+            for name in gone:
+                del self._entries[name]
+            self._todo = [n for n in current if n in due or n not in self._entries]
+            self._changed = bool(gone or self._todo)
+        while self._todo:
+            name = self._todo.pop(0)
+            if name in current:
+                self._entries[name] = entry(name, current[name])
+                break
+        if self._todo:
+            return True
+        if self._changed:
+            self._changed = False
+            self._entries = {n: self._entries[n] for n in current if n in self._entries}
+            write_json(self._path, {"time": time.time(), "variables": list(self._entries.values())})
+        with self._lock:
+            if self._due:
+                return True
+            self._due_since = None
+            return False
 
 
 def _discard(text: str) -> None:
@@ -144,7 +223,7 @@ def preview(value: Any) -> dict[str, Any] | None:
         return {"kind": "image", "mime": "image/png", "data": base64.b64encode(image).decode()}
     if (table := _table(value)) is not None:
         return table
-    if isinstance(value, types.FunctionType | type) or type(value).__module__.startswith("duckdb"):
+    if isinstance(value, types.FunctionType | type) or is_duckdb(value):
         # A relation's repr runs its query, on the connection the cells use: its summary says enough.
         return None
     return {"kind": "text", "text": shorten(_repr.repr(value), TEXT)}
@@ -153,7 +232,7 @@ def preview(value: Any) -> dict[str, Any] | None:
 def _table(value: Any) -> dict[str, Any] | None:
     """A pandas DataFrame's first rows (anything else with `.columns`, `.head()` and `.itertuples()`)."""
     columns, head = attr_or_none(value, "columns"), attr_or_none(value, "head")
-    if columns is None or not callable(head) or type(value).__module__.startswith("duckdb"):
+    if columns is None or not callable(head) or is_duckdb(value):
         return None
     first = head(ROWS)
     names = [shorten(str(c), CELL) for c in list(columns)[:COLUMNS]]

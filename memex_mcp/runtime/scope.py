@@ -199,7 +199,7 @@ def _table(value: Any) -> str | None:
     if columns is None or isinstance(columns, str) or not hasattr(columns, "__iter__"):
         return None
     names = ", ".join(str(c) for c in itertools.islice(columns, 40))
-    if type(value).__module__.startswith("duckdb"):
+    if is_duckdb(value):
         return shorten(f"SQL relation; columns: {names}", _PREVIEW)  # its shape and repr run the query
     shape = _shape(value)
     return shorten(f"{shape}; columns: {names}" if shape else f"columns: {names}", _PREVIEW)
@@ -238,6 +238,8 @@ def _shape(value: Any) -> str:
 
 
 def _size(value: Any) -> int | None:
+    if is_duckdb(value):
+        return None  # a relation looks up an unknown attribute as a column, on its connection
     nbytes = attr_or_none(value, "nbytes")  # numpy, pyarrow
     if isinstance(nbytes, int):
         return nbytes
@@ -251,6 +253,12 @@ def _size(value: Any) -> int | None:
     if isinstance(value, dict) and len(value) <= _MAX_ITEMS_SIZED:
         return sys.getsizeof(value) + sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in value.items())
     return None
+
+
+def is_duckdb(value: Any) -> bool:
+    """A DuckDB connection or relation: most of its attributes run SQL on a connection a cell may
+    be using."""
+    return type(value).__module__.lstrip("_").startswith("duckdb")
 
 
 def attr_or_none(value: Any, name: str) -> Any:

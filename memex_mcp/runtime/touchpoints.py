@@ -255,6 +255,11 @@ def after_reply(shell: InteractiveShell, run: Callable[[], None]) -> bool:
 _after_reply: set[asyncio.Task[None]] = set()
 
 
+def main_shell_busy(shell: InteractiveShell) -> bool:
+    """Whether the main shell is handling a request (or running a task queued on its lock)."""
+    return bool(_kernel(shell)._main_asyncio_lock.locked())
+
+
 def current_request(shell: InteractiveShell) -> dict[str, Any]:
     """The header of the shell request being handled (empty if none)."""
     return (_kernel(shell).get_parent("shell") or {}).get("header") or {}

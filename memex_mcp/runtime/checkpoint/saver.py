@@ -125,8 +125,8 @@ class Checkpointer:
         self._lock = threading.RLock()
         #: Why the last checkpoint failed, if it did (kept for debugging; cells never see it).
         self.last_error: str | None = None
-        #: Told at each flush that changes the scope: the names due and the scope (the viewer's feed).
-        self.on_flush: Callable[[set[str], dict[str, Any]], None] | None = None
+        #: Told at each flush that changes the scope, with the names due (the viewer's feed).
+        self.on_flush: Callable[[set[str]], None] | None = None
         # An existing checkpoint is not overwritten until `restore()` has read it.
         self._armed = config.checkpoint_max_bytes > 0 and not self._store.exists()
 
@@ -238,7 +238,7 @@ class Checkpointer:
             current = self._user_variables() if due or self._dirty else {}
             refs = self._refs(current) if due else {}
             if due or self._dirty:
-                self._tell(set(due), current)
+                self._tell(set(due))
         committed = time.monotonic()
         try:
             for name in due:
@@ -254,10 +254,10 @@ class Checkpointer:
             with self._lock:
                 self._commit()
 
-    def _tell(self, due: set[str], current: dict[str, Any]) -> None:
+    def _tell(self, due: set[str]) -> None:
         if self.on_flush is not None:
             with contextlib.suppress(Exception):  # the viewer's feed never costs a checkpoint
-                self.on_flush(due, current)
+                self.on_flush(due)
 
     def _commit(self) -> None:
         if not self._dirty:  # an unchanged scope is as of the execution that last changed it
