@@ -21,7 +21,6 @@ from memex_mcp.eval.harness_memex import memex_harness
 from memex_mcp.eval.loop import Budget, Trace, run_task
 from memex_mcp.eval.models import ToolModel
 from memex_mcp.eval.prices import Price
-from memex_mcp.eval.score import score
 from memex_mcp.eval.suites import Suite, Task
 from memex_mcp.records import RunKind, TaskRun
 
@@ -59,27 +58,18 @@ async def aggregate_run(
         trace = Trace([], None, "error", f"the {HARNESS} harness failed: {type(exc).__name__}: {exc}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    verdict = score(trace.answer, task.answer, tolerance)
-    own_in = sum(t.input_tokens for t in trace.turns)
-    own_out = sum(t.output_tokens for t in trace.turns)
+    own_in, own_out = trace.tokens
     costs = [r.cost_usd for r in rollouts]
     cost = None
     if price is not None and None not in costs:
         cost = round(price.cost(own_in, own_out) + sum(c for c in costs if c is not None), 6)
-    return TaskRun(
-        suite=suite.name,
-        task=task.id,
+    return trace.scored(
+        suite,
+        task,
+        tolerance,
         harness=HARNESS,
         model=model.name,
         run=1,
-        question=task.question,
-        expected=task.answer,
-        answer=trace.answer,
-        correct=verdict.correct,
-        verdict=verdict.how,
-        stop=trace.stop,
-        error=trace.error,
-        turns=trace.turns,
         input_tokens=own_in + sum(r.input_tokens for r in rollouts),
         output_tokens=own_out + sum(r.output_tokens for r in rollouts),
         agent_input_tokens=sum(r.agent_input_tokens for r in rollouts),

@@ -14,13 +14,16 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 
 from memex_mcp.eval.harness import SYSTEM, Harness
 from memex_mcp.eval.models import ChatMessage, ModelError, ToolModel, ToolReply
 from memex_mcp.eval.prices import Price
-from memex_mcp.eval.records import Stop, ToolCallRecord, ToolResultRecord, Turn
+from memex_mcp.eval.records import Stop, TaskRun, ToolCallRecord, ToolResultRecord, Turn
+from memex_mcp.eval.score import score
+from memex_mcp.eval.suites import Suite, Task
 
 #: Output tokens a model may write in one turn.
 MAX_OUTPUT_TOKENS = 4096
@@ -45,6 +48,28 @@ class Trace:
     answer: str | None
     stop: Stop
     error: str | None = None
+
+    @property
+    def tokens(self) -> tuple[int, int]:
+        """Input and output tokens of this task-run's own model calls."""
+        return sum(t.input_tokens for t in self.turns), sum(t.output_tokens for t in self.turns)
+
+    def scored(self, suite: Suite, task: Task, tolerance: float, **fields: Any) -> TaskRun:
+        """The record of this trace as an answer to `task`; `fields`: the rest of `TaskRun`'s."""
+        verdict = score(self.answer, task.answer, tolerance)
+        return TaskRun(
+            suite=suite.name,
+            task=task.id,
+            question=task.question,
+            expected=task.answer,
+            answer=self.answer,
+            correct=verdict.correct,
+            verdict=verdict.how,
+            stop=self.stop,
+            error=self.error,
+            turns=self.turns,
+            **fields,
+        )
 
 
 class Budget:

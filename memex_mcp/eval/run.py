@@ -31,7 +31,7 @@ from memex_mcp.eval.harness_tools import tools_harness
 from memex_mcp.eval.loop import Budget, Trace, run_task
 from memex_mcp.eval.models import ToolModel
 from memex_mcp.eval.records import Harness, TaskRun, key
-from memex_mcp.eval.score import DEFAULT_TOLERANCE, score
+from memex_mcp.eval.score import DEFAULT_TOLERANCE
 from memex_mcp.eval.suites import Suite, Task
 
 TRAJECTORIES = "trajectories.jsonl"
@@ -191,30 +191,21 @@ async def _task_run(
         trace = Trace([], None, "error", f"the {harness} harness failed: {type(exc).__name__}: {exc}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    wall = time.monotonic() - started - setup
-    verdict = score(trace.answer, task.answer, config.tolerance)
-    tokens_in = sum(t.input_tokens for t in trace.turns) + agent_in
-    tokens_out = sum(t.output_tokens for t in trace.turns) + agent_out
-    return TaskRun(
-        suite=suite.name,
-        task=task.id,
+    own_in, own_out = trace.tokens
+    tokens_in, tokens_out = own_in + agent_in, own_out + agent_out
+    return trace.scored(
+        suite,
+        task,
+        config.tolerance,
         harness=harness,
         model=model.name,
         run=run,
-        question=task.question,
-        expected=task.answer,
-        answer=trace.answer,
-        correct=verdict.correct,
-        verdict=verdict.how,
-        stop=trace.stop,
-        error=trace.error,
-        turns=trace.turns,
         input_tokens=tokens_in,
         output_tokens=tokens_out,
         agent_input_tokens=agent_in,
         agent_output_tokens=agent_out,
         cost_usd=None if price is None else round(price.cost(tokens_in, tokens_out), 6),
-        wall_seconds=round(wall, 3),
+        wall_seconds=round(time.monotonic() - started - setup, 3),
         setup_seconds=round(setup, 3),
     )
 
