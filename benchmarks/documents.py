@@ -239,7 +239,8 @@ async def kernel_start(data_dir: Path, runs: int = 5) -> dict[str, dict[str, flo
         for label, dirs in (("no data dir", []), ("cold data dir", [str(data_dir)])):
             config = runtime_config().model_copy(update={"data_dirs": dirs})
             started = time.perf_counter()
-            kernel = await Kernel.start(ROOT, config)
+            kernel = await Kernel.launch(ROOT, config)
+            await kernel.ready()
             try:
                 await kernel.execute("print(1)", CellOutput())
                 samples[label].append(time.perf_counter() - started)

@@ -26,7 +26,8 @@ async def _one(mechanism: Any, state: Path, calls: int) -> tuple[float, float]:
     lifecycle = Lifecycle()
     session = SessionDir(Settings(state_dir=state), lifecycle)
     began = time.perf_counter()
-    kernel = await Kernel.start(Path.cwd(), session.config, lifecycle, mechanism)
+    kernel = await Kernel.launch(Path.cwd(), session.config, lifecycle, mechanism)
+    await kernel.ready()
     start = time.perf_counter() - began
     trips = []
     try:

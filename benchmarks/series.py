@@ -85,7 +85,8 @@ async def kernel_layer(stack: AsyncExitStack) -> Series:
     from memex_mcp.server.output import CellOutput
 
     before = {p.pid for p in psutil.Process().children()}
-    kernel = await Kernel.start(ROOT, runtime_config())
+    kernel = await Kernel.launch(ROOT, runtime_config())
+    await kernel.ready()
     stack.push_async_callback(kernel.shutdown)
 
     async def call() -> None:

@@ -34,7 +34,7 @@ SPAWN_INIT = "memex-mcp: spawn → initialized"
 INIT_FIRST = "memex-mcp: initialized → first result"
 KERNEL_SPAWN = "memex-mcp: spawn → its kernel's process started (10 ms ticks)"
 BARE_INIT = "bare one-tool MCP server: spawn → initialized"
-MEMEX_KERNEL = "memex's kernel alone (Kernel.start): start → first result"
+MEMEX_KERNEL = "memex's kernel alone (launch and ready): start → first result"
 PLAIN_KERNEL = "plain ipykernel alone, same handshake: start → first result"
 
 
@@ -69,7 +69,8 @@ async def _kernel_alone(kind: str) -> float:
     from memex_mcp.server import kernel as memex_kernel
     from memex_mcp.server.output import CellOutput
 
-    kernel = await memex_kernel.Kernel.start(ROOT, runtime_config())
+    kernel = await memex_kernel.Kernel.launch(ROOT, runtime_config())
+    await kernel.ready()
     try:
         await kernel.execute("print(1)", CellOutput())
         return time.perf_counter() - start

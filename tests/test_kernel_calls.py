@@ -111,7 +111,8 @@ async def test_after_a_failed_call_the_same_kernel_answers_with_its_variables_in
 async def test_a_stopped_lifecycle_has_stopped_its_kernels_removed_their_session_and_starts_no_more() -> None:
     lifecycle = Lifecycle()
     session = SessionDir(settings(), lifecycle)
-    kernel = await Kernel.start(Path.cwd(), session.config, lifecycle)
+    kernel = await Kernel.launch(Path.cwd(), session.config, lifecycle)
+    await kernel.ready()
     pid = kernel.pid
     assert pid is not None and kernel in lifecycle and session in lifecycle
     await lifecycle.stop()
@@ -125,7 +126,8 @@ async def test_a_kernel_shut_down_twice_at_once_is_stopped_once_and_leaves_the_l
     lifecycle = Lifecycle()
     session = SessionDir(settings(), lifecycle)
     try:
-        kernel = await Kernel.start(Path.cwd(), session.config, lifecycle)
+        kernel = await Kernel.launch(Path.cwd(), session.config, lifecycle)
+        await kernel.ready()
         pid = kernel.pid
         await asyncio.gather(kernel.shutdown(), kernel.shutdown(now=True))
         assert pid is not None and not process_alive(pid)

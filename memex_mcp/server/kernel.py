@@ -144,21 +144,6 @@ class Kernel:
         self.abandoned_subshells = 0
 
     @classmethod
-    async def start(
-        cls,
-        workdir: Path,
-        config: RuntimeConfig,
-        lifecycle: Lifecycle | None = None,
-        sandbox: Setting = "none",
-        gateway: str | None = None,
-        kernel_name: str = "memex",
-    ) -> Kernel:
-        """Launch a kernel and wait until it answers."""
-        kernel = await cls.launch(workdir, config, lifecycle, sandbox, gateway, kernel_name)
-        await kernel.ready()
-        return kernel
-
-    @classmethod
     async def launch(
         cls,
         workdir: Path,
