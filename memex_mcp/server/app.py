@@ -247,7 +247,9 @@ def build_server(
             CallToolResult(content=[TextContent(type="text", text=text)], structured_content={"variable": variable}),
         )
 
-    checked_against = "`schema` if given" if settings.answer_schema is None else "`schema`, else the server's"
+    checked_against = (
+        "`schema` if given" if settings.answer_schema is None else "`schema`, else the server's answer schema"
+    )
 
     @tool(
         description=(
