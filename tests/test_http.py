@@ -329,8 +329,15 @@ async def test_downstream_servers_are_shared_and_each_result_goes_to_its_caller(
 async def test_over_http_every_tool_takes_a_scratchpad_and_over_stdio_none_does(server: Server) -> None:
     async with connect(server, "alice", "auto") as client:
         over_http = (await client.list_tools()).tools
+        # An explicit null is the default, as leaving the argument out: the caller's own scratchpad.
+        text, error = await call(client, "execute_code", code="print('mine')", scratchpad=None)
+        assert not error and "mine" in text.splitlines() and handle_in(text).startswith("sp-")
     async with Client(build_server(settings())) as client:
         over_stdio = (await client.list_tools()).tools
-    assert all("scratchpad" in t.input_schema["properties"] for t in over_http)
+    assert all(
+        t.input_schema["properties"]["scratchpad"]
+        == {"description": "Handle of a scratchpad to work in (default: yours).", "type": "string"}
+        for t in over_http
+    )
     assert not any("scratchpad" in t.input_schema["properties"] for t in over_stdio)
     assert {t.name for t in over_http} == {t.name for t in over_stdio}

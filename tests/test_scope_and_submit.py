@@ -105,11 +105,13 @@ async def test_spawn_agent_is_listed_with_its_schema_and_says_how_to_configure_a
     assert "--agent-model openai:<model>" in text_of(result)
 
 
-async def test_the_servers_answer_schema_applies_to_every_submission(anyio_backend: str) -> None:
+async def test_the_servers_answer_schema_applies_to_every_submission_and_submit_says_so(anyio_backend: str) -> None:
     from memex_mcp.server import build_server
 
     schema = {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}
     async with Client(build_server(settings(answer_schema=schema)), raise_exceptions=True) as own:
+        described = {t.name: t.description or "" for t in (await own.list_tools()).tools}["submit"]
+        assert "checked against `schema`, else the server's answer schema: a mismatch" in described
         bad = await own.call_tool("submit", {"value": {"town": "Oslo"}})
         assert bad.is_error and "'city' is a required property" in text_of(bad)
         in_code = await run(own, "submit({'town': 'Oslo'})")
@@ -178,5 +180,6 @@ async def test_the_four_tools_take_exactly_the_documented_arguments_and_each_is_
         assert set(schema["properties"]) == arguments, name
         assert schema.get("required", []) == required, name
         optional = arguments - set(required) - {"interrupt"}
-        assert all(schema["properties"][a].get("default", "absent") is None for a in optional), name
+        assert all("default" not in schema["properties"][a] for a in optional), name  # absent means None
         assert len(tools[name].description or "") > 100, name
+    assert "checked against `schema` if given" in (tools["submit"].description or "")

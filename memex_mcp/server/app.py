@@ -15,6 +15,7 @@ from mcp.server.auth.provider import TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 from starlette.requests import Request
@@ -27,25 +28,23 @@ from memex_mcp.server.errors import KernelCallFailed, RuntimeRefusal, ToolInputE
 from memex_mcp.server.guards import ToolCallGuard
 from memex_mcp.server.kernel import Kernel, KernelDied, KernelUnavailable
 from memex_mcp.server.lifecycle import Lifecycle
-from memex_mcp.server.orientation import Orientation, orient
+from memex_mcp.server.orientation import orient
 from memex_mcp.server.render import render_execution
 from memex_mcp.server.replies import scope_text, submitted
 from memex_mcp.server.scratchpad import Scratchpad
 from memex_mcp.server.scratchpads import Many, One, Use
 from memex_mcp.server.session import SessionDir
 from memex_mcp.server.settings import Settings
+from memex_mcp.server.tool_schema import advertised
 
 _log = logging.getLogger(__name__)
 
-INSTRUCTIONS = """\
-A persistent Python kernel is your working memory. Keep large results (query results, documents,
-lists) in variables and print only what you need to read: everything printed enters your context.
-help() in execute_code lists the preloaded functions with their signatures."""
-
-
-def instructions(orientation: Orientation) -> str:
-    """The server's instructions (sent once, at initialize): how to work, what is loaded, sub-agents."""
-    return f"{INSTRUCTIONS}\n{orientation.loaded()}\n{orientation.agents()}"
+#: The server's instructions (sent at initialize). What is loaded and which model sub-agents use
+#: the tool descriptions say: every client sends those to its model, not every one sends these.
+INSTRUCTIONS = (
+    "A persistent Python kernel is your working memory: keep large results in variables and print only "
+    "what you need, since everything printed enters your context."
+)
 
 
 @dataclass
@@ -79,7 +78,7 @@ def tool_errors() -> Iterator[None]:
 #: The `scratchpad` argument every tool takes over HTTP.
 Handle = Annotated[
     str | None,
-    Field(description="Handle of the scratchpad to work in, as a result named it (default: your own)."),
+    Field(description="Handle of a scratchpad to work in (default: yours)."),
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -140,18 +139,17 @@ def build_server(
         async with Scratchpad(settings, Path(os.getcwd()), kernel, session_dir, lifecycle) as scratchpad:
             yield AppState(One(scratchpad))
 
-    server: MCPServer[AppState] = MCPServer(
-        "memex-mcp",
-        instructions=instructions(orientation),
-        version=__version__,
-        lifespan=lifespan,
-        token_verifier=token_verifier,
-        auth=auth,
-    )
-    server.middleware.append(ToolCallGuard(server, settings.output_limit))
+    tools: list[Tool] = []
 
-    def per_transport(tool: F) -> F:
-        return tool if settings.transport == "http" else without_handle(tool)
+    def tool(description: str, annotations: ToolAnnotations) -> Callable[[F], F]:
+        """Registers a tool with the arguments of its transport and its compact input schema."""
+
+        def register(fn: F) -> F:
+            fn = fn if settings.transport == "http" else without_handle(fn)
+            tools.append(advertised(Tool.from_function(fn, description=description, annotations=annotations)))
+            return fn
+
+        return register
 
     @asynccontextmanager
     async def working_in(ctx: Context, handle: str | None) -> AsyncIterator[Use]:
@@ -165,33 +163,28 @@ def build_server(
                 use.pad.sampling.seen(ctx.session)
                 yield use
 
-    @server.tool(
+    @tool(
         description=(
-            "Run Python code in your persistent kernel; variables, imports and functions persist "
-            "across calls. Returns what the code prints (stdout and stderr in order), then the value "
-            "of the last expression, then a short traceback if it failed. Print only what you need: "
-            f"output beyond {settings.output_limit:,} characters is cut to its head and tail, and the "
-            "full text stays in `_outputs[n]`. Figures come back as images. On timeout (default "
-            f"{settings.timeout:g} s, counted from the start; pass a longer `timeout` for long work) the "
-            "code is interrupted and variables are kept. Code still running after "
-            f"{settings.reply_within:g} s runs on: the reply says so, and the next call first returns "
-            'what it printed since (code "" only waits for it; interrupt=True stops it). Preloaded: `db` '
-            "and sql(query) (DuckDB), `docs` (search, grep, list), spawn_agent, `tools`; help() lists them "
-            f"all. {orientation.loaded()}"
+            "Run Python in your persistent kernel (variables, imports, functions persist). Returns stdout and "
+            "stderr in order, the last expression's value, a short traceback on error, and figures as "
+            f"images. Print only what you need: output over {settings.output_limit:,} characters is cut to "
+            f"head and tail, all kept in `_outputs[n]`. After `timeout` ({settings.timeout:g} s default; "
+            "raise it for long work) the code is interrupted, variables kept. Code still running at "
+            f"{settings.reply_within:g} s goes on, and the next call first returns its output since "
+            '(code "" only waits; interrupt=True stops it). Preloaded: `db` and sql(query) (DuckDB), '
+            "`docs` (search, grep, list), spawn_agent, `tools`; help() lists all, with signatures. "
+            f"{orientation.loaded()}"
         ),
         annotations=ToolAnnotations(title="Run Python in the scratchpad", open_world_hint=True),
     )
-    @per_transport
     async def execute_code(
-        code: Annotated[str, Field(description="Python source to run, as in a notebook cell.")],
+        code: Annotated[str, Field(description="Python source, as in a notebook cell.")],
         ctx: Context,
         timeout: Annotated[
             float | None,
-            Field(description="Seconds from its start before the code is interrupted (default: server's)."),
+            Field(description="Seconds from its start until the code is interrupted."),
         ] = None,
-        interrupt: Annotated[
-            bool, Field(description="First stop the execution still running from an earlier call.")
-        ] = False,
+        interrupt: Annotated[bool, Field(description="First stop the code an earlier call left running.")] = False,
         scratchpad: Handle = None,
     ) -> CallToolResult:
         async def progress(p: Progress) -> None:
@@ -203,18 +196,16 @@ def build_server(
         replylog.record(use.pad.session.path, result, reply)
         return reply
 
-    @server.tool(
+    @tool(
         description=(
-            "List the variables in your kernel: one line each with name, type, size or shape and a "
-            "short preview (tables by shape and column names), plus sub-agents. Cheaper than printing. "
-            "`pattern` filters names (glob, e.g. 'df_*')."
+            "List your kernel's variables, one line each: name, type, size or shape, a short preview "
+            "(tables: shape and columns); and sub-agents. Cheaper than printing."
         ),
         annotations=ToolAnnotations(title="List scratchpad variables", read_only_hint=True, idempotent_hint=True),
     )
-    @per_transport
     async def list_scope(
         ctx: Context,
-        pattern: Annotated[str | None, Field(description="Glob on variable names, e.g. 'sales*'.")] = None,
+        pattern: Annotated[str | None, Field(description="Glob filter on names, e.g. 'df_*'.")] = None,
         scratchpad: Handle = None,
     ) -> Annotated[CallToolResult, ScopeListing]:
         async with working_in(ctx, scratchpad) as use:
@@ -227,24 +218,22 @@ def build_server(
             ),
         )
 
-    @server.tool(
+    @tool(
         description=(
-            f"{orientation.agents()} Starts a sub-agent on a task and returns at once with the name of "
-            "the variable that holds its handle. It works in your kernel, in a thread of its own: it can "
-            "read your variables (`inputs` names the ones it is told about) and ends with a value "
-            "matching `output_schema`. Start several to work in parallel. Later, in execute_code: "
-            "`agent_1.result()` waits for the value (a live Python object), `agent_1.status` tells how "
-            "it is going, `gather(agent_1, agent_2)` waits for several."
+            f"{orientation.agents()} Starts a sub-agent on `task`; returns at once the name of the variable "
+            "holding its handle. It runs in a thread of your kernel, reads your variables, and ends with a "
+            "value matching `output_schema`; several run in parallel. In execute_code: `agent_1.result()` "
+            "waits for its value (a live Python object), `agent_1.status` tells its progress, "
+            "`gather(agent_1, agent_2)` waits for several."
         ),
         annotations=ToolAnnotations(title="Start a sub-agent", open_world_hint=True),
     )
-    @per_transport
     async def spawn_agent(
         ctx: Context,
         task: Annotated[str, Field(description="What the sub-agent must do and return.")],
-        inputs: Annotated[list[str] | None, Field(description="Names of your variables it should use.")] = None,
-        output_schema: Annotated[dict[str, Any] | None, Field(description="JSON Schema its result must match.")] = None,
-        name: Annotated[str | None, Field(description="Variable name for the handle (default agent_N).")] = None,
+        inputs: Annotated[list[str] | None, Field(description="Names of your variables it is told about.")] = None,
+        output_schema: Annotated[dict[str, Any] | None, Field(description="JSON Schema of its result.")] = None,
+        name: Annotated[str | None, Field(description="Variable for the handle (default agent_N).")] = None,
         scratchpad: Handle = None,
     ) -> CallToolResult:
         async with working_in(ctx, scratchpad) as use:
@@ -258,21 +247,23 @@ def build_server(
             CallToolResult(content=[TextContent(type="text", text=text)], structured_content={"variable": variable}),
         )
 
-    @server.tool(
+    checked_against = (
+        "`schema` if given" if settings.answer_schema is None else "`schema`, else the server's answer schema"
+    )
+
+    @tool(
         description=(
-            "Hand in your final answer: either a JSON `value`, or the name of a kernel `variable` whose "
-            "value is sent (so large results are never retyped). The answer is checked against `schema` "
-            "(or the server's answer schema); a mismatch is an error that says what to fix. Replies with "
-            "a short acknowledgement: the submission's number, size and a preview."
+            "Hand in your final answer: a JSON `value`, or the name of a kernel `variable` holding it "
+            f"(large results need no retyping), checked against {checked_against}: a mismatch is an "
+            "error saying what to fix. Replies with its submission number, size and a preview."
         ),
         annotations=ToolAnnotations(title="Submit the final answer", idempotent_hint=False),
     )
-    @per_transport
     async def submit(
         ctx: Context,
         value: Annotated[Any, Field(description="The answer as JSON (not null).")] = None,
-        variable: Annotated[str | None, Field(description="A kernel variable holding the answer.")] = None,
-        schema: Annotated[dict[str, Any] | None, Field(description="JSON Schema to validate against.")] = None,
+        variable: Annotated[str | None, Field(description="Kernel variable holding the answer.")] = None,
+        schema: Annotated[dict[str, Any] | None, Field(description="JSON Schema to check it against.")] = None,
         scratchpad: Handle = None,
     ) -> CallToolResult:
         if variable is not None and value is not None:
@@ -290,4 +281,14 @@ def build_server(
             ),
         )
 
+    server: MCPServer[AppState] = MCPServer(
+        "memex-mcp",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        lifespan=lifespan,
+        token_verifier=token_verifier,
+        auth=auth,
+        tools=tools,
+    )
+    server.middleware.append(ToolCallGuard(server, settings.output_limit))
     return server

@@ -66,7 +66,7 @@ class Orientation:
         """One line: the tables with their column counts, the documents, the downstream tools."""
         parts = [self._tables()]
         more = "+" if self.truncated else ""
-        parts.append(f"{self.documents:,}{more} document{_s(self.documents)} in `docs` (docs.search(query))")
+        parts.append(f"{self.documents:,}{more} document{_s(self.documents)} in `docs`")
         if self.other_files:
             parts.append(f"{self.other_files:,} other file{_s(self.other_files)} of unsupported types not loaded")
         if self.tool_servers:
@@ -77,20 +77,20 @@ class Orientation:
         """One sentence: which model sub-agents use, or what to do without one."""
         if self.agent_model == "sampling":
             return (
-                "Sub-agents ask your MCP client's own model (MCP sampling); if your client does not "
-                "support sampling they fail: then do the work yourself with execute_code."
+                "Sub-agents use your MCP client's model (MCP sampling); if your client does not support "
+                "sampling they fail: then do the work yourself with execute_code."
             )
         if self.agent_model is not None:
             return f"Sub-agents use the model {self.agent_model}."
         return (
-            "No model is configured for sub-agents: spawn_agent works only if your MCP client supports "
-            "sampling. Otherwise do the work yourself with execute_code."
+            "No model is configured for sub-agents: they work only if your MCP client supports sampling; "
+            "otherwise do the work yourself with execute_code."
         )
 
     def _tables(self) -> str:
         total = len(self.tables) + self.more_tables
         if not total:
-            return "no data tables (sql() still works on DataFrames in scope)"
+            return "no data tables (sql() works on DataFrames in scope)"
         named = ", ".join(
             t.name if t.columns is None else f"{t.name} {t.columns} col{_s(t.columns)}" for t in self.tables
         )
