@@ -145,6 +145,25 @@ async def test_search_documents_ranks_whole_documents_with_their_best_pages_as_e
     )
 
 
+async def test_files_after_and_before_choose_the_documents_search_documents_ranks(client: Client) -> None:
+    question = "net revenue operating income"
+    chosen = await value(client, f"sorted(d.doc for d in docs.search_documents({question!r}, files='osprey_report_*'))")
+    assert chosen == ["osprey_report_2.pdf", "osprey_report_4.pdf", "osprey_report_6.pdf"]
+    after = await value(client, f"sorted(d.doc for d in docs.search_documents({question!r}, k=50, after='2022'))")
+    assert after == ["2022-03-osprey.pdf", "FY2022_q4_osprey.pdf", "osprey_2022_q3.pdf", "osprey_report_6.pdf"]
+    between = await value(
+        client,
+        "import datetime\n"
+        f"sorted(d.doc for d in docs.search_documents({question!r}, k=50, after=datetime.date(2021, 5, 1), "
+        "before='2021-09'))",
+    )
+    assert between == ["osprey_report_2.pdf", "q3_2021.pdf"]  # both inclusive; the handbook has no date
+    # A period in the question still ranks within the chosen documents.
+    ranked = await value(client, "[d.doc for d in docs.search_documents('net revenue in Q3 2021', files='*q3*')]")
+    assert ranked[0] == "q3_2021.pdf" and set(ranked) == {"q3_2021.pdf", "osprey_2022_q3.pdf"}
+    assert await value(client, "len(docs.search_documents('heron nesting', before='1999'))") == 0
+
+
 async def test_bad_search_arguments_raise_errors_naming_the_accepted_forms(client: Client) -> None:
     expected = {
         "docs.search('revenue', k=0)": "k takes a whole number of at least 1",
@@ -159,6 +178,24 @@ async def test_bad_search_arguments_raise_errors_naming_the_accepted_forms(clien
     for code, message in expected.items():
         result = await run(client, code)
         assert result.is_error and message in text_of(result), (code, text_of(result))
+
+
+async def test_search_documents_rejects_a_bad_filter_with_the_error_search_gives(client: Client) -> None:
+    for arguments in (
+        "after='March'",
+        "before='2024-13'",
+        "files=['*.pdf']",
+        "files='reports/*'",
+        "after='2023', before='2022'",
+    ):
+        by_page = await run(client, f"docs.search('revenue', {arguments})")
+        by_document = await run(client, f"docs.search_documents('revenue', {arguments})")
+        assert by_page.is_error and by_document.is_error, arguments
+        error = text_of(by_page).strip().splitlines()[-1]
+        assert (
+            error.split(":")[0] in ("ValueError", "TypeError")
+            and error == text_of(by_document).strip().splitlines()[-1]
+        )
 
 
 async def test_docs_list_and_a_document_show_its_date_and_where_it_came_from(client: Client) -> None:

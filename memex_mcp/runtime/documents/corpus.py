@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import pandas
 
     from memex_mcp.runtime.documents.build import Indexing, OnProgress
+    from memex_mcp.runtime.documents.filters import Scope
     from memex_mcp.runtime.documents.hits import Document, DocumentHits, Hit, Hits, Match, Matches
     from memex_mcp.runtime.documents.index import FileRecord, Index, PageHit
     from memex_mcp.runtime.documents.periods import Period
@@ -104,7 +105,7 @@ class Corpus:
         "2024-03-31"; undated documents are left out); `per_doc`: at most that many pages of a
         document. Each hit prints as one line; `hit.text` is the whole page."""
         from memex_mcp.runtime.documents import ranking
-        from memex_mcp.runtime.documents.filters import count, count_or_none, matching, scope
+        from memex_mcp.runtime.documents.filters import count, count_or_none, scope
         from memex_mcp.runtime.documents.hits import Hits
         from memex_mcp.runtime.documents.index import fts_query
         from memex_mcp.runtime.documents.periods import periods
@@ -114,28 +115,36 @@ class Corpus:
         ids, asked, text = self._ids_by_file(), periods(query), fts_query(query)
         if not asked and chosen.everything and per_doc is None:
             return Hits([self._hit(h, ids) for h in index.search(text, k, ids)], query)
-        if chosen.files is not None:
-            matching(chosen.files, self._records)
         dates = self._dates()
-        in_scope = None if chosen.everything else [i for i, d in ids.items() if chosen.admits(d, dates[i])]
-        found = ranking.search(index, text, asked, k, ids, dates, in_scope, per_doc)
+        found = ranking.search(index, text, asked, k, ids, dates, self._in_scope(chosen, ids, dates), per_doc)
         return Hits([self._hit(h, ids) for h in found], query)
 
-    def search_documents(self, query: str, k: int = 10) -> DocumentHits:
+    def search_documents(
+        self,
+        query: str,
+        k: int = 10,
+        files: str | None = None,
+        after: date | str | None = None,
+        before: date | str | None = None,
+    ) -> DocumentHits:
         """The `k` documents that best match `query`, best first, each with its best pages as
         evidence (`.pages`): a document scores as its best page, helped by its other matching pages
-        and, when `query` names periods, by being dated in or shortly after them (as `search`)."""
+        and, when `query` names periods, by being dated in or shortly after them (as `search`).
+        `files`, `after` and `before` choose the documents as in `search`: a glob over doc ids,
+        and dates both inclusive (undated documents are left out when either is given)."""
         from memex_mcp.runtime.documents import ranking
-        from memex_mcp.runtime.documents.filters import count
+        from memex_mcp.runtime.documents.filters import count, scope
         from memex_mcp.runtime.documents.hits import DocumentHit, DocumentHits, Hits
         from memex_mcp.runtime.documents.index import fts_query
         from memex_mcp.runtime.documents.periods import periods
 
-        k = count("k", k)
+        k, chosen = count("k", k), scope(files, after, before)
         index = self._ready()
         ids, dates = self._ids_by_file(), self._dates()
+        in_scope = self._in_scope(chosen, ids, dates)
         found = []
-        for file_id, score, best in ranking.search_documents(index, fts_query(query), periods(query), k, ids, dates):
+        ranked = ranking.search_documents(index, fts_query(query), periods(query), k, ids, dates, in_scope)
+        for file_id, score, best in ranked:
             dated = dates[file_id]
             hits = Hits([self._hit(h, ids) for h in best], query)
             start, label = (dated.start, dated.label) if dated else (None, "")
@@ -337,6 +346,16 @@ class Corpus:
 
     def _ids_by_file(self) -> dict[int, str]:
         return {r.id: doc_id for doc_id, r in self._records.items()}
+
+    def _in_scope(
+        self, chosen: Scope, ids: dict[int, str], dates: dict[int, Period | None]
+    ) -> builtins.list[int] | None:
+        """The file ids a search may return (None: all), after checking that `files` matches a doc id."""
+        from memex_mcp.runtime.documents.filters import matching
+
+        if chosen.files is not None:
+            matching(chosen.files, self._records)
+        return None if chosen.everything else [i for i, d in ids.items() if chosen.admits(d, dates[i])]
 
     def _dates(self) -> dict[int, Period | None]:
         """Each file's date period by file id, read once per set of records (a refresh replaces it)."""
