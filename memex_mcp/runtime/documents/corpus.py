@@ -55,7 +55,8 @@ class Corpus:
         self._index_path = Path(config.cache_dir) / INDEX_FILE
         self._index: Index | None = None
         self._records: dict[str, FileRecord] = {}
-        self._dated: tuple[dict[str, FileRecord], dict[int, Period | None]] | None = None
+        #: The records the dates were read from, each file's date by file id, their first and last year.
+        self._dated: tuple[dict[str, FileRecord], dict[int, Period | None], tuple[int, int] | None] | None = None
         self._added: list[tuple[str, Path]] = []
         self._unreported: list[tuple[str, str]] = []
         #: (doc id, why) of every skip reported in this kernel: a file is reported again only if
@@ -98,12 +99,13 @@ class Corpus:
     ) -> Hits:
         """The `k` pages that best match `query` (any text: a question, keywords, "a phrase"), best
         first by BM25. When `query` names periods ("in fiscal year 1954", "as of March 31, 2025",
-        "Q3 2024"), pages of documents dated in or shortly after them come first, and a document
-        with several matching pages before a lucky page of another; otherwise the order is
-        BM25's. `files`: a glob over doc ids ("reports/*.pdf", "*2024*"); `after`/`before`: only
-        documents dated within them, both inclusive (a `datetime.date`, "2024", "2024-03" or
-        "2024-03-31"; undated documents are left out); `per_doc`: at most that many pages of a
-        document. Each hit prints as one line; `hit.text` is the whole page."""
+        "Q3 2024"; a two-digit year, as in "FY48", in the century of the documents' dates), pages of
+        documents dated in or shortly after them come first, and a document with several matching
+        pages before a lucky page of another; otherwise the order is BM25's. `files`: a glob over
+        doc ids ("reports/*.pdf", "*2024*"); `after`/`before`: only documents dated within them,
+        both inclusive (a `datetime.date`, "2024", "2024-03" or "2024-03-31"; undated documents are
+        left out); `per_doc`: at most that many pages of a document. Each hit prints as one line;
+        `hit.text` is the whole page."""
         from memex_mcp.runtime.documents import ranking
         from memex_mcp.runtime.documents.filters import count, count_or_none, scope
         from memex_mcp.runtime.documents.hits import Hits
@@ -112,7 +114,7 @@ class Corpus:
 
         k, per_doc, chosen = count("k", k), count_or_none("per_doc", per_doc), scope(files, after, before)
         index = self._ready()
-        ids, asked, text = self._ids_by_file(), periods(query), fts_query(query)
+        ids, asked, text = self._ids_by_file(), periods(query, self._years()), fts_query(query)
         if not asked and chosen.everything and per_doc is None:
             return Hits([self._hit(h, ids) for h in index.search(text, k, ids)], query)
         dates = self._dates()
@@ -143,7 +145,8 @@ class Corpus:
         ids, dates = self._ids_by_file(), self._dates()
         in_scope = self._in_scope(chosen, ids, dates)
         found = []
-        ranked = ranking.search_documents(index, fts_query(query), periods(query), k, ids, dates, in_scope)
+        asked = periods(query, self._years())
+        ranked = ranking.search_documents(index, fts_query(query), asked, k, ids, dates, in_scope)
         for file_id, score, best in ranked:
             dated = dates[file_id]
             hits = Hits([self._hit(h, ids) for h in best], query)
@@ -359,11 +362,22 @@ class Corpus:
 
     def _dates(self) -> dict[int, Period | None]:
         """Each file's date period by file id, read once per set of records (a refresh replaces it)."""
+        return self._dated_now()[1]
+
+    def _years(self) -> tuple[int, int] | None:
+        """The first and last year the documents are dated in (None: none is dated): the century of
+        a two-digit year in a question ("FY48" in a corpus of 1940s bulletins is 1948)."""
+        return self._dated_now()[2]
+
+    def _dated_now(self) -> tuple[dict[str, FileRecord], dict[int, Period | None], tuple[int, int] | None]:
+        from memex_mcp.runtime.documents.periods import years_of
+
         records, cached = self._records, self._dated
         if cached is None or cached[0] is not records:
-            cached = (records, {r.id: (dated.period if (dated := r.dated) else None) for r in records.values()})
+            dates = {r.id: (dated.period if (dated := r.dated) else None) for r in records.values()}
+            cached = (records, dates, years_of(dates.values()))
             self._dated = cached
-        return cached[1]
+        return cached
 
     @staticmethod
     def _hit(h: PageHit, ids: dict[int, str]) -> Hit:
