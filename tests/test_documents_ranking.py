@@ -140,6 +140,21 @@ async def test_a_two_digit_year_means_the_century_of_the_corpus_documents(
         assert await value(client, f"docs.search_documents({question!r})[0].doc") == source, question
 
 
+async def test_with_filters_a_two_digit_year_takes_the_century_of_the_documents_searched(
+    anyio_backend: str, tmp_path: Path
+) -> None:
+    write_old_bulletins(tmp_path)
+    for year in (2047, 2048):  # the same bulletin a century on: 1948 and 2048 both within 1946-2048
+        lines = ["Tidewater Harbor Board: Quarterly Bulletin", f"For the quarter ended December 31, {year}"]
+        write_pdf(tmp_path / f"tidewater_{year}_q4.pdf", [[*lines, "Fiscal year totals: cargo tonnage 9000 tons."]])
+    question = "fiscal year totals in FY48"
+    async with Client(build_server(settings(timeout=60, data_dirs=(tmp_path,))), raise_exceptions=True) as c:
+        assert await value(c, f"docs.search_documents({question!r})[0].doc") == "tidewater_2048_q4.pdf"
+        for code in (f"docs.search_documents({question!r}, before='1960')", f"docs.search({question!r}, before=1960)"):
+            assert await value(c, f"{code}[0].doc") == "tidewater_1948_q4.pdf", code
+        assert await value(c, f"docs.search({question!r}, after='2000')[0].doc") == "tidewater_2048_q4.pdf"
+
+
 async def test_a_question_without_a_period_keeps_bm25s_order(client: Client) -> None:
     for question in ("net revenue operating income", "Table 1. Revenue by segment", "pulp prices outlook"):
         found = await value(client, f"[(h.doc, h.page) for h in docs.search({question!r})]")

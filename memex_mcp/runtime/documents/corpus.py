@@ -99,26 +99,26 @@ class Corpus:
     ) -> Hits:
         """The `k` pages that best match `query` (any text: a question, keywords, "a phrase"), best
         first by BM25. When `query` names periods ("in fiscal year 1954", "as of March 31, 2025",
-        "Q3 2024"; a two-digit year, as in "FY48", in the century of the documents' dates), pages of
-        documents dated in or shortly after them come first, and a document with several matching
-        pages before a lucky page of another; otherwise the order is BM25's. `files`: a glob over
-        doc ids ("reports/*.pdf", "*2024*"); `after`/`before`: only documents dated within them,
-        both inclusive (a `datetime.date`, "2024", "2024-03" or "2024-03-31"; undated documents are
-        left out); `per_doc`: at most that many pages of a document. Each hit prints as one line;
-        `hit.text` is the whole page."""
+        "Q3 2024"; a two-digit year, as in "FY48", in the century of the searched documents'
+        dates), pages of documents dated in or shortly after them come first, and a document with
+        several matching pages before a lucky page of another; otherwise the order is BM25's.
+        `files`: a glob over doc ids ("reports/*.pdf", "*2024*"); `after`/`before`: only documents
+        dated within them, both inclusive (a `datetime.date`, "2024", "2024-03" or "2024-03-31";
+        undated documents are left out); `per_doc`: at most that many pages of a document. Each hit
+        prints as one line; `hit.text` is the whole page."""
         from memex_mcp.runtime.documents import ranking
         from memex_mcp.runtime.documents.filters import count, count_or_none, scope
         from memex_mcp.runtime.documents.hits import Hits
         from memex_mcp.runtime.documents.index import fts_query
-        from memex_mcp.runtime.documents.periods import periods
 
         k, per_doc, chosen = count("k", k), count_or_none("per_doc", per_doc), scope(files, after, before)
         index = self._ready()
-        ids, asked, text = self._ids_by_file(), periods(query, self._years()), fts_query(query)
-        if not asked and chosen.everything and per_doc is None:
+        ids, dates, text = self._ids_by_file(), self._dates(), fts_query(query)
+        in_scope = self._in_scope(chosen, ids, dates)
+        asked = self._asked(query, in_scope, dates)
+        if not asked and in_scope is None and per_doc is None:
             return Hits([self._hit(h, ids) for h in index.search(text, k, ids)], query)
-        dates = self._dates()
-        found = ranking.search(index, text, asked, k, ids, dates, self._in_scope(chosen, ids, dates), per_doc)
+        found = ranking.search(index, text, asked, k, ids, dates, in_scope, per_doc)
         return Hits([self._hit(h, ids) for h in found], query)
 
     def search_documents(
@@ -138,14 +138,13 @@ class Corpus:
         from memex_mcp.runtime.documents.filters import count, scope
         from memex_mcp.runtime.documents.hits import DocumentHit, DocumentHits, Hits
         from memex_mcp.runtime.documents.index import fts_query
-        from memex_mcp.runtime.documents.periods import periods
 
         k, chosen = count("k", k), scope(files, after, before)
         index = self._ready()
         ids, dates = self._ids_by_file(), self._dates()
         in_scope = self._in_scope(chosen, ids, dates)
+        asked = self._asked(query, in_scope, dates)
         found = []
-        asked = periods(query, self._years())
         ranked = ranking.search_documents(index, fts_query(query), asked, k, ids, dates, in_scope)
         for file_id, score, best in ranked:
             dated = dates[file_id]
@@ -359,6 +358,18 @@ class Corpus:
         if chosen.files is not None:
             matching(chosen.files, self._records)
         return None if chosen.everything else [i for i, d in ids.items() if chosen.admits(d, dates[i])]
+
+    def _asked(
+        self, query: str, in_scope: builtins.list[int] | None, dates: dict[int, Period | None]
+    ) -> builtins.list[Period]:
+        """The periods `query` names; a two-digit year takes the century of the searched documents'
+        dates: those in scope when a filter chose them (and some are dated), else the corpus's."""
+        from memex_mcp.runtime.documents.periods import periods, years_of
+
+        if not any(ch.isdigit() for ch in query):  # no period without a digit: spare the scope's years
+            return []
+        years = years_of(dates[i] for i in in_scope) if in_scope is not None else None
+        return periods(query, years or self._years())
 
     def _dates(self) -> dict[int, Period | None]:
         """Each file's date period by file id, read once per set of records (a refresh replaces it)."""

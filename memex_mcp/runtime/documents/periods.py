@@ -15,7 +15,7 @@ Forms read, each a `Period` from its first to its last day:
     year      1954: any number from 1800 to 2099 that is not part of an amount ($1954, 1954.5, 1954%);
               '54 (an apostrophe that starts a word; a quoted '54' is a number)
 Two digits are a year only in these forms. A question's two-digit year takes the century that puts
-it within (or nearest to) the years of the corpus asked, so FY48 is 1948 in a corpus of 1940s
+it within (or nearest to) the years of the documents searched, so FY48 is 1948 among 1940s
 bulletins; without those years (a document's own first page), 1950-2049. Where forms overlap the
 longest wins (the year inside "March 31, 2025" is not a period of its own).
 """
