@@ -10,7 +10,7 @@ import pytest
 
 from memex_mcp.runtime.documents.dates import from_first_page, from_name, publication_date
 from memex_mcp.runtime.documents.filters import bound
-from memex_mcp.runtime.documents.periods import periods
+from memex_mcp.runtime.documents.periods import periods, years_of
 from memex_mcp.runtime.documents.snippet import snippet
 
 NAMES = {
@@ -63,6 +63,52 @@ NO_PERIOD = [
     "port 8080 on 10.0.0.1, module 44.6",
     "",
 ]
+
+
+#: (question, first and last year of the corpus's dates or None) → the periods it names.
+TWO_DIGIT_YEARS = {
+    ("exports in FY48", (1944, 1953)): ["FY1948"],
+    ("exports in FY48", None): ["FY2048"],
+    ("FY24 revenue", (2019, 2025)): ["FY2024"],
+    ("FY24 revenue", (1920, 1930)): ["FY1924"],
+    ("revenue for fiscal year 05", (1890, 1899)): ["FY1905"],  # nearest the corpus's years
+    ("tonnage in Q3 '47", (1944, 1953)): ["1947-Q3"],
+    ("H2 '99 results", (1995, 2010)): ["1999-H2"],
+    ("prices in March '54", None): ["1954-03"],
+    ("prices in Mar. '49", (1944, 1953)): ["1949-03"],
+    ("What were prices in March 54?", None): ["1954-03"],
+    ("balance on March 31, '54", None): ["1954-03-31"],
+    ("the '48 harvest", (1940, 1949)): ["1948"],
+    ("prices in the '40s", (1940, 1955)): ["1940-1949"],
+    ("Q3 2024 and FY48", (1944, 2024)): ["2024-Q3", "FY1948"],
+}
+TWO_DIGITS_NO_YEAR = [
+    "on March 24 we met",
+    "in March 45 employees left",
+    "they may 60 ships admit?",
+    "rows where the code is '54'",
+    "it is 54 degrees, page 54",
+    "rock'n'roll 54",
+]
+
+
+@pytest.mark.parametrize(("asked", "labels"), TWO_DIGIT_YEARS.items())
+def test_a_two_digit_year_takes_the_century_nearest_the_corpus_years(
+    asked: tuple[str, tuple[int, int] | None], labels: list[str]
+) -> None:
+    question, years = asked
+    assert [p.label for p in periods(question, years)] == labels
+
+
+@pytest.mark.parametrize("question", TWO_DIGITS_NO_YEAR)
+def test_two_digits_that_no_form_marks_as_a_year_name_no_period(question: str) -> None:
+    assert periods(question, (1944, 1953)) == [] and periods(question) == []
+
+
+def test_the_corpus_years_are_the_first_and_last_year_of_its_dates() -> None:
+    dated = [from_name("bulletin_1954_12.pdf"), None, from_name("FY1947_report.pdf"), from_name("2016-09-minutes.docx")]
+    assert years_of(dated) == (1946, 2016)  # FY1947 starts in July 1946
+    assert years_of([None, None]) is None
 
 
 @pytest.mark.parametrize(("name", "label"), NAMES.items())

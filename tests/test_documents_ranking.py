@@ -60,6 +60,22 @@ def write_corpus(root: Path) -> None:
     write_pdf(root / "heron_survey.pdf", [[line] for line in survey])
 
 
+def write_old_bulletins(root: Path) -> None:
+    """Quarterly bulletins of 1946 to 1953, on both sides of the usual two-digit pivot (1950):
+    those of even years dated by their name, the others by their first page."""
+    for n, (year, quarter) in enumerate((y, q) for y in range(1946, 1954) for q in range(1, 5)):
+        name = f"tidewater_{year}_q{quarter}.pdf" if year % 2 == 0 else f"tidewater_bulletin_{n}.pdf"
+        first = [
+            "Tidewater Harbor Board: Quarterly Bulletin",
+            f"For the quarter ended {QUARTER_END[quarter]}, {year}",
+            f"Cargo tonnage handled was {300 + 7 * n} thousand tons in the quarter.",
+            f"Ships entered the harbor: {120 + n}.",
+        ]
+        if quarter == 4:
+            first.append(f"Fiscal year totals: cargo tonnage {1200 + 25 * n} thousand tons.")
+        write_pdf(root / name, [first])
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("osprey")
@@ -71,6 +87,14 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def client(anyio_backend: str, corpus: Path) -> AsyncIterator[Client]:
     """One kernel for the module, its data dir the generated reports."""
     async with Client(build_server(settings(timeout=60, data_dirs=(corpus,))), raise_exceptions=True) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+async def old_bulletins(anyio_backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Client]:
+    root = tmp_path_factory.mktemp("tidewater")
+    write_old_bulletins(root)
+    async with Client(build_server(settings(timeout=60, data_dirs=(root,))), raise_exceptions=True) as c:
         yield c
 
 
@@ -91,6 +115,44 @@ async def test_a_question_naming_a_period_ranks_that_periods_report_first(client
     for question, source in asked.items():
         assert await value(client, f"docs.search({question!r})[0].doc") == source, question
         assert await value(client, f"docs.search_documents({question!r})[0].doc") == source, question
+
+
+async def test_a_two_digit_year_means_the_century_of_the_corpus_documents(
+    client: Client, old_bulletins: Client
+) -> None:
+    # 1946-1953: "FY48" is 1948 here, not 2048 as the usual pivot reads it.
+    asked = {
+        "fiscal year totals in FY48": "tidewater_1948_q4.pdf",
+        "cargo tonnage in Q3 '47": "tidewater_bulletin_6.pdf",
+        "cargo tonnage in March '49": "tidewater_bulletin_12.pdf",
+        "What was cargo tonnage in March 51?": "tidewater_bulletin_20.pdf",
+        "ships entered in the second half of '46": "tidewater_1946_q4.pdf",
+        "fiscal year totals for fiscal year 53": "tidewater_bulletin_31.pdf",
+    }
+    for question, source in asked.items():
+        assert await value(old_bulletins, f"docs.search({question!r})[0].doc") == source, question
+        assert await value(old_bulletins, f"docs.search_documents({question!r})[0].doc") == source, question
+    # 2000-2022 (the heron files' metadata says 2000): "FY21" is 2021.
+    for question, source in {
+        "Fiscal year totals in FY21": "osprey_report_4.pdf",
+        "net revenue in the third quarter of '22": "osprey_2022_q3.pdf",
+    }.items():
+        assert await value(client, f"docs.search_documents({question!r})[0].doc") == source, question
+
+
+async def test_with_filters_a_two_digit_year_takes_the_century_of_the_documents_searched(
+    anyio_backend: str, tmp_path: Path
+) -> None:
+    write_old_bulletins(tmp_path)
+    for year in (2047, 2048):  # the same bulletin a century on: 1948 and 2048 both within 1946-2048
+        lines = ["Tidewater Harbor Board: Quarterly Bulletin", f"For the quarter ended December 31, {year}"]
+        write_pdf(tmp_path / f"tidewater_{year}_q4.pdf", [[*lines, "Fiscal year totals: cargo tonnage 9000 tons."]])
+    question = "fiscal year totals in FY48"
+    async with Client(build_server(settings(timeout=60, data_dirs=(tmp_path,))), raise_exceptions=True) as c:
+        assert await value(c, f"docs.search_documents({question!r})[0].doc") == "tidewater_2048_q4.pdf"
+        for code in (f"docs.search_documents({question!r}, before='1960')", f"docs.search({question!r}, before=1960)"):
+            assert await value(c, f"{code}[0].doc") == "tidewater_1948_q4.pdf", code
+        assert await value(c, f"docs.search({question!r}, after='2000')[0].doc") == "tidewater_2048_q4.pdf"
 
 
 async def test_a_question_without_a_period_keeps_bm25s_order(client: Client) -> None:
@@ -145,6 +207,25 @@ async def test_search_documents_ranks_whole_documents_with_their_best_pages_as_e
     )
 
 
+async def test_files_after_and_before_choose_the_documents_search_documents_ranks(client: Client) -> None:
+    question = "net revenue operating income"
+    chosen = await value(client, f"sorted(d.doc for d in docs.search_documents({question!r}, files='osprey_report_*'))")
+    assert chosen == ["osprey_report_2.pdf", "osprey_report_4.pdf", "osprey_report_6.pdf"]
+    after = await value(client, f"sorted(d.doc for d in docs.search_documents({question!r}, k=50, after='2022'))")
+    assert after == ["2022-03-osprey.pdf", "FY2022_q4_osprey.pdf", "osprey_2022_q3.pdf", "osprey_report_6.pdf"]
+    between = await value(
+        client,
+        "import datetime\n"
+        f"sorted(d.doc for d in docs.search_documents({question!r}, k=50, after=datetime.date(2021, 5, 1), "
+        "before='2021-09'))",
+    )
+    assert between == ["osprey_report_2.pdf", "q3_2021.pdf"]  # both inclusive; the handbook has no date
+    # A period in the question still ranks within the chosen documents.
+    ranked = await value(client, "[d.doc for d in docs.search_documents('net revenue in Q3 2021', files='*q3*')]")
+    assert ranked[0] == "q3_2021.pdf" and set(ranked) == {"q3_2021.pdf", "osprey_2022_q3.pdf"}
+    assert await value(client, "len(docs.search_documents('heron nesting', before='1999'))") == 0
+
+
 async def test_bad_search_arguments_raise_errors_naming_the_accepted_forms(client: Client) -> None:
     expected = {
         "docs.search('revenue', k=0)": "k takes a whole number of at least 1",
@@ -159,6 +240,24 @@ async def test_bad_search_arguments_raise_errors_naming_the_accepted_forms(clien
     for code, message in expected.items():
         result = await run(client, code)
         assert result.is_error and message in text_of(result), (code, text_of(result))
+
+
+async def test_search_documents_rejects_a_bad_filter_with_the_error_search_gives(client: Client) -> None:
+    for arguments in (
+        "after='March'",
+        "before='2024-13'",
+        "files=['*.pdf']",
+        "files='reports/*'",
+        "after='2023', before='2022'",
+    ):
+        by_page = await run(client, f"docs.search('revenue', {arguments})")
+        by_document = await run(client, f"docs.search_documents('revenue', {arguments})")
+        assert by_page.is_error and by_document.is_error, arguments
+        error = text_of(by_page).strip().splitlines()[-1]
+        assert (
+            error.split(":")[0] in ("ValueError", "TypeError")
+            and error == text_of(by_document).strip().splitlines()[-1]
+        )
 
 
 async def test_docs_list_and_a_document_show_its_date_and_where_it_came_from(client: Client) -> None:

@@ -18,7 +18,7 @@ memex scratchpad: your variables persist between calls; only what you print is r
   submit(value)     record a final answer (kept in `submissions`)
   docs.search(query, k=10)  ranked pages; h = hits[0]: h.text (the page), h.context(600)
     files="*.pdf", after="2024-03", before=, per_doc=1; periods in query ("Q3 2024") rank first
-  docs.search_documents(query)  documents ranked, .pages the evidence
+  docs.search_documents(query)  documents ranked, .pages the evidence; files/after/before too
   docs.grep(pattern)  regex matches: document, page, line
   docs.list()       DataFrame of the documents (id, pages, status, reason, date, …)
   docs[doc_id]      a document d: .text, .pages (from 0), .date; d.page(n) counts from 1 as hits

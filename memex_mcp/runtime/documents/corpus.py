@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import pandas
 
     from memex_mcp.runtime.documents.build import Indexing, OnProgress
+    from memex_mcp.runtime.documents.filters import Scope
     from memex_mcp.runtime.documents.hits import Document, DocumentHits, Hit, Hits, Match, Matches
     from memex_mcp.runtime.documents.index import FileRecord, Index, PageHit
     from memex_mcp.runtime.documents.periods import Period
@@ -54,7 +55,8 @@ class Corpus:
         self._index_path = Path(config.cache_dir) / INDEX_FILE
         self._index: Index | None = None
         self._records: dict[str, FileRecord] = {}
-        self._dated: tuple[dict[str, FileRecord], dict[int, Period | None]] | None = None
+        #: The records the dates were read from, each file's date by file id, their first and last year.
+        self._dated: tuple[dict[str, FileRecord], dict[int, Period | None], tuple[int, int] | None] | None = None
         self._added: list[tuple[str, Path]] = []
         self._unreported: list[tuple[str, str]] = []
         #: (doc id, why) of every skip reported in this kernel: a file is reported again only if
@@ -97,45 +99,54 @@ class Corpus:
     ) -> Hits:
         """The `k` pages that best match `query` (any text: a question, keywords, "a phrase"), best
         first by BM25. When `query` names periods ("in fiscal year 1954", "as of March 31, 2025",
-        "Q3 2024"), pages of documents dated in or shortly after them come first, and a document
-        with several matching pages before a lucky page of another; otherwise the order is
-        BM25's. `files`: a glob over doc ids ("reports/*.pdf", "*2024*"); `after`/`before`: only
-        documents dated within them, both inclusive (a `datetime.date`, "2024", "2024-03" or
-        "2024-03-31"; undated documents are left out); `per_doc`: at most that many pages of a
-        document. Each hit prints as one line; `hit.text` is the whole page."""
+        "Q3 2024"; a two-digit year, as in "FY48", in the century of the searched documents'
+        dates), pages of documents dated in or shortly after them come first, and a document with
+        several matching pages before a lucky page of another; otherwise the order is BM25's.
+        `files`: a glob over doc ids ("reports/*.pdf", "*2024*"); `after`/`before`: only documents
+        dated within them, both inclusive (a `datetime.date`, "2024", "2024-03" or "2024-03-31";
+        undated documents are left out); `per_doc`: at most that many pages of a document. Each hit
+        prints as one line; `hit.text` is the whole page."""
         from memex_mcp.runtime.documents import ranking
-        from memex_mcp.runtime.documents.filters import count, count_or_none, matching, scope
+        from memex_mcp.runtime.documents.filters import count, count_or_none, scope
         from memex_mcp.runtime.documents.hits import Hits
         from memex_mcp.runtime.documents.index import fts_query
-        from memex_mcp.runtime.documents.periods import periods
 
         k, per_doc, chosen = count("k", k), count_or_none("per_doc", per_doc), scope(files, after, before)
         index = self._ready()
-        ids, asked, text = self._ids_by_file(), periods(query), fts_query(query)
-        if not asked and chosen.everything and per_doc is None:
+        ids, dates, text = self._ids_by_file(), self._dates(), fts_query(query)
+        in_scope = self._in_scope(chosen, ids, dates)
+        asked = self._asked(query, in_scope, dates)
+        if not asked and in_scope is None and per_doc is None:
             return Hits([self._hit(h, ids) for h in index.search(text, k, ids)], query)
-        if chosen.files is not None:
-            matching(chosen.files, self._records)
-        dates = self._dates()
-        in_scope = None if chosen.everything else [i for i, d in ids.items() if chosen.admits(d, dates[i])]
         found = ranking.search(index, text, asked, k, ids, dates, in_scope, per_doc)
         return Hits([self._hit(h, ids) for h in found], query)
 
-    def search_documents(self, query: str, k: int = 10) -> DocumentHits:
+    def search_documents(
+        self,
+        query: str,
+        k: int = 10,
+        files: str | None = None,
+        after: date | str | None = None,
+        before: date | str | None = None,
+    ) -> DocumentHits:
         """The `k` documents that best match `query`, best first, each with its best pages as
         evidence (`.pages`): a document scores as its best page, helped by its other matching pages
-        and, when `query` names periods, by being dated in or shortly after them (as `search`)."""
+        and, when `query` names periods, by being dated in or shortly after them (as `search`).
+        `files`, `after` and `before` choose the documents as in `search`: a glob over doc ids,
+        and dates both inclusive (undated documents are left out when either is given)."""
         from memex_mcp.runtime.documents import ranking
-        from memex_mcp.runtime.documents.filters import count
+        from memex_mcp.runtime.documents.filters import count, scope
         from memex_mcp.runtime.documents.hits import DocumentHit, DocumentHits, Hits
         from memex_mcp.runtime.documents.index import fts_query
-        from memex_mcp.runtime.documents.periods import periods
 
-        k = count("k", k)
+        k, chosen = count("k", k), scope(files, after, before)
         index = self._ready()
         ids, dates = self._ids_by_file(), self._dates()
+        in_scope = self._in_scope(chosen, ids, dates)
+        asked = self._asked(query, in_scope, dates)
         found = []
-        for file_id, score, best in ranking.search_documents(index, fts_query(query), periods(query), k, ids, dates):
+        ranked = ranking.search_documents(index, fts_query(query), asked, k, ids, dates, in_scope)
+        for file_id, score, best in ranked:
             dated = dates[file_id]
             hits = Hits([self._hit(h, ids) for h in best], query)
             start, label = (dated.start, dated.label) if dated else (None, "")
@@ -338,13 +349,46 @@ class Corpus:
     def _ids_by_file(self) -> dict[int, str]:
         return {r.id: doc_id for doc_id, r in self._records.items()}
 
+    def _in_scope(
+        self, chosen: Scope, ids: dict[int, str], dates: dict[int, Period | None]
+    ) -> builtins.list[int] | None:
+        """The file ids a search may return (None: all), after checking that `files` matches a doc id."""
+        from memex_mcp.runtime.documents.filters import matching
+
+        if chosen.files is not None:
+            matching(chosen.files, self._records)
+        return None if chosen.everything else [i for i, d in ids.items() if chosen.admits(d, dates[i])]
+
+    def _asked(
+        self, query: str, in_scope: builtins.list[int] | None, dates: dict[int, Period | None]
+    ) -> builtins.list[Period]:
+        """The periods `query` names; a two-digit year takes the century of the searched documents'
+        dates: those in scope when a filter chose them (and some are dated), else the corpus's."""
+        from memex_mcp.runtime.documents.periods import periods, years_of
+
+        if not any(ch.isdigit() for ch in query):  # no period without a digit: spare the scope's years
+            return []
+        years = years_of(dates[i] for i in in_scope) if in_scope is not None else None
+        return periods(query, years or self._years())
+
     def _dates(self) -> dict[int, Period | None]:
         """Each file's date period by file id, read once per set of records (a refresh replaces it)."""
+        return self._dated_now()[1]
+
+    def _years(self) -> tuple[int, int] | None:
+        """The first and last year the documents are dated in (None: none is dated): the century of
+        a two-digit year in a question ("FY48" in a corpus of 1940s bulletins is 1948)."""
+        return self._dated_now()[2]
+
+    def _dated_now(self) -> tuple[dict[str, FileRecord], dict[int, Period | None], tuple[int, int] | None]:
+        from memex_mcp.runtime.documents.periods import years_of
+
         records, cached = self._records, self._dated
         if cached is None or cached[0] is not records:
-            cached = (records, {r.id: (dated.period if (dated := r.dated) else None) for r in records.values()})
+            dates = {r.id: (dated.period if (dated := r.dated) else None) for r in records.values()}
+            cached = (records, dates, years_of(dates.values()))
             self._dated = cached
-        return cached[1]
+        return cached
 
     @staticmethod
     def _hit(h: PageHit, ids: dict[int, str]) -> Hit:

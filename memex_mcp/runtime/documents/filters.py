@@ -1,5 +1,5 @@
-"""The arguments of `docs.search` that choose documents and hits: `k`, `files`, `after`, `before`,
-`per_doc`, each checked with an error that says the forms it accepts."""
+"""The arguments of `docs.search` (and `docs.search_documents`) that choose documents and hits: `k`,
+`files`, `after`, `before`, `per_doc`, each checked with an error that says the forms it accepts."""
 
 from __future__ import annotations
 

@@ -178,9 +178,11 @@ def search_documents(
     k: int,
     members: Mapping[int, object],
     dates: Mapping[int, Period | None],
+    scope: list[int] | None = None,
 ) -> list[tuple[int, float, list[PageHit]]]:
-    """`docs.search_documents`: the `k` best documents (file id, score, its best pages as hits)."""
-    ranked = rank_pages(index.candidates(query, max(POOL, 30 * k), members), dates, asked)
+    """`docs.search_documents`: the `k` best documents (file id, score, its best pages as hits)
+    among `members` (or the files `scope`)."""
+    ranked = rank_pages(index.candidates(query, max(POOL, 30 * k), members, scope), dates, asked)
     return [
         (file_id, score, index.hits(query, [(r.page.rowid, r.score) for r in best]))
         for file_id, score, best in rank_documents(ranked, k, EVIDENCE_PAGES)
