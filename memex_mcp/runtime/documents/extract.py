@@ -17,6 +17,7 @@ from pathlib import Path
 
 from memex_mcp.runtime.documents.errors import DocumentError
 from memex_mcp.runtime.documents.pdfrows import with_cells
+from memex_mcp.runtime.documents.workers import progress
 
 #: Longest page cut from a format without pages (about a printed page of prose).
 PAGE_CHARS = 3000
@@ -160,6 +161,7 @@ def _pdf(path: Path) -> Extracted:
             labels.append(" ".join(pdf.get_page_label(index).split()))
             textpage.close()
             page.close()
+            progress()  # a worker reading a long PDF is not taken for a hung one
         return Extracted(pages, labels)
     finally:
         pdf.close()
