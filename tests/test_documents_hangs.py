@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 import anyio
@@ -17,6 +18,9 @@ from documents_build_jobs import crashed, plod, shout
 from mcp import Client
 from test_documents_build import worker_processes
 
+from memex_mcp.runtime.documents.build import PART_PAGES, Job, Parts, extract_file, index_files, scan
+from memex_mcp.runtime.documents.build import _crashed as crashed_part
+from memex_mcp.runtime.documents.index import Index
 from memex_mcp.runtime.documents.workers import CRASHED, extract_all, hung
 from memex_mcp.server import build_server
 
@@ -147,3 +151,78 @@ async def test_a_file_whose_read_in_the_kernel_never_finished_is_read_again_in_a
         assert text_of(result).endswith("(1, ['ok'])")
         assert workers.seen, "the file was read in the kernel again, where a hang has no limit"
         assert not marker.exists()
+
+
+def numbered_pdf(path: Path, pages: int) -> None:
+    """A PDF dated on its first page, whose every page says its number, labelled 1, 2, … then from
+    the page after `PART_PAGES` A-1, A-2, …"""
+    from reportlab.pdfgen import canvas
+
+    pdf = canvas.Canvas(str(path))
+    pdf.addPageLabel(0, "ARABIC")
+    pdf.addPageLabel(PART_PAGES + 1, "ARABIC", prefix="A-")
+    for page in range(pages):
+        if page == 0:
+            pdf.drawString(50, 820, "Annual report, published 14 March 2024")
+        pdf.drawString(50, 800, f"This is page number {page} of the manual.")
+        pdf.showPage()
+    pdf.save()
+
+
+def test_a_long_pdf_read_in_parts_by_several_workers_gives_the_pages_labels_and_date_of_one_read(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    numbered_pdf(data / "manual.pdf", 2 * PART_PAGES + 123)
+    long_pdf(data / "other.pdf", 10)
+    sources = scan(data)
+    built = {}
+    for workers in (1, 3):
+        index = Index(tmp_path / f"index_{workers}.sqlite3")
+        records, _ = index_files(index, sources, lambda *_: None, workers=workers)
+        record = records["manual.pdf"]
+        built[workers] = (record.status, record.pages, record.dated, index.pages(record.id))
+        index.close()
+    assert built[3] == built[1]
+    status, pages, dated, (texts, labels) = built[3]
+    assert (status, pages) == ("ok", 2 * PART_PAGES + 123)
+    assert [int(t.split("page number ")[1].split()[0]) for t in texts] == list(range(pages))
+    assert labels[:2] == ["1", "2"]
+    assert labels[PART_PAGES : PART_PAGES + 3] == [str(PART_PAGES + 1), "A-1", "A-2"]
+    assert dated is not None and str(dated.period.start) == "2024-03-14" and dated.source == "first page"
+
+
+def test_the_parts_of_a_long_pdf_are_read_separately_and_joined_in_order(tmp_path: Path) -> None:
+    numbered_pdf(tmp_path / "manual.pdf", 2 * PART_PAGES + 5)
+    path = tmp_path / "manual.pdf"
+    job = Job("manual.pdf", path, str(path), path.stat().st_size, path.stat().st_mtime_ns)
+    queue = deque([Parts.first(job)])
+    parts = Parts(queue)
+    read_parts, wholes = [], []
+    for part, got in extract_all(queue, extract_file, crashed_part, 0):
+        read_parts.append((part.start, part.stop))
+        if (whole := parts.done(part, got)) is not None:
+            wholes.append(whole)
+    assert read_parts == [(0, PART_PAGES), (PART_PAGES, 2 * PART_PAGES), (2 * PART_PAGES, 3 * PART_PAGES)]
+    [(whole_job, whole)] = wholes
+    one = extract_file(job)
+    assert whole_job == job
+    assert (whole.pages, whole.labels, whole.dated, whole.reason) == (one.pages, one.labels, one.dated, one.reason)
+
+
+def test_a_long_pdf_whose_part_hangs_is_skipped_whole_with_the_reason(tmp_path: Path) -> None:
+    numbered_pdf(tmp_path / "manual.pdf", PART_PAGES + 5)
+    path = tmp_path / "manual.pdf"
+    job = Job("manual.pdf", path, str(path), path.stat().st_size, path.stat().st_mtime_ns)
+    queue = deque([Parts.first(job)])
+    parts = Parts(queue)
+    wholes = []
+    for part, got in extract_all(queue, extract_file, crashed_part, 0):
+        if part.start:  # as a worker that hung on this part would give it
+            got = crashed_part(part, hung(2))
+        if (whole := parts.done(part, got)) is not None:
+            wholes.append(whole)
+    [(whole_job, whole)] = wholes
+    assert whole_job == job
+    assert (whole.pages, whole.reason) == (None, hung(2))

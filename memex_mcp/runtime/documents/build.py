@@ -24,13 +24,14 @@ import contextlib
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from memex_mcp.runtime.documents.dates import DocDate, publication_date
 from memex_mcp.runtime.documents.errors import DocumentError
-from memex_mcp.runtime.documents.extract import PDF, read, supported
+from memex_mcp.runtime.documents.extract import PDF, read, read_pdf_range, supported
 from memex_mcp.runtime.documents.index import BuildLock, FileRecord, Index
 from memex_mcp.runtime.documents.workers import STALL_SECONDS, extract_all
 from memex_mcp.runtime.walk import files
@@ -45,6 +46,10 @@ POOL_BYTES = 2**20
 MAX_WORKERS = 8
 #: Pages stored in one transaction.
 BATCH_PAGES = 2000
+#: Pages of a PDF read as one part when several workers extract: a 3,000-page PDF is read by all
+#: of them rather than by one while the others wait (a part is about 2 s of reading; each opens
+#: the file again, which takes milliseconds).
+PART_PAGES = 500
 #: progress(done, total, message)
 OnProgress = Callable[[int, int, str], None]
 #: Why a file was skipped when an earlier read of it in the kernel never ended and no worker
@@ -153,12 +158,18 @@ def index_files(
             jobs.sort(key=lambda job: job.size, reverse=True)
 
         def here(job: Job) -> Extraction:
-            if job in suspect:  # no worker could start: reading it here might hang again
+            if (job.key, job.size, job.mtime_ns) == unfinished:  # no worker could start: it might hang again
                 return _crashed(job, INTERRUPTED)
             with marker.reading(job):
                 return extract_file(job)
 
-        for job, got in extract_all(jobs, extract_file, _crashed, processes, here=here, stall=STALL_SECONDS):
+        # Several workers share a long PDF's pages; one process reads it whole.
+        queue = deque(Parts.first(job) if processes > 1 else job for job in jobs)
+        parts = Parts(queue)
+        for part, read_part in extract_all(queue, extract_file, _crashed, processes, here=here, stall=STALL_SECONDS):
+            if (whole := parts.done(part, read_part)) is None:
+                continue
+            job, got = whole
             batch.append((job, got))
             if sum(len(g.pages or ()) for _, g in batch) >= batch_pages:
                 store()
@@ -193,13 +204,16 @@ def pool_size(jobs: Sequence[Job]) -> int:
 
 @dataclass(frozen=True)
 class Job:
-    """A file to extract: `source` as found, `key` its resolved path (the cache's key)."""
+    """A file to extract: `source` as found, `key` its resolved path (the cache's key); or, `stop`
+    set, its pages `start` to `stop` (exclusive): a part of a long PDF."""
 
     doc_id: str
     source: Path
     key: str
     size: int
     mtime_ns: int
+    start: int = 0
+    stop: int | None = None
 
 
 @dataclass(frozen=True)
@@ -214,19 +228,68 @@ class Extraction:
     labels: list[str]
     reason: str
     dated: DocDate | None = None
+    #: The file's pages, when this is a part of it.
+    total: int = 0
 
 
 def extract_file(job: Job) -> Extraction:
     """Read one file (in a worker process, or in this one): what the index stores for it. A file
     that cannot be read gives its reason, never an exception."""
     try:
-        extracted = read(job.source)
+        if job.stop is None:
+            extracted = read(job.source)
+            total = len(extracted.pages)
+        else:
+            extracted, total = read_pdf_range(job.source, job.start, job.stop)
     except DocumentError as exc:
         return Extraction(job.key, job.size, job.mtime_ns, None, [], str(exc))
     pages = extracted.pages
-    reason = "" if any(p.strip() for p in pages) else _no_text(job.source, len(pages))
-    dated = publication_date(job.source, pages[0] if pages else "")
-    return Extraction(job.key, job.size, job.mtime_ns, pages, extracted.labels, reason, dated)
+    reason = "" if any(p.strip() for p in pages) else _no_text(job.source, total)
+    # Dated once, by the part that has the first page (the metadata is the whole file's).
+    dated = publication_date(job.source, pages[0] if pages else "") if job.start == 0 else None
+    return Extraction(job.key, job.size, job.mtime_ns, pages, extracted.labels, reason, dated, total)
+
+
+class Parts:
+    """Long PDFs read in parts by several workers: each PDF's first job reads its first
+    `PART_PAGES` pages and learns how many it has; the rest are then queued as parts of their own,
+    first in line, and the parts' pages joined in order once all are in. A part that cannot be
+    read (its worker crashed or hung) has the whole file skipped with its reason."""
+
+    def __init__(self, queue: deque[Job]) -> None:
+        self.queue = queue
+        self._pending: dict[str, tuple[Job, dict[int, Extraction], int]] = {}
+
+    @staticmethod
+    def first(job: Job) -> Job:
+        """The job that reads `job`'s file, first part only if it is a PDF."""
+        pdf = job.source.suffix.lower() in PDF and job.size > 0
+        return replace(job, stop=PART_PAGES) if pdf else job
+
+    def done(self, job: Job, got: Extraction) -> tuple[Job, Extraction] | None:
+        """The whole file's job and extraction once `job`, a file or a part, completes it; else None."""
+        if job.stop is None:
+            return job, got
+        if job.start == 0:
+            if got.pages is None or got.total <= job.stop:
+                return replace(job, stop=None), got
+            rest = [replace(job, start=n, stop=n + PART_PAGES) for n in range(job.stop, got.total, PART_PAGES)]
+            self.queue.extendleft(reversed(rest))
+            self._pending[job.key] = (job, {0: got}, len(rest) + 1)
+            return None
+        head, parts, expected = self._pending[job.key]
+        parts[job.start] = got
+        if len(parts) < expected:
+            return None
+        del self._pending[job.key]
+        ordered = [parts[n] for n in sorted(parts)]
+        whole = replace(head, stop=None)
+        if failed := [part for part in ordered if part.pages is None]:
+            return whole, replace(failed[0], labels=[], dated=None)
+        pages = [page for part in ordered for page in part.pages or ()]
+        labels = [label for part in ordered for label in part.labels]
+        reason = "" if any(p.strip() for p in pages) else _no_text(head.source, len(pages))
+        return whole, replace(parts[0], pages=pages, labels=labels, reason=reason, total=len(pages))
 
 
 class ReadMarker:

@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Generic, TypeVar
 
@@ -77,7 +77,7 @@ class _Worker(Generic[Job]):
 
 
 def extract_all(
-    jobs: list[Job],
+    jobs: Iterable[Job],
     work: Callable[[Job], Result],
     crashed: Callable[[Job, str], Result],
     workers: int,
@@ -89,8 +89,9 @@ def extract_all(
     or in this one when `workers` is 0 (or no worker can be started), where `here(job)` runs
     instead of `work(job)` if given. A job whose process died gives `crashed(job, CRASHED)`, one
     that made no progress for `stall` seconds `crashed(job, hung(stall))`. `work` must be a
-    module-level function, and should not raise for a bad input (an exception it raises is raised here)."""
-    queue = deque(jobs)
+    module-level function, and should not raise for a bad input (an exception it raises is raised here).
+    `jobs` may be a deque that the caller extends between results: the jobs added are run too."""
+    queue = jobs if isinstance(jobs, deque) else deque(jobs)
     if workers > 0:
         yield from _pooled(queue, work, crashed, workers, stall)
     while queue:
