@@ -6,6 +6,7 @@ worker process, under the limit, by the next build."""
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -18,7 +19,16 @@ from documents_build_jobs import crashed, plod, shout
 from mcp import Client
 from test_documents_build import worker_processes
 
-from memex_mcp.runtime.documents.build import PART_PAGES, Job, Parts, extract_file, index_files, scan
+from memex_mcp.runtime.documents.build import (
+    INTERRUPTED,
+    PART_PAGES,
+    Job,
+    Parts,
+    ReadMarker,
+    extract_file,
+    index_files,
+    scan,
+)
 from memex_mcp.runtime.documents.build import _crashed as crashed_part
 from memex_mcp.runtime.documents.index import Index
 from memex_mcp.runtime.documents.workers import CRASHED, extract_all, hung
@@ -226,3 +236,22 @@ def test_a_long_pdf_whose_part_hangs_is_skipped_whole_with_the_reason(tmp_path: 
     [(whole_job, whole)] = wholes
     assert whole_job == job
     assert (whole.pages, whole.reason) == (None, hung(2))
+
+
+def test_a_file_whose_read_in_the_kernel_never_finished_is_skipped_with_the_reason_where_no_worker_can_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "notes.md").write_text("# Notes\n\nFreight costs rose.")
+    (data / "stuck.html").write_text("<p>Margins fell.</p>")
+    index = Index(tmp_path / "index.sqlite3")
+    stuck = data / "stuck.html"
+    job = Job("stuck.html", stuck, str(stuck.resolve()), stuck.stat().st_size, stuck.stat().st_mtime_ns)
+    ReadMarker(index.path).reading(job).__enter__()  # what a kernel killed while reading it leaves
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))  # no worker process can start
+    records, run = index_files(index, scan(data), lambda *_: None)
+    assert (records["notes.md"].status, records["stuck.html"].status) == ("ok", "skipped")
+    assert run.problems == [("stuck.html", INTERRUPTED)]
+    assert ReadMarker(index.path).left() is None
+    index.close()

@@ -47,7 +47,7 @@ MAX_WORKERS = 8
 #: Pages stored in one transaction.
 BATCH_PAGES = 2000
 #: Pages of a PDF read as one part when several workers extract: a 3,000-page PDF is read by all
-#: of them rather than by one while the others wait (a part is about 2 s of reading; each opens
+#: of them rather than by one while the others wait (a part is 0.5 to 2 s of reading; each opens
 #: the file again, which takes milliseconds).
 PART_PAGES = 500
 #: progress(done, total, message)
