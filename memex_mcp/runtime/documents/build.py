@@ -3,21 +3,37 @@
 A file is extracted again only when its size or modification time changed since it was cached
 (any kernel of the state dir may have cached it). Files that cannot be read are cached too, with
 the reason, so an unchanged broken file is not tried again at every start.
+
+A file that hangs its reader must not hang every build. In a worker process it is given up after
+`workers.STALL_SECONDS` without progress, so PDFs, whose reader is a C library that a malformed
+file can send into an endless loop, are always read in a worker (one for a few small files: it
+starts in about 0.1 s), never in this process, where a hang could not be stopped: the indexing
+thread would hold the build, and every cell waiting for it, until the kernel is restarted. Other
+formats, read by Python code, are read here when there is little to read. So that a hang here
+cannot come back either (a PDF read here because no worker could start, or another format), the
+path, size and modification time of the file being read here are written to a marker beside the
+index, and cleared after. A build that finds a marker left (the kernel was interrupted, killed or
+restarted while reading that file) reads that file in a worker process, under the time limit; and
+where no worker can start, skips it with `INTERRUPTED`. Reading it again rather than skipping it
+at once keeps a good file whose read was only cut short by an unrelated restart.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import time
-from collections.abc import Callable, Container, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from memex_mcp.runtime.documents.dates import DocDate, publication_date
 from memex_mcp.runtime.documents.errors import DocumentError
-from memex_mcp.runtime.documents.extract import read, supported
+from memex_mcp.runtime.documents.extract import PDF, read, read_pdf_range, supported
 from memex_mcp.runtime.documents.index import BuildLock, FileRecord, Index
-from memex_mcp.runtime.documents.workers import extract_all
+from memex_mcp.runtime.documents.workers import STALL_SECONDS, extract_all
 from memex_mcp.runtime.walk import files
 
 #: Pages extracted in one run after which the index is optimised (it rewrites the whole index:
@@ -30,8 +46,18 @@ POOL_BYTES = 2**20
 MAX_WORKERS = 8
 #: Pages stored in one transaction.
 BATCH_PAGES = 2000
+#: Pages of a PDF read as one part when several workers extract: a 3,000-page PDF is read by all
+#: of them rather than by one while the others wait (a part is 0.5 to 2 s of reading; each opens
+#: the file again, which takes milliseconds).
+PART_PAGES = 500
 #: progress(done, total, message)
 OnProgress = Callable[[int, int, str], None]
+#: Why a file was skipped when an earlier read of it in the kernel never ended and no worker
+#: process could read it under a time limit instead.
+INTERRUPTED = (
+    "an earlier read of it never finished (the kernel was interrupted, restarted or killed while reading "
+    "it): the file probably hangs the reader; convert it (e.g. print it to a new PDF) or remove it from the data dir"
+)
 
 
 def scan(root: Path) -> list[tuple[str, Path]]:
@@ -68,7 +94,7 @@ class Indexing:
     skipped: int = 0
     pages: int = 0
     seconds: float = 0.0
-    #: Processes that extracted the files (1: this one).
+    #: Processes that extracted the files (1: this one, or one worker process).
     workers: int = 1
     #: (doc id, why) of each file skipped in this run.
     problems: list[tuple[str, str]] = field(default_factory=list)
@@ -93,8 +119,9 @@ def index_files(
     """Bring `index` up to date for `sources` (doc id, path); their records by doc id, and the counts.
     Holds the build lock meanwhile, so kernels sharing the cache index one at a time; `waiting()`
     is called while another kernel holds it. The files to extract are read in `workers` processes
-    (default: as many as this process's cores, when there is enough to read; see `pool_size`), and
-    stored `batch_pages` pages to a transaction (0: each file in its own)."""
+    (default: as many as this process's cores when there is enough to read, see `pool_size`; else
+    this one, but any PDF in one worker, see the module doc; 1: this one), and stored `batch_pages`
+    pages to a transaction (0: each file in its own)."""
     started = time.perf_counter()
     sources = list(sources)
     total = len(sources)
@@ -120,10 +147,29 @@ def index_files(
                     )
             batch.clear()
 
+        marker = ReadMarker(index.path)
+        unfinished = marker.left()
+        suspect = [job for job in jobs if (job.key, job.size, job.mtime_ns) == unfinished]
         run.workers = pool_size(jobs) if workers is None else workers
-        if run.workers > 1:  # the largest first, so that no worker is left with a long one at the end
+        # A PDF, or a file whose read here never ended, is read in a worker, where a hang has a limit.
+        pdfs = workers is None and any(job.source.suffix.lower() in PDF for job in jobs)
+        processes = run.workers if run.workers > 1 else (1 if suspect or pdfs else 0)
+        if processes > 1:  # the largest first, so that no worker is left with a long one at the end
             jobs.sort(key=lambda job: job.size, reverse=True)
-        for job, got in extract_all(jobs, extract_file, _crashed, run.workers):
+
+        def here(job: Job) -> Extraction:
+            if (job.key, job.size, job.mtime_ns) == unfinished:  # no worker could start: it might hang again
+                return _crashed(job, INTERRUPTED)
+            with marker.reading(job):
+                return extract_file(job)
+
+        # Several workers share a long PDF's pages; one process reads it whole.
+        queue = deque(Parts.first(job) if processes > 1 else job for job in jobs)
+        parts = Parts(queue)
+        for part, read_part in extract_all(queue, extract_file, _crashed, processes, here=here, stall=STALL_SECONDS):
+            if (whole := parts.done(part, read_part)) is None:
+                continue
+            job, got = whole
             batch.append((job, got))
             if sum(len(g.pages or ()) for _, g in batch) >= batch_pages:
                 store()
@@ -131,6 +177,7 @@ def index_files(
             on_progress(done, total, f"indexing documents: {done:,} of {total:,} files ({job.doc_id})")
         if batch:
             store()
+        marker.clear()  # what it named is stored now (or no longer to be read: changed, deleted)
         run.extracted = len(jobs)
         index.forget(os.path.exists)
         if sum(records[job.doc_id].pages for job in jobs) >= OPTIMIZE_AFTER:
@@ -157,13 +204,16 @@ def pool_size(jobs: Sequence[Job]) -> int:
 
 @dataclass(frozen=True)
 class Job:
-    """A file to extract: `source` as found, `key` its resolved path (the cache's key)."""
+    """A file to extract: `source` as found, `key` its resolved path (the cache's key); or, `stop`
+    set, its pages `start` to `stop` (exclusive): a part of a long PDF."""
 
     doc_id: str
     source: Path
     key: str
     size: int
     mtime_ns: int
+    start: int = 0
+    stop: int | None = None
 
 
 @dataclass(frozen=True)
@@ -178,19 +228,97 @@ class Extraction:
     labels: list[str]
     reason: str
     dated: DocDate | None = None
+    #: The file's pages, when this is a part of it.
+    total: int = 0
 
 
 def extract_file(job: Job) -> Extraction:
     """Read one file (in a worker process, or in this one): what the index stores for it. A file
     that cannot be read gives its reason, never an exception."""
     try:
-        extracted = read(job.source)
+        if job.stop is None:
+            extracted = read(job.source)
+            total = len(extracted.pages)
+        else:
+            extracted, total = read_pdf_range(job.source, job.start, job.stop)
     except DocumentError as exc:
         return Extraction(job.key, job.size, job.mtime_ns, None, [], str(exc))
     pages = extracted.pages
-    reason = "" if any(p.strip() for p in pages) else _no_text(job.source, len(pages))
-    dated = publication_date(job.source, pages[0] if pages else "")
-    return Extraction(job.key, job.size, job.mtime_ns, pages, extracted.labels, reason, dated)
+    reason = "" if any(p.strip() for p in pages) else _no_text(job.source, total)
+    # Dated once, by the part that has the first page (the metadata is the whole file's).
+    dated = publication_date(job.source, pages[0] if pages else "") if job.start == 0 else None
+    return Extraction(job.key, job.size, job.mtime_ns, pages, extracted.labels, reason, dated, total)
+
+
+class Parts:
+    """Long PDFs read in parts by several workers: each PDF's first job reads its first
+    `PART_PAGES` pages and learns how many it has; the rest are then queued as parts of their own,
+    first in line, and the parts' pages joined in order once all are in. A part that cannot be
+    read (its worker crashed or hung) has the whole file skipped with its reason."""
+
+    def __init__(self, queue: deque[Job]) -> None:
+        self.queue = queue
+        self._pending: dict[str, tuple[Job, dict[int, Extraction], int]] = {}
+
+    @staticmethod
+    def first(job: Job) -> Job:
+        """The job that reads `job`'s file, first part only if it is a PDF."""
+        pdf = job.source.suffix.lower() in PDF and job.size > 0
+        return replace(job, stop=PART_PAGES) if pdf else job
+
+    def done(self, job: Job, got: Extraction) -> tuple[Job, Extraction] | None:
+        """The whole file's job and extraction once `job`, a file or a part, completes it; else None."""
+        if job.stop is None:
+            return job, got
+        if job.start == 0:
+            if got.pages is None or got.total <= job.stop:
+                return replace(job, stop=None), got
+            rest = [replace(job, start=n, stop=n + PART_PAGES) for n in range(job.stop, got.total, PART_PAGES)]
+            self.queue.extendleft(reversed(rest))
+            self._pending[job.key] = (job, {0: got}, len(rest) + 1)
+            return None
+        head, parts, expected = self._pending[job.key]
+        parts[job.start] = got
+        if len(parts) < expected:
+            return None
+        del self._pending[job.key]
+        ordered = [parts[n] for n in sorted(parts)]
+        whole = replace(head, stop=None)
+        if failed := [part for part in ordered if part.pages is None]:
+            return whole, replace(failed[0], labels=[], dated=None)
+        pages = [page for part in ordered for page in part.pages or ()]
+        labels = [label for part in ordered for label in part.labels]
+        reason = "" if any(p.strip() for p in pages) else _no_text(head.source, len(pages))
+        return whole, replace(parts[0], pages=pages, labels=labels, reason=reason, total=len(pages))
+
+
+class ReadMarker:
+    """The file being read in this process, in a file beside the index (see the module doc). Only
+    the kernel holding the build lock writes it."""
+
+    def __init__(self, index_path: Path) -> None:
+        self.path = Path(f"{index_path}.reading")
+
+    def left(self) -> tuple[str, int, int] | None:
+        """(path, size, mtime_ns) of the file whose read here never finished, if any."""
+        try:
+            found = json.loads(self.path.read_text())
+            return str(found["path"]), int(found["size"]), int(found["mtime_ns"])
+        except (OSError, ValueError, KeyError, TypeError):  # none, or cut short while written
+            return None
+
+    @contextlib.contextmanager
+    def reading(self, job: Job) -> Iterator[None]:
+        """Marks `job`'s file as being read while the block runs; the mark stays if it never ends
+        normally (an interrupt too: it may have been sent to stop a hang)."""
+        with contextlib.suppress(OSError):  # unwritable: read it all the same
+            self.path.write_text(json.dumps({"path": job.key, "size": job.size, "mtime_ns": job.mtime_ns}))
+        yield
+        self.clear()
+
+    def clear(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink(missing_ok=True)
 
 
 def _crashed(job: Job, why: str) -> Extraction:

@@ -10,13 +10,16 @@ kernel start.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
 from memex_mcp.runtime.documents.errors import DocumentError
 from memex_mcp.runtime.documents.pdfrows import with_cells
+from memex_mcp.runtime.documents.workers import progress
 
 #: Longest page cut from a format without pages (about a printed page of prose).
 PAGE_CHARS = 3000
@@ -52,25 +55,38 @@ def read(path: Path) -> Extracted:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise DocumentError(f"unsupported file type {suffix or '(none)'}: read {', '.join(sorted(SUFFIXES))}")
-    try:
+    with _failing_as_document_error(suffix):
         if path.stat().st_size == 0:
             return Extracted([], [])
         if suffix in PDF:
-            return _pdf(path)
+            return _pdf_range(path, 0, None)[0]
         if suffix in DOCX:
             text = _docx(path)
         elif suffix in HTML:
             text = _html(_decode(path.read_bytes()))
         else:
             text = _decode(path.read_bytes())
+    pages = paginate(text)
+    return Extracted(pages, [""] * len(pages))
+
+
+def read_pdf_range(path: Path, start: int, stop: int | None) -> tuple[Extracted, int]:
+    """Pages `start` to `stop` (exclusive; None: to the last) of the PDF at `path`, as `read` gives
+    them, and how many pages it has: a long PDF is read in parts by several processes."""
+    with _failing_as_document_error(".pdf"):
+        return _pdf_range(path, start, stop)
+
+
+@contextlib.contextmanager
+def _failing_as_document_error(suffix: str) -> Iterator[None]:
+    try:
+        yield
     except DocumentError:
         raise
     except OSError as exc:
         raise DocumentError(f"cannot open: {exc.strerror or exc}") from exc
     except Exception as exc:  # a parser's own error on a corrupt file: report it, never stop the rest
         raise DocumentError(f"corrupt or unreadable {suffix[1:].upper()} ({type(exc).__name__}: {exc})") from exc
-    pages = paginate(text)
-    return Extracted(pages, [""] * len(pages))
 
 
 def paginate(text: str, limit: int = PAGE_CHARS) -> list[str]:
@@ -142,7 +158,7 @@ def join_wrapped(text: str) -> str:
     return _WRAPPED_TOKEN.sub("", _tidy(text))
 
 
-def _pdf(path: Path) -> Extracted:
+def _pdf_range(path: Path, start: int, stop: int | None) -> tuple[Extracted, int]:
     import pypdfium2  # type: ignore[import-untyped]
 
     try:
@@ -153,14 +169,16 @@ def _pdf(path: Path) -> Extracted:
         raise DocumentError(f"not a readable PDF ({exc})") from exc
     try:
         pages, labels = [], []
-        for index in range(len(pdf)):
+        count = len(pdf)
+        for index in range(start, count if stop is None else min(stop, count)):
             page = pdf[index]
             textpage = page.get_textpage()
             pages.append(join_wrapped(with_cells(textpage, textpage.get_text_range())))
             labels.append(" ".join(pdf.get_page_label(index).split()))
             textpage.close()
             page.close()
-        return Extracted(pages, labels)
+            progress()  # a worker reading a long PDF is not taken for a hung one
+        return Extracted(pages, labels), count
     finally:
         pdf.close()
 
