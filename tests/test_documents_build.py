@@ -93,6 +93,10 @@ async def test_a_large_build_reports_its_progress_file_by_file(
     anyio_backend: str, generated: Path, tmp_path: Path
 ) -> None:
     data = reports(generated, tmp_path / "data")
+    # The server forwards progress at most once a second: dense files make the build last seconds
+    # wherever it runs, so that counts between the first and the last are reported.
+    for n in range(4):
+        dense_pdf(data / f"dense_{n}.pdf", 120)
     seen: list[tuple[float, float | None, str | None]] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -105,9 +109,9 @@ async def test_a_large_build_reports_its_progress_file_by_file(
             )
     assert text_of(result) == "'report_17.pdf'"
     counts = [
-        int(m[1]) for _, _, message in seen if (m := re.match(r"indexing documents: (\d+) of 30 files", message or ""))
+        int(m[1]) for _, _, message in seen if (m := re.match(r"indexing documents: (\d+) of 34 files", message or ""))
     ]
-    assert [n for n in counts if 0 < n < 30], seen  # reported while files were being extracted
+    assert [n for n in counts if 0 < n < 34], seen  # reported while files were being extracted
     assert counts == sorted(counts)
     values = [progress for progress, _, _ in seen]
     assert values == sorted(values)
@@ -125,6 +129,22 @@ def slow_pdf(path: Path, pages: int) -> None:
     pdf.beginForm("text")
     for line in range(40):
         pdf.drawString(50, 800 - 14 * line, f"line {line} of a page that repeats, with words to index")
+    pdf.endForm()
+    for _ in range(pages):
+        pdf.doForm("text")
+        pdf.showPage()
+    pdf.save()
+
+
+def dense_pdf(path: Path, pages: int) -> None:
+    """A small PDF of `pages` pages, each 300 lines of tiny text: about 8 ms a page to extract."""
+    from reportlab.pdfgen import canvas
+
+    pdf = canvas.Canvas(str(path))
+    pdf.beginForm("text")
+    pdf.setFont("Helvetica", 2)
+    for line in range(300):
+        pdf.drawString(20, 820 - 2.6 * line, f"line {line} of a page that repeats, with words to index and to read")
     pdf.endForm()
     for _ in range(pages):
         pdf.doForm("text")
