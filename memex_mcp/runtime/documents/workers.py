@@ -265,3 +265,4 @@ if __name__ == "__main__":
     from memex_mcp.runtime.documents.workers import _serve as serve
 
     serve(int(sys.argv[1]))
+    os._exit(0)  # every reply is flushed: the interpreter's teardown would only keep the kernel waiting
