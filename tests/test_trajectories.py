@@ -147,10 +147,13 @@ async def test_a_kernel_reads_another_running_named_sessions_executions(second: 
         async with Client(build_server(settings(session=name)), raise_exceptions=True) as first:
             await cell(first, "x = 6 * 7\nprint(x)")
             await run(first, "1 / 0")
-            await cell(first, "print('third')")  # its request waits for the earlier cells' history to be saved
+            await cell(first, "print('third')")
+            # A cell's history is saved just after its reply: read again until the third's is in.
             text = await cell(
                 second,
-                f"ex = trajectories({name!r})\nprint(ex)\n"
+                "import time\nfor _ in range(200):\n"
+                f"    ex = trajectories({name!r})\n"
+                "    if len(ex) == 3:\n        break\n    time.sleep(0.05)\nprint(ex)\n"
                 "print([(e.number, e.code, e.output, e.failed, e.error) for e in ex.where(number=[1, 2])])",
             )
     lines = text.splitlines()
