@@ -96,7 +96,7 @@ async def test_a_large_build_reports_its_progress_file_by_file(
     # The server forwards progress at most once a second: dense files make the build last seconds
     # wherever it runs, so that counts between the first and the last are reported.
     for n in range(4):
-        dense_pdf(data / f"dense_{n}.pdf", 120)
+        repeating_pdf(data / f"dense_{n}.pdf", 120, lines=300, size=2)
     seen: list[tuple[float, float | None, str | None]] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -117,34 +117,24 @@ async def test_a_large_build_reports_its_progress_file_by_file(
     assert values == sorted(values)
 
 
-def slow_pdf(path: Path, pages: int) -> None:
-    """A PDF of `pages` pages (the same text on each) that takes seconds to extract, made big enough
-    (an image of noise) to be worth worker processes."""
+def repeating_pdf(path: Path, pages: int, lines: int = 40, size: float | None = None, noise: bool = False) -> None:
+    """A PDF of `pages` pages, each the same `lines` lines (drawn from one form, so it is quick to
+    write however many pages), in font `size` (tiny ones crowd a page: 300 lines of size 2 take
+    about 8 ms a page to read); `noise` adds an image of noise, making it big enough (2 MB) to be
+    worth worker processes."""
     from PIL import Image
     from reportlab.lib.utils import ImageReader
     from reportlab.pdfgen import canvas
 
     pdf = canvas.Canvas(str(path))
-    pdf.drawImage(ImageReader(Image.frombytes("RGB", (700, 700), os.urandom(700 * 700 * 3))), 0, 0, 50, 50)
+    if noise:
+        pdf.drawImage(ImageReader(Image.frombytes("RGB", (700, 700), os.urandom(700 * 700 * 3))), 0, 0, 50, 50)
     pdf.beginForm("text")
-    for line in range(40):
-        pdf.drawString(50, 800 - 14 * line, f"line {line} of a page that repeats, with words to index")
-    pdf.endForm()
-    for _ in range(pages):
-        pdf.doForm("text")
-        pdf.showPage()
-    pdf.save()
-
-
-def dense_pdf(path: Path, pages: int) -> None:
-    """A small PDF of `pages` pages, each 300 lines of tiny text: about 8 ms a page to extract."""
-    from reportlab.pdfgen import canvas
-
-    pdf = canvas.Canvas(str(path))
-    pdf.beginForm("text")
-    pdf.setFont("Helvetica", 2)
-    for line in range(300):
-        pdf.drawString(20, 820 - 2.6 * line, f"line {line} of a page that repeats, with words to index and to read")
+    if size is not None:
+        pdf.setFont("Helvetica", size)
+    step = 14 if size is None else size * 1.3
+    for line in range(lines):
+        pdf.drawString(50, 800 - step * line, f"line {line} of a page that repeats, with words to index")
     pdf.endForm()
     for _ in range(pages):
         pdf.doForm("text")
@@ -187,7 +177,7 @@ async def test_a_kernel_killed_while_its_workers_extract_leaves_no_worker_behind
     data = tmp_path / "data"
     data.mkdir()
     for name in ("a.pdf", "b.pdf"):
-        slow_pdf(data / name, 1000)
+        repeating_pdf(data / name, 1000, noise=True)
     async with server(data) as client:
         kernel = int(await output(client, PID))
         workers: set[int] = set()

@@ -17,7 +17,7 @@ import pytest
 from conftest import kill, run, settings, text_of
 from documents_build_jobs import crashed, plod, shout
 from mcp import Client
-from test_documents_build import worker_processes
+from test_documents_build import repeating_pdf, worker_processes
 
 from memex_mcp.runtime.documents.build import (
     INTERRUPTED,
@@ -64,21 +64,6 @@ def test_a_job_that_keeps_making_progress_is_never_given_up_however_long_it_take
     slow = "x" * 40  # four seconds, twice the limit, saying it progresses all along
     results = dict(extract_all([slow, "quick"], plod, crashed, 2, stall=2))
     assert results == {slow: slow.upper(), "quick": "QUICK"}
-
-
-def long_pdf(path: Path, pages: int) -> None:
-    """A small PDF of many pages (one form drawn on each) that takes seconds to read."""
-    from reportlab.pdfgen import canvas
-
-    pdf = canvas.Canvas(str(path))
-    pdf.beginForm("text")
-    for line in range(40):
-        pdf.drawString(50, 800 - 14 * line, f"line {line} of a page that repeats, with words to index")
-    pdf.endForm()
-    for _ in range(pages):
-        pdf.doForm("text")
-        pdf.showPage()
-    pdf.save()
 
 
 def long_html(path: Path) -> None:
@@ -130,7 +115,7 @@ async def test_a_pdf_is_read_by_a_worker_process_even_alone_never_in_the_kernel(
 ) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    long_pdf(data / "long.pdf", 8000)
+    repeating_pdf(data / "long.pdf", 8000)
     async with server(data) as client:
         _, marker = await started(client)  # the kernel starts reading it now, in the background
         with Workers(marker) as workers:
@@ -185,7 +170,7 @@ def test_a_long_pdf_read_in_parts_by_several_workers_gives_the_pages_labels_and_
     data = tmp_path / "data"
     data.mkdir()
     numbered_pdf(data / "manual.pdf", 2 * PART_PAGES + 123)
-    long_pdf(data / "other.pdf", 10)
+    repeating_pdf(data / "other.pdf", 10)
     sources = scan(data)
     built = {}
     for workers in (1, 3):
