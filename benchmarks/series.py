@@ -103,7 +103,7 @@ async def scratchpad_layer(stack: AsyncExitStack) -> Series:
     settings = bench_settings()
     before = {p.pid for p in psutil.Process().children()}
     scratchpad = await stack.enter_async_context(Scratchpad(settings, ROOT))
-    await scratchpad.kernel()
+    await scratchpad.execute(CODE)  # starts its kernel
 
     async def call() -> None:
         await render_execution(await scratchpad.execute(CODE), settings)
