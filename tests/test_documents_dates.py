@@ -29,6 +29,8 @@ NAMES = {
     "clb-1955-mar.pdf": "1955-03",
     "march_15_2016_minutes.pdf": "2016-03-15",
     "fy54_report.pdf": "FY1954",
+    "fy24_report.pdf": "FY2024",
+    "fy48_bulletin.pdf": "FY1948",  # a publication is never dated in the future: not FY2048
     "annual_report_2023.pdf": "2023",
 }
 UNDATED_NAMES = ["travel_memo.docx", "kiri2_press_release.html", "R-intro.pdf", "handbook.md", "model_3000.pdf"]
@@ -39,6 +41,7 @@ FIRST_PAGES = {
     "WASHINGTON, D.C., March 15, 1955. The board met at ten.": "1955-03-15",
     "Memo\nFrom: Finance. To: all staff. Date: 15 September 2025.\nFrom 1 October 2025, trips": "2025-09-15",
     "Annual Report 2023\nThe year in review": "2023",
+    "TREASURY BULLETIN\nIssued March '45\nTable 1": "1945-03",
 }
 QUESTIONS = {
     "What was revenue in fiscal year 1954?": ["FY1954"],

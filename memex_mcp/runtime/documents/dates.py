@@ -13,6 +13,8 @@ Precedence, most trusted first:
    creation date more than a year after every year the first page names is a scan or a conversion
    of an older document (a 1954 bulletin converted in 2019), one more than a year before them all
    is a tool's fixed stamp, and so is python-docx's template date (2013-12-23).
+A two-digit year (`fy48`, "March '45") is never read as one still to come: 48 is 1948 while 2048 is
+more than a year away.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ _CUE = re.compile(
     r"\b[\s:,]*(?:on\s+|in\s+)?",
     re.IGNORECASE,
 )
+
+
+def published() -> tuple[int, int]:
+    """The years a document can have been published in, for a two-digit year it gives: the century
+    that keeps it out of the future (`fy48.pdf` is 1948, `fy24.pdf` 2024)."""
+    return 1800, date.today().year + 1
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,7 @@ def from_name(name: str) -> Period | None:
 def _name_period(t: list[str], i: int) -> Period | None:
     token = t[i]
     if token == "fy" and len(_at(t, i + 1)) in (2, 4) and _at(t, i + 1).isdigit():
-        return fiscal_year(full_year(t[i + 1]))
+        return fiscal_year(full_year(t[i + 1], published()))
     if not token.isdigit():
         return None
     if len(token) == 8 and 1800 <= int(token[:4]) <= 2099:
@@ -138,7 +146,7 @@ def _name_period(t: list[str], i: int) -> Period | None:
 def from_first_page(text: str) -> Period | None:
     """The date a first page states (see the module doc), or None."""
     head = text[:HEAD]
-    found = find(head)
+    found = find(head, published())
     for cue in _CUE.finditer(head):
         after = [p for at, p in found if cue.end() <= at <= cue.end() + 3]
         if after:
@@ -148,7 +156,7 @@ def from_first_page(text: str) -> Period | None:
             return period
     title_lines = [line for line in head.splitlines() if line.strip()][:5]
     for line in title_lines:
-        named = [p for _, p in find(line) if p.precision in ("year", "quarter", "half", "fiscal year")]
+        named = [p for _, p in find(line, published()) if p.precision in ("year", "quarter", "half", "fiscal year")]
         if len(line.split()) <= 8 and named:  # a title, not a sentence ("Revenue grew since 1990 …")
             return named[0]
     return None
@@ -174,11 +182,11 @@ def from_metadata(path: Path, first_page: str) -> Period | None:
     except Exception:  # a file the extraction read but the metadata reader cannot: no date
         return None
     for text in texts:
-        if named := [p for _, p in find(text)]:
+        if named := [p for _, p in find(text, published())]:
             return min(named, key=lambda p: _FINER[p.precision])
     if created is None or (path.suffix.lower() == ".pdf" and created.year < 1993):
         return None
-    years = [p.end.year for _, p in find(first_page[:HEAD])]
+    years = [p.end.year for _, p in find(first_page[:HEAD], published())]
     if years and not min(years) - 1 <= created.year <= max(years) + 1:
         return None
     return day(created.year, created.month, created.day)

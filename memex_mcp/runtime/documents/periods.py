@@ -16,8 +16,9 @@ Forms read, each a `Period` from its first to its last day:
               '54 (an apostrophe that starts a word; a quoted '54' is a number)
 Two digits are a year only in these forms. A question's two-digit year takes the century that puts
 it within (or nearest to) the years of the documents searched, so FY48 is 1948 among 1940s
-bulletins; without those years (a document's own first page), 1950-2049. Where forms overlap the
-longest wins (the year inside "March 31, 2025" is not a period of its own).
+bulletins; a document's own date the one that keeps it out of the future (`dates.published`);
+without years, 1950-2049. Where forms overlap the longest wins (the year inside "March 31, 2025"
+is not a period of its own).
 """
 
 from __future__ import annotations
