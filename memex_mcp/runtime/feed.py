@@ -10,9 +10,9 @@ a DuckDB relation or connection a cell is using is never touched at the same tim
 preview can be stopped after `SECONDS`), once the main shell has had no request (nor the end of one) for `IDLE` seconds,
 one variable per turn of the event loop. A request that arrives meanwhile waits for at most the one
 variable being described. Requests that follow each other closer than `IDLE` leave the changes due;
-those are described before the first request that begins `STALE` seconds or more after they were
-made, so the viewer is never much further behind than that on a busy kernel. Only due names are
-described: the others keep their entries.
+those are described before the requests that begin `STALE` seconds or more after they were made,
+`CATCH_UP` seconds' worth before each, so the viewer is never much further behind than that on a
+busy kernel. Only due names are described: the others keep their entries.
 
 An agent's record is rewritten as it starts, at the end of each turn and when it ends, in whichever
 thread that happens: a turn waits on a model for far longer than the write takes.
@@ -57,6 +57,8 @@ SECONDS = 1.0
 IDLE = 0.2
 #: Seconds a change may wait for an idle kernel before it is described at the next pause.
 STALE = 2.0
+#: Seconds a request may be kept waiting at most by describing stale changes before it.
+CATCH_UP = 0.05
 #: Characters of one agent turn's output kept in its record (the whole is in the kernel).
 TURN_OUTPUT = 200_000
 
@@ -109,14 +111,16 @@ class ScopeFeed:
 
     def request_began(self) -> None:
         """On a kernel whose requests never pause, what has waited `STALE` seconds is described
-        before the next request begins (then the next pause may be hours away)."""
+        before the next request begins (then the next pause may be hours away), for `CATCH_UP`
+        seconds at most (and the one object then being described): the rest before the next."""
         self._last_activity = now = time.monotonic()
         if self._loop is None:
             with contextlib.suppress(RuntimeError):
                 self._loop = asyncio.get_running_loop()
         since = self._due_since
         if since is not None and now - since >= STALE:
-            self.flush()
+            while self._step() and time.monotonic() - now < CATCH_UP:
+                pass
 
     def update(self, changed: set[str]) -> None:
         """The names in `changed` changed (or some name went): described once the kernel is idle.
