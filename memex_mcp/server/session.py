@@ -20,7 +20,8 @@ from memex_mcp.server import channel
 from memex_mcp.server.lifecycle import Lifecycle, Stage
 from memex_mcp.server.settings import Settings
 
-_EPHEMERAL = ".ephemeral-"
+#: The prefix of an unnamed session's directory, which goes on with its server's pid.
+EPHEMERAL = ".ephemeral-"
 
 
 class SessionDir:
@@ -30,9 +31,9 @@ class SessionDir:
         sessions = settings.state_dir / "sessions"
         sessions.mkdir(parents=True, exist_ok=True)
         _remove_orphans(sessions)
-        channel.remove_orphans(_alive)
+        channel.remove_orphans(pid_alive)
         self.named = settings.session is not None
-        name = settings.session or f"{_EPHEMERAL}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        name = settings.session or f"{EPHEMERAL}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.path = sessions / name
         self.path.mkdir(exist_ok=True)
         _remove_stale_markers(self.path)
@@ -101,9 +102,8 @@ def _lock(path: Path) -> IO[bytes] | None:
 
 def _remove_orphans(sessions: Path) -> None:
     """Ephemeral directories whose server died without cleaning up (SIGKILL, power loss)."""
-    for path in sessions.glob(f"{_EPHEMERAL}*"):
-        pid = path.name[len(_EPHEMERAL) :].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+    for path in sessions.glob(f"{EPHEMERAL}*"):
+        if server_alive(path.name) is False:
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -111,11 +111,18 @@ def _remove_stale_markers(path: Path) -> None:
     """Markers of kernels that are gone (memex_mcp.runtime.cells.marker), left by a server that was killed."""
     for marker in path.glob(".executing-*"):
         pid = marker.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             marker.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def server_alive(name: str) -> bool | None:
+    """Whether the server of the unnamed session whose directory is `name` still runs; None when
+    `name` is not an unnamed session's."""
+    pid = name[len(EPHEMERAL) :].split("-", 1)[0] if name.startswith(EPHEMERAL) else ""
+    return pid_alive(int(pid)) if pid.isdigit() else None
+
+
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -21,14 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from memex_mcp.server.session import EPHEMERAL, server_alive
+
 Kind = Literal["named", "scratchpad", "unnamed"]
 
-_EPHEMERAL = ".ephemeral-"
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,120}$")
 
 
 def session_kind(name: str) -> Kind:
-    if name.startswith(_EPHEMERAL):
+    if name.startswith(EPHEMERAL):
         return "unnamed"
     return "scratchpad" if name.startswith("sp-") else "named"
 
@@ -104,16 +105,6 @@ def _locked_inodes() -> set[int]:
         if device is not None:
             found.add(int(device.rsplit(":", 1)[1]))
     return found
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass(frozen=True)
@@ -228,7 +219,7 @@ class Sessions:
 
     def _visible(self, name: str) -> bool:
         if not _NAME.match(name) or name.startswith("."):
-            return name.startswith(_EPHEMERAL) and self._principal is None
+            return name.startswith(EPHEMERAL) and self._principal is None
         if self._principal is None:
             return True
         return owners(self._state).get(name) == self._principal
@@ -253,8 +244,7 @@ class Sessions:
     def live(self, session: Session) -> bool:
         """Whether a server has the session open now."""
         if session.kind == "unnamed":
-            pid = session.id[len(_EPHEMERAL) :].split("-", 1)[0]
-            return pid.isdigit() and _pid_alive(int(pid))
+            return server_alive(session.id) is True
         if session.id in self._open:
             return True
         try:
