@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from memex_mcp.eval.harness import aggregate_question
+from memex_mcp.eval.harness import aggregate_question, log_file
 from memex_mcp.eval.harness_memex import memex_harness
 from memex_mcp.eval.loop import Budget, Trace, run_task
 from memex_mcp.eval.models import ToolModel
@@ -47,7 +47,7 @@ async def aggregate_run(
         blind = scratch / "rollouts.jsonl"
         hidden = {"expected": "", "correct": False, "verdict": "hidden from the aggregator"}
         blind.write_text("".join(r.model_copy(update=hidden).model_dump_json() + "\n" for r in rollouts))
-        log = work.parent / "logs" / f"aggregate-{_safe(task.id)}.log"
+        log = log_file(work, "aggregate", task.id)
         agent_model = model.name if model.name.split(":")[0] in ("openai", "anthropic") else None
         async with memex_harness(suite.data_dir, scratch, cache, agent_model, log) as h:
             await h.setup(f"runs = trajectories({str(blind.resolve())!r}, blind=True)")
@@ -79,7 +79,3 @@ async def aggregate_run(
         setup_seconds=round(setup, 3),
         rollouts=sorted(r.run for r in rollouts),
     )
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:80]

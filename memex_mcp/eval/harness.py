@@ -9,7 +9,9 @@ answer.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from memex_mcp.eval.models import ToolSpec
@@ -20,6 +22,14 @@ SYSTEM = (
     "documents (reports, memos). Use the tools to find the answer; do not guess. When you know it, "
     "call `submit` with the answer alone (a number with its unit, a name, a date), not an explanation."
 )
+
+
+def log_file(work: Path, *name: object) -> Path:
+    """Where a task-run's harness server writes its log: `<out>/logs/<name parts joined by ->.log`,
+    each part made safe for a file name (a task id may hold any character)."""
+    safe = (re.sub(r"[^\w.-]+", "_", str(part))[:80] for part in name)
+    return work.parent / "logs" / f"{'-'.join(safe)}.log"
+
 
 #: How the aggregator's question begins its note (`--aggregate N`); a scripted policy knows it by this.
 AGGREGATE_MARK = "earlier attempts at this question are loaded in your scratchpad as `runs`"

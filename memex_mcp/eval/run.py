@@ -10,7 +10,6 @@ a task-run is the one reported.
 from __future__ import annotations
 
 import contextlib
-import re
 import shutil
 import tempfile
 import time
@@ -181,7 +180,7 @@ async def _task_run(
     agent_in = agent_out = 0
     scratch = Path(tempfile.mkdtemp(prefix=f"{harness}-{run}-", dir=work))
     try:
-        log = work.parent / "logs" / f"{harness}-{_safe(task.id)}-{run}.log"
+        log = harness_api.log_file(work, harness, task.id, run)
         async with _harness(harness, suite, model, scratch, cache, log) as h:
             setup = time.monotonic() - started
             trace = await run_task(model, h, task.question, config.max_turns, price, budget)
@@ -222,10 +221,6 @@ async def _harness(
     else:
         async with tools_harness(suite.data_dir, scratch, cache) as tools:
             yield tools
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^\w.-]+", "_", name)[:80]
 
 
 class Bar:
