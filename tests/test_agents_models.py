@@ -3,15 +3,13 @@ server speaking /v1/chat/completions, the guard that keeps tests off real models
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from agent_helpers import cell
 from conftest import settings
+from loopback import JsonHandler, JsonServer, serving
 from mcp import Client
 
 from memex_mcp.server import build_server
@@ -19,28 +17,24 @@ from memex_mcp.server import build_server
 pytestmark = pytest.mark.anyio
 
 
-class ChatServer(ThreadingHTTPServer):
+class ChatServer(JsonServer):
     """A tiny server speaking OpenAI's chat completions and Anthropic's messages API: turn 1 runs
     code, turn 2 submits what it printed."""
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), ChatHandler)
+        super().__init__(ChatHandler)
         self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
-
-    @property
-    def root(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
 
     @property
     def url(self) -> str:
         return self.root + "/v1"
 
 
-class ChatHandler(BaseHTTPRequestHandler):
+class ChatHandler(JsonHandler):
     server: ChatServer
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self.read_json()
         self.server.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
         turn = sum(1 for m in body["messages"] if m["role"] == "assistant") + 1
         text = (
@@ -70,25 +64,13 @@ class ChatHandler(BaseHTTPRequestHandler):
         else:
             self.send_error(404)
             return
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.send_json(reply)
 
 
 @pytest.fixture
 def chat_server() -> Iterator[ChatServer]:
-    server = ChatServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(ChatServer()) as server:
+        yield server
 
 
 @pytest.fixture

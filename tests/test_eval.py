@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import struct
-import threading
 from collections.abc import Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from loopback import JsonHandler, JsonServer, serving
 
 from memex_mcp.eval.cli import main
 from memex_mcp.eval.models import (
@@ -162,48 +161,36 @@ def test_bad_options_fail_with_what_to_give(capsys: pytest.CaptureFixture[str]) 
 # --- providers against loopback servers ---------------------------------------------------
 
 
-class LoopbackServer(ThreadingHTTPServer):
+class LoopbackServer(JsonServer):
     """Speaks OpenAI's chat completions and Anthropic's messages with tools: the first turn calls
     `sql`, the next submits the text of the tool result's last line."""
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), LoopbackHandler)
+        super().__init__(LoopbackHandler)
         self.bodies: list[dict[str, Any]] = []
 
-    @property
-    def root(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
 
-
-class LoopbackHandler(BaseHTTPRequestHandler):
+class LoopbackHandler(JsonHandler):
     server: LoopbackServer
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self.read_json()
         self.server.bodies.append(body)
         if body["model"] == "small-context" and any(m["role"] == "tool" for m in body.get("messages", ())):
             message = (
                 "This model's maximum context length is 8192 tokens. However, your messages resulted in 9001 tokens."
             )
-            self._send(
-                400, {"error": {"message": message, "type": "invalid_request_error", "code": "context_length_exceeded"}}
+            self.send_json(
+                {"error": {"message": message, "type": "invalid_request_error", "code": "context_length_exceeded"}}, 400
             )
             return
         if body["model"].startswith("o-") and "max_tokens" in body:  # as OpenAI's reasoning models answer
             message = (
                 "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens'."
             )
-            self._send(400, {"error": {"message": message, "type": "invalid_request_error", "code": None}})
+            self.send_json({"error": {"message": message, "type": "invalid_request_error", "code": None}}, 400)
             return
-        self._send(200, self._openai(body) if self.path == "/v1/chat/completions" else self._anthropic(body))
-
-    def _send(self, status: int, reply: dict[str, Any]) -> None:
-        data = json.dumps(reply).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.send_json(self._openai(body) if self.path == "/v1/chat/completions" else self._anthropic(body))
 
     def _openai(self, body: dict[str, Any]) -> dict[str, Any]:
         results = [m["content"] for m in body["messages"] if m["role"] == "tool"]
@@ -249,18 +236,11 @@ class LoopbackHandler(BaseHTTPRequestHandler):
             "usage": {"input_tokens": 200, "output_tokens": 11},
         }
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
 
 @pytest.fixture
 def loopback() -> Iterator[LoopbackServer]:
-    server = LoopbackServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(LoopbackServer()) as server:
+        yield server
 
 
 def test_an_openai_compatible_server_drives_the_tools_harness(

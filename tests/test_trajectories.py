@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 import uuid
 from collections.abc import AsyncIterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import anyio
 import pytest
 from conftest import STATE_DIR, cell, run, settings, text_of
+from loopback import JsonHandler, JsonServer, serving
 from mcp import Client
 
 from memex_mcp.eval.cli import main
@@ -204,14 +203,14 @@ async def test_a_confined_scratchpad_reads_an_eval_under_a_data_dir_and_says_how
     ) in text_of(result)
 
 
-class _PartialCalls(BaseHTTPRequestHandler):
+class _PartialCalls(JsonHandler):
     """An OpenAI-compatible server whose tool-call parser returns a call without id or name, as
     small local models' servers do."""
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
         call = {"type": "function", "function": {"arguments": "{not json"}}
-        body = json.dumps(
+        self.send_json(
             {
                 "id": "x",
                 "object": "chat.completion",
@@ -221,30 +220,15 @@ class _PartialCalls(BaseHTTPRequestHandler):
                     {"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "tool_calls": [call]}}
                 ],
             }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        )
 
 
 def test_a_tool_call_without_id_or_name_becomes_a_call_the_loop_can_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     import openai
 
     monkeypatch.setenv("MEMEX_ALLOW_MODEL_REQUESTS", "1")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _PartialCalls)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        base = f"http://127.0.0.1:{server.server_address[1]}/v1"
-        model = OpenAIToolModel("small", client=openai.OpenAI(base_url=base, api_key="x", max_retries=0))
-        (call,) = model.complete([ChatMessage("user", "Total?")], [], 64).tool_calls
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(JsonServer(_PartialCalls)) as server:
+        client = openai.OpenAI(base_url=server.root + "/v1", api_key="x", max_retries=0)
+        (call,) = OpenAIToolModel("small", client=client).complete([ChatMessage("user", "Total?")], [], 64).tool_calls
     assert (call.id, call.name, call.arguments) == ("call_1", "", {})
     assert call.error == "the tool call named no tool; call one of the tools by its name"
