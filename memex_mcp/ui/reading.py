@@ -13,6 +13,7 @@ is written by its kernel, which may run anyone's code):
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -217,12 +218,21 @@ class Sessions:
         self._principal = principal
         self._open = open_handles
 
+    # One object serves one request: what it reads of the state dir is read once for all sessions.
+    @functools.cached_property
+    def _owners(self) -> dict[str, str]:
+        return owners(self._state)
+
+    @functools.cached_property
+    def _locked(self) -> set[int]:
+        return _locked_inodes()
+
     def _visible(self, name: str) -> bool:
         if not _NAME.match(name) or name.startswith("."):
             return name.startswith(EPHEMERAL) and self._principal is None
         if self._principal is None:
             return True
-        return owners(self._state).get(name) == self._principal
+        return self._owners.get(name) == self._principal
 
     def find(self, session_id: str) -> Session | None:
         """The session, if it exists and this viewer may see it; None otherwise, alike."""
@@ -236,9 +246,6 @@ class Sessions:
             names = sorted(p.name for p in self.root.iterdir() if p.is_dir())
         except OSError:
             return []
-        if self._principal is not None:
-            mine = {h for h, p in owners(self._state).items() if p == self._principal}
-            names = [n for n in names if n in mine]
         return [Session(n, self.root / n) for n in names if self._visible(n)]
 
     def live(self, session: Session) -> bool:
@@ -251,4 +258,4 @@ class Sessions:
             inode = (session.path / ".lock").stat().st_ino
         except OSError:
             return False
-        return inode in _locked_inodes()
+        return inode in self._locked
